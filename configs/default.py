@@ -1,0 +1,67 @@
+"""The paper's recipe: DeepLabV3+ with a ResNet-101 encoder at output stride 16,
+512x512 inputs, trained from scratch with SGD + polynomial decay.
+
+Benchmark configs import this and override only what differs. Every value marked
+(choice) in NCL_METHOD.md is a key here, so it can be changed from the command
+line, e.g. `--config.ncl.temperature=0.2`.
+"""
+import ml_collections
+
+
+def get_config():
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.num_train_steps = 30_000
+  config.batch_size = 16                    # global, over all devices and hosts
+  config.eval_batch_size = 16
+  config.image_size = 512
+  config.patch_size = 16                    # (choice) not stated in the paper
+  config.log_every_steps = 50
+  config.eval_every_steps = 2_000
+  config.checkpoint_every_steps = 1_000
+  config.keep_checkpoints = 3               # the latest N, plus the best by validation pixel F1
+  config.eval_threshold = 0.5
+
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.name = "ncl_synthetic"
+  config.dataset.data_dir = "~/tensorflow_datasets"
+  config.dataset.manual_dir = ""
+  config.dataset.train_split = "train"
+  config.dataset.eval_split = "validation"  # model selection (best checkpoint)
+  config.dataset.test_split = "test"        # evaluated once, with the best checkpoint
+  config.dataset.options = ml_collections.ConfigDict()  # builder-specific
+
+  config.input = ml_collections.ConfigDict()
+  config.input.train_crop = "resize"        # "resize" (paper: 512x512 resize) or "random_crop"
+  config.input.random_flip = True
+  config.input.num_workers = 0              # grain worker processes (0: threads in-process)
+  config.input.num_threads = 8              # grain reader threads per process
+
+  config.model = ml_collections.ConfigDict()
+  config.model.depth = 101                  # 18, 34, 50 or 101
+  config.model.width = 1.0                  # channel multiplier, for small test models
+  config.model.output_stride = 16           # 16 or 8
+  config.model.aspp_channels = 256
+  config.model.low_level_channels = 48
+  config.model.decoder_channels = 256
+  config.model.dtype = "float32"            # compute dtype; parameters stay float32
+
+  config.ncl = ml_collections.ConfigDict()
+  config.ncl.weight = 0.1                   # omega (choice); 0 gives the segmentation baseline
+  config.ncl.temperature = 0.1              # tau (choice)
+  config.ncl.contour_role = "switch"        # switch | alternate | positive | negative | drop
+  config.ncl.max_contour_patches = 16       # K (choice)
+  config.ncl.max_patches_per_class = 128    # per image and class (choice)
+
+  config.pc = ml_collections.ConfigDict()
+  config.pc.mu = 0.7                        # weight of contour pixels (choice)
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "sgd"             # "sgd" (momentum, the paper) or "adamw"
+  config.optimizer.learning_rate = 0.007
+  config.optimizer.momentum = 0.9
+  config.optimizer.weight_decay = 5e-4
+  config.optimizer.power = 0.9              # polynomial decay to 0 over num_train_steps
+  config.optimizer.warmup_steps = 0
+  config.optimizer.grad_clip_norm = 0.0     # 0 disables clipping
+  return config

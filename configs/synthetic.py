@@ -1,0 +1,38 @@
+"""CPU-sized NCL on the built-in synthetic benchmark (trains in minutes on 2 cores).
+
+  python -m ncl_jax.main --config=configs/synthetic.py --workdir=/tmp/ncl_synthetic
+"""
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.num_train_steps = 2500
+  config.batch_size = 16
+  config.eval_batch_size = 50
+  config.image_size = 128
+  config.patch_size = 16
+  config.log_every_steps = 50
+  config.eval_every_steps = 500
+  config.checkpoint_every_steps = 250
+
+  config.dataset.name = "ncl_synthetic"
+  # Generation parameters of the synthetic benchmark (see data/ncl_synthetic).
+  config.dataset.options.num_train = 2000
+  config.dataset.options.num_validation = 200
+  config.dataset.options.num_test = 200
+  config.dataset.options.image_size = 128
+  config.dataset.options.difficulty = 0.5
+  config.dataset.options.authentic_fraction = 0.2
+  config.dataset.options.seed = 0
+  config.input.num_threads = 2
+
+  config.model.depth = 18
+  config.model.width = 0.25
+  config.ncl.max_patches_per_class = 32    # a 128 px image has 64 patches of 16 px
+
+  config.optimizer.name = "adamw"
+  config.optimizer.learning_rate = 2e-3
+  config.optimizer.weight_decay = 1e-4
+  config.optimizer.warmup_steps = 50
+  return config

@@ -1,0 +1,2 @@
+"""The built-in synthetic benchmark."""
+from .ncl_synthetic_dataset_builder import Builder, SyntheticConfig, config_from_options

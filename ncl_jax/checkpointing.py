@@ -1,0 +1,96 @@
+"""Orbax checkpoints in `<workdir>/checkpoints`: train state, input-pipeline state,
+and the resolved config, so one checkpoint directory is self-contained.
+
+Kept: the latest `keep` checkpoints plus the best one by validation pixel F1.
+"""
+import json
+import os
+from typing import Any, Optional
+
+import flax.serialization
+import grain
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import preservation_policy as preservation
+
+BEST_METRIC = "validation_pixel_f1"
+CONFIG_FILE = "config.json"
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def _best_metric(metrics) -> float:
+  value = metrics.get(BEST_METRIC)
+  return float("-inf") if value is None else float(value)
+
+
+class Checkpointer:
+  """A CheckpointManager with NCL's items: `state`, `data` (grain), `config` (JSON)."""
+
+  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
+    policy = preservation.AnyPreservationPolicy([
+        preservation.LatestN(keep),
+        preservation.BestN(get_metric_fn=_best_metric, n=1,
+                           keep_checkpoints_without_metrics=False),
+    ])
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=policy, best_fn=_best_metric, best_mode="max",
+        create=not read_only, read_only=read_only, enable_async_checkpointing=True)
+    self.directory = checkpoint_dir(workdir)
+    self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def latest_step(self) -> Optional[int]:
+    return self.manager.latest_step()
+
+  def best_step(self) -> Optional[int]:
+    """The step with the highest validation pixel F1; the latest if none has one."""
+    with_metrics = [s for s in self.manager.all_steps()
+                    if (self.manager.metrics(s) or {}).get(BEST_METRIC) is not None]
+    if not with_metrics:
+      return self.latest_step()
+    return max(with_metrics, key=lambda s: (_best_metric(self.manager.metrics(s)), s))
+
+  def save(self, step: int, state, config, data_iterator=None, metrics=None, force=False):
+    """Asynchronous; `wait()` before relying on it. Returns whether it saved."""
+    items = {"state": ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
+             "config": ocp.args.JsonSave(config.to_dict())}
+    if data_iterator is not None:
+      items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
+    return self.manager.save(step, args=ocp.args.Composite(**items), metrics=metrics,
+                             force=force)
+
+  def restore(self, step: int, abstract_state, data_iterator=None):
+    """Restore into the structure and shardings of `abstract_state` (and the iterator)."""
+    target = flax.serialization.to_state_dict(abstract_state)
+    items = {"state": ocp.args.StandardRestore(target)}
+    if data_iterator is not None:
+      items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    return flax.serialization.from_state_dict(abstract_state, restored["state"])
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.close()
+
+
+def write_config(workdir: str, config):
+  """The resolved config as JSON beside the checkpoints (process 0)."""
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, CONFIG_FILE), "w", encoding="utf-8") as file:
+      json.dump(config.to_dict(), file, indent=2, sort_keys=True)
+
+
+def read_config(path: str) -> Any:
+  """The ConfigDict saved in a workdir or in one checkpoint step directory."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  candidates = [os.path.join(path, CONFIG_FILE), os.path.join(path, "config", "metadata")]
+  for candidate in candidates:
+    if os.path.isfile(candidate):
+      with open(candidate, encoding="utf-8") as file:
+        return ml_collections.ConfigDict(json.load(file))
+  raise FileNotFoundError(f"no saved config in {path} (looked for {', '.join(candidates)})")

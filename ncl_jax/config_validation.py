@@ -1,0 +1,56 @@
+"""Checks a config before anything is built or compiled; errors name the key."""
+import jax
+
+from ncl_jax.losses import CONTOUR_ROLES
+from ncl_jax.models.resnet import RESNET_LAYOUTS
+
+
+class ConfigError(ValueError):
+  """A configuration value that cannot work."""
+
+
+def _check(condition, message):
+  if not condition:
+    raise ConfigError(message)
+
+
+def validate_config(config, num_devices=None):
+  """Raise ConfigError naming the first bad key; returns the config."""
+  from ncl_jax.data import DATASET_NAMES  # pylint: disable=g-import-not-at-top
+  num_devices = num_devices or jax.device_count()
+  _check(config.dataset.name in DATASET_NAMES,
+         f"dataset.name={config.dataset.name!r} is unknown; known: {', '.join(DATASET_NAMES)}")
+  _check(config.model.depth in RESNET_LAYOUTS,
+         f"model.depth={config.model.depth} must be one of {sorted(RESNET_LAYOUTS)}")
+  _check(config.model.output_stride in (8, 16),
+         f"model.output_stride={config.model.output_stride} must be 8 or 16")
+  _check(config.model.width > 0, f"model.width={config.model.width} must be positive")
+  _check(config.model.dtype in ("float32", "bfloat16"),
+         f"model.dtype={config.model.dtype!r} must be 'float32' or 'bfloat16'")
+  _check(config.patch_size > 0 and config.patch_size % 4 == 0,
+         f"patch_size={config.patch_size} must be a positive multiple of 4 "
+         "(the patch features come from the stride-4 map)")
+  for divisor, key in ((config.patch_size, "patch_size"),
+                       (config.model.output_stride, "model.output_stride")):
+    _check(config.image_size % divisor == 0,
+           f"image_size={config.image_size} is not a multiple of {key}={divisor}")
+  for key in ("batch_size", "eval_batch_size"):
+    _check(config[key] > 0 and config[key] % num_devices == 0,
+           f"{key}={config[key]} must be a positive multiple of the {num_devices} devices")
+  for key in ("num_train_steps", "log_every_steps", "eval_every_steps",
+              "checkpoint_every_steps", "keep_checkpoints"):
+    _check(config[key] > 0, f"{key}={config[key]} must be positive")
+  _check(config.ncl.contour_role in CONTOUR_ROLES,
+         f"ncl.contour_role={config.ncl.contour_role!r} must be one of {CONTOUR_ROLES}")
+  _check(config.ncl.temperature > 0, f"ncl.temperature={config.ncl.temperature} must be > 0")
+  _check(config.ncl.weight >= 0, f"ncl.weight={config.ncl.weight} must be >= 0")
+  for key in ("max_contour_patches", "max_patches_per_class"):
+    _check(config.ncl[key] >= 1, f"ncl.{key}={config.ncl[key]} must be >= 1")
+  _check(0.0 <= config.pc.mu <= 1.0, f"pc.mu={config.pc.mu} must be in [0, 1]")
+  _check(config.optimizer.name in ("sgd", "adamw"),
+         f"optimizer.name={config.optimizer.name!r} must be 'sgd' or 'adamw'")
+  _check(config.optimizer.learning_rate > 0,
+         f"optimizer.learning_rate={config.optimizer.learning_rate} must be > 0")
+  _check(config.input.train_crop in ("resize", "random_crop"),
+         f"input.train_crop={config.input.train_crop!r} must be 'resize' or 'random_crop'")
+  return config

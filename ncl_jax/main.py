@@ -1,0 +1,36 @@
+"""Train or evaluate NCL.
+
+  python -m ncl_jax.main --config=configs/synthetic.py --workdir=/tmp/ncl
+  python -m ncl_jax.main --config=configs/synthetic.py --workdir=/tmp/ncl --mode=eval
+
+Config files are Python and run as code: only use configs you trust.
+"""
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from ncl_jax import train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Training configuration file.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and evaluations go.")
+flags.DEFINE_enum("mode", "train", ["train", "eval"],
+                  "train (resumes from workdir) or eval (best or --checkpoint step).")
+flags.DEFINE_string("checkpoint", None, "With --mode=eval: the step to evaluate "
+                    "(default: the best by validation pixel F1).")
+flags.DEFINE_string("split", None, "With --mode=eval: the split (default: dataset.test_split).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  if FLAGS.mode == "train":
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  else:
+    train.evaluate_checkpoint(FLAGS.config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.split)
+
+
+if __name__ == "__main__":
+  app.run(main)

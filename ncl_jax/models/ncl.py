@@ -1,0 +1,60 @@
+"""The NCL network: DeepLabV3+ (ResNet + ASPP + decoder) plus the pivot branches."""
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from ncl_jax import patches
+from ncl_jax.models.deeplab import ASPP, Decoder, resize_bilinear
+from ncl_jax.models.pivot import PivotBranch
+from ncl_jax.models.resnet import ResNet, scaled_channels
+
+
+class NCLModel(nn.Module):
+  """Outputs, all float32:
+
+  - `logits`: [batch, H, W, 1], the final full-resolution manipulation logits;
+  - `aux_logits`: {"stride16": [batch, H/16, W/16, 1] after ASPP (H/8 at output
+    stride 8), "stride4": [batch, H/4, W/4, 1] after the decoder convs};
+  - `patch_features`: [batch, H/p, W/p, (p/4)^2 * C1] from the stage-1 map;
+  - with `contour_index`/`contour_valid` given: `se_pos`, `se_neg` [batch, d].
+  """
+  depth: int = 101
+  width: float = 1.0
+  output_stride: int = 16
+  patch_size: int = 16
+  aspp_channels: int = 256
+  low_level_channels: int = 48
+  decoder_channels: int = 256
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, contour_index: Optional[jnp.ndarray] = None,
+               contour_valid: Optional[jnp.ndarray] = None, train: bool = False):
+    stage1, encoded = ResNet(self.depth, self.width, self.output_stride, self.dtype,
+                             name="encoder")(images, train)
+    rates = tuple(r * 16 // self.output_stride for r in (6, 12, 18))
+    aspp = ASPP(scaled_channels(self.aspp_channels, self.width), rates, self.dtype,
+                name="aspp")(encoded, train)
+    aux_coarse = nn.Conv(1, (1, 1), dtype=self.dtype, name="aux_head")(aspp)
+    decoded = Decoder(scaled_channels(self.low_level_channels, self.width),
+                      scaled_channels(self.decoder_channels, self.width), self.dtype,
+                      name="decoder")(aspp, stage1, train)
+    logits_stride4 = nn.Conv(1, (1, 1), dtype=self.dtype, name="classifier")(decoded)
+    logits = resize_bilinear(logits_stride4.astype(jnp.float32), images.shape[1:3])
+    patch_features = patches.patch_grid(
+        stage1.astype(jnp.float32), self.patch_size // patches.FEATURE_STRIDE)
+    outputs = {
+        "logits": logits,
+        "aux_logits": {
+            f"stride{self.output_stride}": aux_coarse.astype(jnp.float32),
+            "stride4": logits_stride4.astype(jnp.float32),
+        },
+        "patch_features": patch_features,
+    }
+    if contour_index is not None:
+      contour_features = patches.gather_patches(patch_features, contour_index)
+      for sign in ("pos", "neg"):
+        se = PivotBranch(self.dtype, name=f"pivot_{sign}")(contour_features, contour_valid, train)
+        outputs[f"se_{sign}"] = se.astype(jnp.float32)
+    return outputs

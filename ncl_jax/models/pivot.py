@@ -1,0 +1,31 @@
+"""The pivot structure: two symmetric branches turning an image's contour patches
+into one hard positive (se+) and one hard negative (se-)."""
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class PivotBranch(nn.Module):
+  """Conv1x1 over the contour-slot axis -> BatchNorm -> ReLU.
+
+  contour_features: [batch, K, d]; contour_valid: [batch, K] bool.
+  Returns [batch, d]: one pivot feature per image, the shape of one patch feature.
+  """
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, contour_features, contour_valid, train: bool):
+    # Missing slots are zero, as the spec asks: the learned slot weights see zeros.
+    x = jnp.where(contour_valid[..., None], contour_features, 0.0)
+    # A 1x1 conv with K input channels and one output channel, applied at each of
+    # the d feature positions, is a Dense over the slot axis.
+    x = nn.Dense(1, dtype=self.dtype, name="slot_mixer")(jnp.swapaxes(x, 1, 2))  # [b, d, 1]
+    image_has_contour = jnp.any(contour_valid, axis=-1)
+    # BatchNorm statistics only over images that have contour patches; a batch with
+    # none falls back to all images so the statistics stay finite (its pivot terms
+    # are masked out of the loss anyway).
+    stats_mask = jnp.where(jnp.any(image_has_contour), image_has_contour, True)
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                     dtype=self.dtype, name="bn")(x, mask=stats_mask[:, None, None])
+    return nn.relu(x)[..., 0]

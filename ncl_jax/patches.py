@@ -1,0 +1,102 @@
+"""Patch categories (authentic / tampered / contour), patch features and sampling.
+
+All functions are jit-friendly: shapes are static and sampling returns validity
+masks instead of variable-length sets.
+"""
+import jax
+import jax.numpy as jnp
+
+AUTHENTIC = 0
+TAMPERED = 1
+CONTOUR = 2
+# The patch features come from the stride-4 map after the first ResNet stage.
+FEATURE_STRIDE = 4
+
+
+def _drop_channel_axis(mask):
+  """[batch, H, W] or [batch, H, W, 1] -> [batch, H, W]."""
+  if mask.ndim == 4:
+    if mask.shape[-1] != 1:
+      raise ValueError(f"mask must have one channel, got shape {mask.shape}")
+    mask = mask[..., 0]
+  if mask.ndim != 3:
+    raise ValueError(f"mask must be [batch, H, W] or [batch, H, W, 1], got {mask.shape}")
+  return mask
+
+
+def categorize_patches(mask, patch_size: int):
+  """Categorize each non-overlapping patch by its fraction r of manipulated pixels.
+
+  Args:
+    mask: [batch, H, W] or [batch, H, W, 1], values in {0, 1}.
+    patch_size: side of a square patch; must divide H and W.
+
+  Returns:
+    int32 [batch, H/patch_size, W/patch_size]: AUTHENTIC (r = 0),
+    TAMPERED (r = 1) or CONTOUR (0 < r < 1).
+  """
+  mask = _drop_channel_axis(mask)
+  batch, height, width = mask.shape
+  if height % patch_size or width % patch_size:
+    raise ValueError(
+        f"mask size {height}x{width} is not a multiple of patch_size={patch_size}")
+  grid = (mask > 0.5).astype(jnp.int32).reshape(
+      batch, height // patch_size, patch_size, width // patch_size, patch_size)
+  count = grid.sum(axis=(2, 4))
+  full = patch_size * patch_size
+  return jnp.where(count == 0, AUTHENTIC, jnp.where(count == full, TAMPERED, CONTOUR)).astype(
+      jnp.int32)
+
+
+def patch_grid(feature_map, cells_per_patch: int):
+  """Flatten each patch's block of the feature map into one vector.
+
+  Args:
+    feature_map: [batch, h, w, c] (the stride-4 stage-1 features).
+    cells_per_patch: patch_size / 4, the block side in feature cells.
+
+  Returns:
+    [batch, h/cells, w/cells, cells*cells*c], row-major within the block.
+  """
+  batch, height, width, channels = feature_map.shape
+  c = cells_per_patch
+  x = feature_map.reshape(batch, height // c, c, width // c, c, channels)
+  x = x.transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(batch, height // c, width // c, c * c * channels)
+
+
+def sample_patch_indices(categories, category: int, num_samples: int, rng):
+  """Per image, up to `num_samples` patches of `category`, uniformly without replacement.
+
+  Args:
+    categories: int32 [batch, hp, wp] from `categorize_patches`.
+    category: AUTHENTIC, TAMPERED or CONTOUR.
+    num_samples: static number of slots per image.
+    rng: PRNG key.
+
+  Returns:
+    (index int32 [batch, num_samples] into the flattened hp*wp grid,
+     valid bool [batch, num_samples]); invalid slots point at arbitrary patches.
+  """
+  batch = categories.shape[0]
+  flat = categories.reshape(batch, -1)
+  num_samples = min(num_samples, flat.shape[1])
+  # Random priorities in [0, 1) for matching patches, below zero otherwise: top_k
+  # then draws matching patches first, in random order.
+  priority = jax.random.uniform(rng, flat.shape) - 2.0 * (flat != category)
+  _, index = jax.lax.top_k(priority, num_samples)
+  valid = jnp.take_along_axis(flat, index, axis=1) == category
+  return index.astype(jnp.int32), valid
+
+
+def gather_patches(patch_features, index):
+  """[batch, hp, wp, d] and [batch, n] -> [batch, n, d]."""
+  batch, _, _, dim = patch_features.shape
+  flat = patch_features.reshape(batch, -1, dim)
+  return jnp.take_along_axis(flat, index[..., None], axis=1)
+
+
+def contour_pixel_mask(categories, patch_size: int):
+  """[batch, hp, wp] categories -> bool [batch, hp*patch_size, wp*patch_size]."""
+  contour = categories == CONTOUR
+  return jnp.repeat(jnp.repeat(contour, patch_size, axis=1), patch_size, axis=2)

@@ -1,0 +1,317 @@
+"""Training and evaluation of NCL: `train_and_evaluate(config, workdir)`.
+
+The loop runs `jax.jit`-compiled steps over a one-axis device mesh ("data"):
+parameters and optimizer state replicated, batches sharded on the batch axis.
+"""
+import functools
+import json
+import os
+import time
+from typing import Any, Optional
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec as P
+from PIL import Image
+
+from ncl_jax import checkpointing, input_pipeline, losses, metric_writers, metrics, patches
+from ncl_jax.config_validation import validate_config
+from ncl_jax.models import create_model
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jnp.ndarray
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  rng: jnp.ndarray  # base key; step t uses fold_in(rng, t), so resuming replays it exactly
+
+
+def create_learning_rate_schedule(config):
+  opt = config.optimizer
+  decay = optax.polynomial_schedule(opt.learning_rate, 0.0, opt.power,
+                                    max(1, config.num_train_steps - opt.warmup_steps))
+  if opt.warmup_steps <= 0:
+    return decay
+  warmup = optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps)
+  return optax.join_schedules([warmup, decay], [opt.warmup_steps])
+
+
+def create_optimizer(config):
+  """SGD with momentum (the paper) or AdamW, polynomial decay, optional clipping."""
+  opt = config.optimizer
+  schedule = create_learning_rate_schedule(config)
+  if opt.name == "sgd":
+    tx = optax.chain(optax.add_decayed_weights(opt.weight_decay),
+                     optax.sgd(schedule, momentum=opt.momentum))
+  else:
+    tx = optax.adamw(schedule, weight_decay=opt.weight_decay)
+  if opt.grad_clip_norm > 0:
+    tx = optax.chain(optax.clip_by_global_norm(opt.grad_clip_norm), tx)
+  return tx
+
+
+def create_train_state(rng, config, model, tx) -> TrainState:
+  init_rng, state_rng = jax.random.split(rng)
+  size = config.image_size
+  num_contour = config.ncl.max_contour_patches
+  variables = model.init(
+      init_rng, jnp.zeros((1, size, size, 3), jnp.float32),
+      jnp.zeros((1, num_contour), jnp.int32), jnp.ones((1, num_contour), bool), train=False)
+  params = variables["params"]
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    batch_stats=variables["batch_stats"], opt_state=tx.init(params),
+                    rng=state_rng)
+
+
+def sample_patches(mask, rng, config):
+  """Patch categories of the batch and the sampled tampered/authentic/contour slots."""
+  categories = patches.categorize_patches(mask, config.patch_size)
+  keys = jax.random.split(rng, 3)
+  per_class = config.ncl.max_patches_per_class
+  return {
+      "categories": categories,
+      "tampered": patches.sample_patch_indices(categories, patches.TAMPERED, per_class, keys[0]),
+      "authentic": patches.sample_patch_indices(categories, patches.AUTHENTIC, per_class, keys[1]),
+      "contour": patches.sample_patch_indices(categories, patches.CONTOUR,
+                                              config.ncl.max_contour_patches, keys[2]),
+  }
+
+
+def _pooled(patch_features, index, valid):
+  """Gather sampled patches of every image into one set: [batch*n, d], [batch*n]."""
+  features = patches.gather_patches(patch_features, index)
+  return features.reshape(-1, features.shape[-1]), valid.reshape(-1)
+
+
+def compute_losses(outputs, mask, sampled, config, step):
+  """omega * L_NCL + sum over output maps of L_PC, with every term for logging."""
+  terms = {}
+  if config.ncl.weight > 0:
+    tampered, tampered_valid = _pooled(outputs["patch_features"], *sampled["tampered"])
+    authentic, authentic_valid = _pooled(outputs["patch_features"], *sampled["authentic"])
+    ncl = losses.ncl_loss(tampered, tampered_valid, authentic, authentic_valid,
+                          outputs["se_pos"], outputs["se_neg"], sampled["contour"][1].any(-1),
+                          config.ncl.temperature, config.ncl.contour_role, step)
+    terms.update({f"ncl_{k}": v for k, v in ncl.items()})
+  contour_pixels = patches.contour_pixel_mask(sampled["categories"], config.patch_size)
+  maps = {"final": outputs["logits"], **outputs["aux_logits"]}
+  for name, logits in maps.items():
+    terms[f"pc_{name}"] = losses.pivot_consistent_loss(logits, mask, contour_pixels, config.pc.mu)
+  terms["pc_total"] = sum(terms[f"pc_{name}"] for name in maps)
+  terms["loss"] = config.ncl.weight * terms.get("ncl_total", 0.0) + terms["pc_total"]
+  return terms
+
+
+def train_step(state: TrainState, batch, *, model, tx, config):
+  """One optimizer step. batch: image [b, H, W, 3] float32, mask [b, H, W] uint8."""
+  mask = batch["mask"].astype(jnp.float32)
+  sampled = sample_patches(mask, jax.random.fold_in(state.rng, state.step), config)
+  contour_index, contour_valid = sampled["contour"]
+
+  def loss_fn(params):
+    outputs, updates = model.apply(
+        {"params": params, "batch_stats": state.batch_stats}, batch["image"], contour_index,
+        contour_valid, train=True, mutable=["batch_stats"])
+    terms = compute_losses(outputs, mask, sampled, config, state.step)
+    return terms["loss"], (terms, updates["batch_stats"], outputs["logits"])
+
+  grads, (terms, batch_stats, logits) = jax.grad(loss_fn, has_aux=True)(state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  prediction = logits[..., 0] > 0
+  terms["train_pixel_accuracy"] = jnp.mean(prediction == (mask > 0.5))
+  terms["grad_norm"] = optax.global_norm(grads)
+  terms["learning_rate"] = create_learning_rate_schedule(config)(state.step)
+  new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                            opt_state=opt_state)
+  return new_state, terms
+
+
+def eval_step(state: TrainState, images, *, model):
+  """images [b, H, W, 3] -> manipulation probabilities [b, H, W]."""
+  outputs = model.apply({"params": state.params, "batch_stats": state.batch_stats}, images,
+                        train=False)
+  return jax.nn.sigmoid(outputs["logits"][..., 0])
+
+
+def resize_probabilities(probabilities: np.ndarray, size) -> np.ndarray:
+  """float32 [h, w] -> [size[0], size[1]], bilinear."""
+  if probabilities.shape == tuple(size):
+    return probabilities
+  resized = Image.fromarray(probabilities.astype(np.float32), "F").resize(
+      (int(size[1]), int(size[0])), Image.BILINEAR)
+  return np.clip(np.asarray(resized), 0.0, 1.0)
+
+
+class Runtime:
+  """The mesh, shardings and compiled steps of one run."""
+
+  def __init__(self, config, model, tx):
+    self.mesh = jax.make_mesh((jax.device_count(),), ("data",),
+                              axis_types=(jax.sharding.AxisType.Auto,))
+    self.replicated = NamedSharding(self.mesh, P())
+    self.data_sharding = NamedSharding(self.mesh, P("data"))
+    self.train_step = jax.jit(
+        functools.partial(train_step, model=model, tx=tx, config=config),
+        in_shardings=(self.replicated, self.data_sharding),
+        out_shardings=(self.replicated, self.replicated), donate_argnums=(0,))
+    self.eval_step = jax.jit(functools.partial(eval_step, model=model),
+                             in_shardings=(self.replicated, self.data_sharding),
+                             out_shardings=self.data_sharding)
+
+  def shard(self, array):
+    """This process's rows of a global batch -> a global array sharded on "data"."""
+    return jax.make_array_from_process_local_data(self.data_sharding, np.asarray(array))
+
+  def abstract_state(self, config, model, tx):
+    shapes = jax.eval_shape(functools.partial(create_train_state, config=config, model=model,
+                                              tx=tx), jax.random.PRNGKey(0))
+    return jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.replicated), shapes)
+
+  def init_state(self, config, model, tx):
+    init = jax.jit(functools.partial(create_train_state, config=config, model=model, tx=tx),
+                   out_shardings=self.replicated)
+    return init(jax.random.PRNGKey(config.seed))
+
+
+def evaluate(runtime: Runtime, state, source, config, desc="eval") -> dict:
+  """Metrics of `state` on a data source, at each image's original size."""
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  evaluator = metrics.Evaluator(config.eval_threshold)
+  dataset = input_pipeline.create_eval_dataset(source, config.image_size,
+                                               config.eval_batch_size, config.input.num_threads)
+  num_batches = -(-len(source) // config.eval_batch_size)
+  for batch in tqdm(dataset, total=num_batches, desc=desc, leave=False,
+                    disable=jax.process_index() != 0):
+    probabilities = np.asarray(runtime.eval_step(state, runtime.shard(batch["image"])))
+    for i in np.flatnonzero(batch["valid"]):
+      original = batch["original_mask"][i]
+      evaluator.add(resize_probabilities(probabilities[i], original.shape), original,
+                    batch["label"][i])
+  return evaluator.result()
+
+
+def _check_finite(step, scalars):
+  bad = {k: v for k, v in scalars.items() if not np.isfinite(v)}
+  if bad:
+    raise FloatingPointError(
+        f"non-finite training metrics at step {step}: {bad}; all terms: {scalars}. "
+        "Nothing from this state was saved.")
+
+
+def _mean_metrics(history):
+  stacked = jax.device_get(history)
+  return {k: float(np.mean([h[k] for h in stacked])) for k in stacked[0]}
+
+
+def _write_eval_json(workdir, config, split, result):
+  path = os.path.join(workdir, "eval", f"{config.dataset.name}-{split}.json")
+  if jax.process_index() == 0:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as file:
+      json.dump(metric_writers.to_jsonable(result), file, indent=2)
+  return path
+
+
+def setup(config, workdir):
+  """Validate, build the data if needed, create model/optimizer/runtime/checkpointer."""
+  from ncl_jax import data  # pylint: disable=g-import-not-at-top
+  validate_config(config)
+  builder = data.ensure_built(config.dataset)
+  model = create_model(config.model, config.patch_size)
+  tx = create_optimizer(config)
+  runtime = Runtime(config, model, tx)
+  checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
+  return builder, model, tx, runtime, checkpointer
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Train, evaluate on the validation split periodically, keep the best checkpoint,
+  then evaluate it on the test split. Resumes from `workdir` when it has checkpoints.
+
+  Returns the test metrics (also written to `<workdir>/eval/<dataset>-<test split>.json`).
+  """
+  prepared = setup(config, workdir)
+  builder, model, tx, runtime, checkpointer = prepared
+  checkpointing.write_config(workdir, config)
+  writer = metric_writers.MetricWriter(workdir, quiet=True)
+  train_iter = iter(input_pipeline.create_train_dataset(
+      builder.as_data_source(config.dataset.train_split), config))
+  latest = checkpointer.latest_step()
+  if latest is not None:
+    state = checkpointer.restore(latest, runtime.abstract_state(config, model, tx), train_iter)
+    logging.info("Resumed from step %d in %s", latest, checkpointer.directory)
+  else:
+    state = runtime.init_state(config, model, tx)
+  try:
+    state = _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer)
+  finally:
+    # Whatever ends the loop, a checkpoint already being written is completed.
+    checkpointer.wait()
+  result = evaluate_checkpoint(config, workdir, split=config.dataset.test_split,
+                               prepared=prepared)
+  writer.write(int(state.step), config.dataset.test_split, result)
+  writer.close()
+  checkpointer.close()
+  return result
+
+
+def _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer):
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  eval_source = builder.as_data_source(config.dataset.eval_split)
+  start_step = int(state.step)
+  history, last_time = [], time.time()
+  progress = tqdm(range(start_step, config.num_train_steps), initial=start_step,
+                  total=config.num_train_steps, desc="train", disable=jax.process_index() != 0)
+  for step in progress:
+    batch = next(train_iter)
+    state, step_metrics = runtime.train_step(
+        state, {"image": runtime.shard(batch["image"]), "mask": runtime.shard(batch["mask"])})
+    history.append(step_metrics)
+    done = step + 1
+    eval_now = done % config.eval_every_steps == 0 or done == config.num_train_steps
+    save_now = done % config.checkpoint_every_steps == 0 or eval_now
+    if done % config.log_every_steps == 0 or save_now:
+      scalars = _mean_metrics(history)  # the only host sync of the loop
+      _check_finite(done, scalars)      # before any save: a bad state is never written
+      scalars["images_per_second"] = (len(history) * config.batch_size
+                                      / max(time.time() - last_time, 1e-9))
+      writer.write(done, "train", scalars, echo=progress.write)
+      progress.set_postfix(loss=f"{scalars['loss']:.4f}")
+      history, last_time = [], time.time()
+    checkpoint_metrics = None
+    if eval_now:
+      result = evaluate(runtime, state, eval_source, config, desc=config.dataset.eval_split)
+      writer.write(done, config.dataset.eval_split, result, echo=progress.write)
+      checkpoint_metrics = {
+          checkpointing.BEST_METRIC: metric_writers.to_jsonable(result["pixel_f1"])}
+      last_time = time.time()
+    if save_now:
+      checkpointer.save(done, state, config, train_iter, metrics=checkpoint_metrics, force=True)
+  progress.close()
+  return state
+
+
+def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
+                        split: Optional[str] = None, prepared=None) -> dict:
+  """Evaluate the best checkpoint (or step `checkpoint`) on `split`, write
+  `<workdir>/eval/<dataset>-<split>.json` and return the metrics."""
+  builder, model, tx, runtime, checkpointer = prepared or setup(config, workdir)
+  split = split or config.dataset.test_split
+  step = int(checkpoint) if checkpoint else checkpointer.best_step()
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}; train first")
+  state = checkpointer.restore(step, runtime.abstract_state(config, model, tx))
+  result = evaluate(runtime, state, builder.as_data_source(split), config, desc=split)
+  result = {"checkpoint_step": step, "split": split, "dataset": config.dataset.name, **result}
+  path = _write_eval_json(workdir, config, split, result)
+  print(f"[{split}] checkpoint {step}: pixel_f1={result['pixel_f1']:.4f} "
+        f"pixel_auc={result['pixel_auc']:.4f} image_auc={result['image_auc']:.4f} -> {path}")
+  return result

@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny configs and a tiny synthetic dataset built once per session."""
+import os
+import sys
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+  sys.path.insert(0, REPO_ROOT)  # for `import configs`
+
+TINY_DATASET_OPTIONS = dict(num_train=24, num_validation=6, num_test=6, image_size=64,
+                            difficulty=0.5, authentic_fraction=0.2, seed=1)
+
+
+def tiny_config(data_dir, **overrides):
+  """configs/synthetic.py shrunk to a model and data that train in seconds on a CPU."""
+  from configs import synthetic  # pylint: disable=g-import-not-at-top
+  config = synthetic.get_config()
+  config.dataset.data_dir = str(data_dir)
+  config.dataset.options.update(TINY_DATASET_OPTIONS)
+  config.image_size = 64
+  config.batch_size = 4
+  config.eval_batch_size = 4
+  config.num_train_steps = 4
+  config.log_every_steps = 2
+  config.eval_every_steps = 4
+  config.checkpoint_every_steps = 2
+  config.model.width = 0.125
+  config.model.aspp_channels = 64
+  config.model.decoder_channels = 64
+  config.ncl.max_patches_per_class = 8
+  config.ncl.max_contour_patches = 4
+  config.input.num_threads = 1
+  for key, value in overrides.items():
+    target = config
+    *parents, leaf = key.split(".")
+    for parent in parents:
+      target = target[parent]
+    target[leaf] = value
+  return config
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+  """A built tiny ncl_synthetic dataset (24/6/6 images of 64 px)."""
+  from ncl_jax import data  # pylint: disable=g-import-not-at-top
+  data_dir = tmp_path_factory.mktemp("tfds")
+  data.ensure_built({"name": "ncl_synthetic", "data_dir": str(data_dir),
+                     "options": TINY_DATASET_OPTIONS}, log=lambda *_: None)
+  return data_dir

@@ -1,0 +1,130 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ncl_jax import input_pipeline
+from ncl_jax.data import features as features_lib
+
+
+def encoded(array, fmt="PNG", mode=None):
+  buffer = io.BytesIO()
+  image = Image.fromarray(array) if mode is None else Image.fromarray(array).convert(mode)
+  image.save(buffer, fmt)
+  return buffer.getvalue()
+
+
+def make_record(image, mask, name="x.png", fmt="PNG"):
+  return features_lib.make_example(encoded(image, fmt), fmt.lower(), mask, name)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "I;16"])
+def test_decode_image_converts_modes_to_rgb(mode):
+  rgb = np.random.default_rng(0).integers(0, 256, (12, 10, 3), np.uint8)
+  if mode == "I;16":
+    data = encoded((rgb[..., 0].astype(np.uint16) * 257), "PNG")
+  else:
+    data = encoded(rgb, "TIFF" if mode == "CMYK" else "PNG", mode)
+  image = input_pipeline.decode_image(data, "f")
+  assert image.shape == (12, 10, 3) and image.dtype == np.uint8
+  if mode == "I;16":   # 16-bit scaled down to 8 bits, not clipped
+    np.testing.assert_allclose(image[..., 0], rgb[..., 0], atol=1)
+
+
+def test_decode_errors_name_the_file():
+  with pytest.raises(input_pipeline.DecodeError, match="broken.jpg"):
+    input_pipeline.decode_image(b"not an image", "broken.jpg")
+  full = encoded(np.zeros((64, 64, 3), np.uint8), "JPEG")
+  with pytest.raises(input_pipeline.DecodeError, match="cut.jpg"):
+    input_pipeline.decode_image(full[: len(full) // 2], "cut.jpg")
+
+
+def test_mask_binarized_at_127_and_resized_to_image():
+  mask_values = np.array([[0, 127], [128, 255]], np.uint8)
+  np.testing.assert_array_equal(input_pipeline.binarize_mask(mask_values), [[0, 0], [1, 1]])
+  image = np.zeros((8, 6, 3), np.uint8)
+  record = make_record(image, np.ones((8, 6)), "a.png")
+  record["mask"] = encoded(np.kron(np.array([[0, 255], [255, 0]], np.uint8),
+                                   np.ones((2, 3), np.uint8)))    # 4x6 mask, 8x6 image
+  example = input_pipeline.decode_example(record)
+  assert example["mask"].shape == (8, 6)
+  assert set(np.unique(example["mask"])) == {0, 1}
+
+
+def test_train_preprocess_resize_flip_and_normalize():
+  image = np.zeros((40, 60, 3), np.uint8)
+  image[:, :30] = 255
+  mask = np.zeros((40, 60), np.uint8)
+  mask[:, :30] = 1
+  record = make_record(image, mask)
+  transform = input_pipeline.TrainPreprocess(image_size=32, crop="resize", random_flip=True)
+  seen_flipped = seen_plain = False
+  for seed in range(8):
+    out = transform.random_map(record, np.random.default_rng(seed))
+    assert out["image"].shape == (32, 32, 3) and out["image"].dtype == np.float32
+    assert out["mask"].shape == (32, 32) and set(np.unique(out["mask"])) <= {0, 1}
+    left_white = out["mask"][:, 0].all()
+    # the image and its mask are flipped together
+    assert (out["image"][:, 0, 0] > 0).all() == left_white
+    seen_flipped |= not left_white
+    seen_plain |= left_white
+  assert seen_flipped and seen_plain
+  white = (255 - input_pipeline.IMAGENET_MEAN) / input_pipeline.IMAGENET_STD
+  np.testing.assert_allclose(out["image"][0, 0 if left_white else 31], white, rtol=1e-5)
+
+
+def test_random_crop_keeps_image_and_mask_aligned():
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (50, 70, 3), np.uint8)
+  mask = (image[..., 0] > 128).astype(np.uint8)
+  crop_image, crop_mask = input_pipeline.random_crop(image, mask, 32, rng)
+  assert crop_image.shape == (32, 32, 3)
+  np.testing.assert_array_equal(crop_mask, (crop_image[..., 0] > 128).astype(np.uint8))
+  small_image, small_mask = input_pipeline.random_crop(image[:20, :20], mask[:20, :20], 32, rng)
+  assert small_image.shape == (32, 32, 3) and small_mask.shape == (32, 32)
+
+
+def _source(count, size=(24, 20)):
+  rng = np.random.default_rng(1)
+  records = []
+  for i in range(count):
+    mask = np.zeros(size, np.uint8)
+    mask[: i + 1] = 1 if i % 3 else 0
+    records.append(make_record(rng.integers(0, 256, size + (3,), np.uint8), mask, f"{i}.png"))
+  return records
+
+
+def test_eval_dataset_pads_without_dropping_or_repeating():
+  source = _source(7, size=(24, 20))
+  batches = list(input_pipeline.create_eval_dataset(source, image_size=16, batch_size=3,
+                                                    num_threads=1))
+  assert len(batches) == 3
+  valid = np.concatenate([b["valid"] for b in batches])
+  indices = np.concatenate([b["index"] for b in batches])[valid]
+  assert valid.sum() == 7 and sorted(indices.tolist()) == list(range(7))
+  assert batches[-1]["valid"].tolist() == [True, False, False]
+  assert batches[0]["image"].shape == (3, 16, 16, 3)
+  original = batches[0]["original_mask"][1]
+  assert original.shape == (24, 20)          # metrics use the original size
+  names = [n for b in batches for n, v in zip(b["file_name"], b["valid"]) if v]
+  assert names == [f"{i}.png" for i in range(7)]
+
+
+def test_train_dataset_same_seed_same_batches(tiny_data_dir):
+  from tests.conftest import tiny_config
+  from ncl_jax import data
+  config = tiny_config(tiny_data_dir)
+  source = data.get_builder(config.dataset).as_data_source("train")
+
+  def first_batches(seed):
+    config.seed = seed
+    iterator = iter(input_pipeline.create_train_dataset(source, config))
+    return [next(iterator) for _ in range(3)]
+
+  a, b, c = first_batches(0), first_batches(0), first_batches(1)
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x["image"], y["image"])
+    np.testing.assert_array_equal(x["mask"], y["mask"])
+  assert not np.array_equal(a[0]["image"], c[0]["image"])
+  assert a[0]["image"].shape == (4, 64, 64, 3) and a[0]["mask"].shape == (4, 64, 64)

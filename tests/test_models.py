@@ -1,0 +1,88 @@
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ncl_jax.models import NCLModel, ResNet
+from ncl_jax.models.pivot import PivotBranch
+
+
+def num_params(tree):
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+@pytest.mark.parametrize("depth,expected", [(18, 11_176_512), (50, 23_508_032),
+                                            (101, 42_500_160)])
+def test_resnet_parameter_count_matches_torchvision(depth, expected):
+  """torchvision's resnetN without its fc layer has exactly these parameters
+  (conv kernels + BatchNorm scale/bias), so the architecture is the standard one."""
+  shapes = jax.eval_shape(lambda: ResNet(depth=depth).init(
+      jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), False))
+  assert num_params(shapes["params"]) == expected
+
+
+@pytest.mark.parametrize("depth,output_stride", [(18, 16), (18, 8), (50, 16)])
+def test_ncl_model_output_shapes(depth, output_stride):
+  model = NCLModel(depth=depth, width=0.125, output_stride=output_stride, patch_size=16,
+                   aspp_channels=64, decoder_channels=64)
+  images = jnp.zeros((2, 64, 96, 3))
+  index, valid = jnp.zeros((2, 3), jnp.int32), jnp.ones((2, 3), bool)
+  variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), images, index, valid))
+  out = jax.eval_shape(lambda v: model.apply(v, images, index, valid, train=False), variables)
+  stage1_channels = 8 * (4 if depth == 50 else 1)
+  assert out["logits"].shape == (2, 64, 96, 1)
+  assert out["aux_logits"][f"stride{output_stride}"].shape == (
+      2, 64 // output_stride, 96 // output_stride, 1)
+  assert out["aux_logits"]["stride4"].shape == (2, 16, 24, 1)
+  assert out["patch_features"].shape == (2, 4, 6, 16 * stage1_channels)
+  assert out["se_pos"].shape == out["se_neg"].shape == (2, 16 * stage1_channels)
+  # output stride via dilation: the encoder's last map is at H/os
+  encoder = ResNet(depth=depth, width=0.125, output_stride=output_stride)
+  _, last = jax.eval_shape(lambda: encoder.init_with_output(
+      jax.random.PRNGKey(0), images, False)[0])
+  assert last.shape[1:3] == (64 // output_stride, 96 // output_stride)
+
+
+def test_pivot_branch_is_slot_conv_then_masked_batchnorm_then_relu():
+  branch = PivotBranch()
+  rng = np.random.default_rng(0)
+  features = jnp.asarray(rng.normal(size=(3, 4, 6)), jnp.float32)
+  valid = jnp.asarray([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], bool)
+  variables = branch.init(jax.random.PRNGKey(0), features, valid, train=False)
+  assert variables["params"]["slot_mixer"]["kernel"].shape == (4, 1)   # a weight per slot
+  assert variables["params"]["slot_mixer"]["bias"].shape == (1,)
+  out, updates = branch.apply(variables, features, valid, train=True, mutable=["batch_stats"])
+  kernel = np.asarray(variables["params"]["slot_mixer"]["kernel"])[:, 0]
+  bias = float(variables["params"]["slot_mixer"]["bias"][0])
+  mixed = np.einsum("bkd,k->bd", np.where(np.asarray(valid)[..., None], features, 0), kernel) + bias
+  # BatchNorm statistics over the two images that have contour patches only
+  stats = mixed[:2]
+  expected = np.maximum((mixed - stats.mean()) / np.sqrt(stats.var() + 1e-5), 0)
+  np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(float(updates["batch_stats"]["bn"]["mean"][0]), 0.1 * stats.mean(),
+                             rtol=1e-4)
+
+
+def test_pivot_branch_without_any_contour_stays_finite():
+  branch = PivotBranch()
+  features = jnp.ones((2, 3, 4))
+  valid = jnp.zeros((2, 3), bool)
+  variables = branch.init(jax.random.PRNGKey(0), features, valid, train=False)
+  out, updates = branch.apply(variables, features, valid, train=True, mutable=["batch_stats"])
+  assert np.isfinite(np.asarray(out)).all()
+  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(updates))
+
+
+def test_model_is_pure_and_starts_random():
+  model = NCLModel(depth=18, width=0.125, patch_size=16, aspp_channels=32, decoder_channels=32)
+  images = jnp.asarray(np.random.default_rng(0).normal(size=(1, 32, 32, 3)), jnp.float32)
+  a = model.init(jax.random.PRNGKey(0), images)
+  b = model.init(jax.random.PRNGKey(1), images)
+  flat_a = flax.traverse_util.flatten_dict(a["params"])
+  flat_b = flax.traverse_util.flatten_dict(b["params"])
+  kernel = ("encoder", "stem_conv", "kernel")
+  assert not np.allclose(flat_a[kernel], flat_b[kernel])
+  out1 = model.apply(a, images)["logits"]
+  out2 = model.apply(a, images)["logits"]
+  np.testing.assert_array_equal(np.asarray(out1), np.asarray(out2))

@@ -1,0 +1,179 @@
+"""End-to-end training on the tiny synthetic dataset: outputs, resume, CLI, config errors."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from ncl_jax import checkpointing, train
+from ncl_jax.config_validation import ConfigError, validate_config
+from ncl_jax.models import create_model
+from tests.conftest import REPO_ROOT, tiny_config
+
+EVAL_KEYS = ("pixel_f1", "pixel_f1_best", "pixel_iou", "pixel_auc", "pixel_auc_pooled",
+             "image_auc", "image_accuracy", "image_f1", "num_images", "num_manipulated")
+
+
+def final_state(config, workdir, step=None):
+  model = create_model(config.model, config.patch_size)
+  tx = train.create_optimizer(config)
+  runtime = train.Runtime(config, model, tx)
+  checkpointer = checkpointing.Checkpointer(workdir, read_only=True)
+  step = checkpointer.latest_step() if step is None else step
+  return checkpointer.restore(step, runtime.abstract_state(config, model, tx))
+
+
+def test_train_and_evaluate_writes_metrics_checkpoints_and_eval_json(tmp_path, tiny_data_dir):
+  workdir = tmp_path / "run"
+  config = tiny_config(tiny_data_dir)
+  result = train.train_and_evaluate(config, str(workdir))
+  with open(workdir / "eval" / "ncl_synthetic-test.json") as file:
+    written = json.load(file)
+  for key in EVAL_KEYS:
+    assert key in written and key in result
+  assert written["num_images"] == 6
+  assert 0.0 <= written["pixel_auc"] <= 1.0
+  records = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+  train_records = [r for r in records if r["split"] == "train"]
+  assert [r["step"] for r in train_records] == [2, 4]
+  for name in ("loss", "ncl_total", "ncl_tampered", "ncl_hard_positive", "ncl_hard_negative",
+               "pc_final", "pc_stride16", "pc_stride4", "pc_total", "learning_rate"):
+    assert np.isfinite(train_records[0][name]), name
+  assert train_records[0]["loss"] == pytest.approx(
+      0.1 * train_records[0]["ncl_total"] + train_records[0]["pc_total"], rel=1e-5)
+  assert any(r["split"] == "validation" and r["step"] == 4 for r in records)
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(workdir / "tensorboard"))
+  saved = checkpointing.read_config(str(workdir))
+  assert saved.model.width == config.model.width
+  # every checkpoint step directory carries the config too
+  assert checkpointing.read_config(str(workdir / "checkpoints" / "4")).image_size == 64
+  assert sorted(int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit()) == [2, 4]
+
+
+class CrashingRuntime(train.Runtime):
+  """Fails on the third training step, like a crash mid-run."""
+  calls = 0
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    step_fn = self.train_step
+
+    def crash_on_third(state, batch):
+      CrashingRuntime.calls += 1
+      if CrashingRuntime.calls == 3:
+        raise RuntimeError("simulated crash")
+      return step_fn(state, batch)
+    self.train_step = crash_on_third
+
+
+def test_restart_resumes_from_last_checkpoint_exactly(tmp_path, tiny_data_dir, monkeypatch):
+  config = tiny_config(tiny_data_dir, eval_every_steps=100)
+  straight = tmp_path / "straight"
+  train.train_and_evaluate(config, str(straight))
+
+  interrupted = tmp_path / "interrupted"
+  monkeypatch.setattr(train, "Runtime", CrashingRuntime)
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    train.train_and_evaluate(config, str(interrupted))
+  monkeypatch.undo()
+  assert checkpointing.Checkpointer(str(interrupted), read_only=True).latest_step() == 2
+  train.train_and_evaluate(config, str(interrupted))
+
+  steps = [json.loads(line)["step"] for line in open(interrupted / "metrics.jsonl")
+           if '"train"' in line]
+  assert steps == [2, 4]   # step 2 before the crash; the restart begins at 3, not 1
+  a, b = final_state(config, str(straight)), final_state(config, str(interrupted))
+  assert int(a.step) == int(b.step) == 4
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_cli_train_then_eval_mode(tmp_path, tiny_data_dir):
+  config_file = tmp_path / "tiny.py"
+  config_file.write_text(textwrap.dedent(f"""
+      from tests.conftest import tiny_config
+      def get_config():
+          return tiny_config({str(tiny_data_dir)!r})
+      """))
+  workdir = tmp_path / "cli"
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+  base = [sys.executable, "-m", "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}"]
+  run = subprocess.run(base + ["--config.num_train_steps=2"], cwd=REPO_ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr[-3000:]
+  os.remove(workdir / "eval" / "ncl_synthetic-test.json")
+  run = subprocess.run(base + ["--mode=eval", "--split=validation"], cwd=REPO_ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr[-3000:]
+  result = json.load(open(workdir / "eval" / "ncl_synthetic-validation.json"))
+  assert result["checkpoint_step"] == 2 and result["num_images"] == 6
+  assert "pixel_f1=" in run.stdout
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("image_size", 72, "image_size=72 is not a multiple of patch_size=16"),
+    ("patch_size", 6, "patch_size=6 must be a positive multiple of 4"),
+    ("batch_size", 6, "batch_size=6 must be a positive multiple of the 4 devices"),
+    ("ncl.contour_role", "both", "ncl.contour_role='both'"),
+    ("dataset.name", "casia3", "dataset.name='casia3' is unknown"),
+    ("model.depth", 152, "model.depth=152"),
+    ("model.output_stride", 32, "model.output_stride=32"),
+    ("pc.mu", 1.5, "pc.mu=1.5"),
+])
+def test_bad_config_is_named(tmp_path, key, value, message):
+  config = tiny_config(tmp_path, **{key: value})
+  with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    validate_config(config, num_devices=4)
+
+
+def test_bad_config_fails_before_building_data(tmp_path):
+  config = tiny_config(tmp_path / "never_built", image_size=72)
+  with pytest.raises(ConfigError):
+    train.train_and_evaluate(config, str(tmp_path / "w"))
+  assert not (tmp_path / "never_built").exists()
+
+
+def test_four_devices_match_one_device(tmp_path):
+  """The same global batch on a 4-device mesh and on 1 device: same losses and params."""
+  script = textwrap.dedent("""
+      import json
+      import jax, numpy as np
+      from ncl_jax import train
+      from ncl_jax.models import create_model
+      from tests.conftest import tiny_config
+      config = tiny_config("/nonexistent")
+      model = create_model(config.model, config.patch_size)
+      tx = train.create_optimizer(config)
+      runtime = train.Runtime(config, model, tx)
+      state = runtime.init_state(config, model, tx)
+      rng = np.random.default_rng(0)
+      losses = []
+      for _ in range(2):
+          mask = np.zeros((4, 64, 64), np.uint8)
+          for b in range(4):
+              y, x = rng.integers(0, 40, 2)
+              mask[b, y:y + 20, x:x + 24] = b % 2 == 0 or b == 1
+          image = rng.normal(size=(4, 64, 64, 3)).astype(np.float32)
+          state, metrics = runtime.train_step(
+              state, {"image": runtime.shard(image), "mask": runtime.shard(mask)})
+          losses.append(float(metrics["loss"]))
+      leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(state.params)]
+      print(json.dumps({"devices": jax.device_count(), "losses": losses,
+                        "checksum": sum(float(np.abs(x).sum()) for x in leaves)}))
+      """)
+  outputs = []
+  for devices in (1, 4):
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT,
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    outputs.append(json.loads(run.stdout.strip().splitlines()[-1]))
+  one, four = outputs
+  assert (one["devices"], four["devices"]) == (1, 4)
+  np.testing.assert_allclose(four["losses"], one["losses"], rtol=1e-5)
+  np.testing.assert_allclose(four["checksum"], one["checksum"], rtol=1e-5)
