@@ -21,6 +21,7 @@ def get_config():
   config.checkpoint_every_steps = 1_000
   config.keep_checkpoints = 3               # the latest N, plus the best by validation pixel F1
   config.eval_threshold = 0.5
+  config.nan_policy = "stop"                # non-finite loss/gradient: "stop" or "skip" the step
 
   config.dataset = ml_collections.ConfigDict()
   config.dataset.name = "ncl_synthetic"
@@ -36,6 +37,7 @@ def get_config():
   config.input.random_flip = True
   config.input.num_workers = 0              # grain worker processes (0: threads in-process)
   config.input.num_threads = 8              # grain reader threads per process
+  config.input.mask_size_policy = "resize"  # mask size != image size: "resize" (nearest) or "skip"
 
   config.model = ml_collections.ConfigDict()
   config.model.depth = 101                  # 18, 34, 50 or 101

@@ -1,44 +1,104 @@
 """TFDS builders of the NCL benchmarks, installed as `ncl_jax.data`.
 
-`get_builder(dataset_config)` returns the builder a config names;
-`ensure_built(dataset_config)` builds it on first use.
+`get_builder(dataset_config)` returns the builder a config names (`name` as in
+this folder, with the builder config after a slash: "casia/v1");
+`ensure_built(dataset_config)` builds it on first use and reports what it wrote
+and skipped.
 """
+import importlib
 import os
 
-DATASET_NAMES = ("ncl_synthetic",)
+# name -> builder configs ("" for a builder with one config)
+DATASETS = {
+    "ncl_synthetic": ("",),
+    "casia": ("v1", "v2"),
+    "columbia": ("",),
+    "coverage": ("",),
+    "nist16": ("",),
+    "defacto": ("",),
+    "imd2020": ("",),
+    "iml_folder": ("",),
+}
+DATASET_NAMES = tuple(f"{name}/{config}" if config else name
+                      for name, configs in DATASETS.items() for config in configs)
+MANUAL_OPTIONS = ("mask_size_policy", "seed", "train_subset", "folder_name")
 
 
-def _builder_class(name):
-  if name == "ncl_synthetic":
-    from . import ncl_synthetic  # pylint: disable=g-import-not-at-top
-    return ncl_synthetic.Builder, ncl_synthetic.config_from_options
-  raise ValueError(f"unknown dataset.name {name!r}; known datasets: {', '.join(DATASET_NAMES)}")
+class DatasetNotFoundError(FileNotFoundError):
+  """A benchmark that is neither built nor found in manual_dir."""
+
+
+def _split_name(full_name):
+  name, _, config = full_name.partition("/")
+  if name not in DATASETS or (config and config not in DATASETS[name]):
+    raise ValueError(f"unknown dataset.name {full_name!r}; known datasets: "
+                     f"{', '.join(DATASET_NAMES)}")
+  if not config and DATASETS[name] != ("",):
+    raise ValueError(f"dataset.name {full_name!r} needs a config: "
+                     f"{', '.join(f'{name}/{c}' for c in DATASETS[name])}")
+  return name, config
+
+
+def is_manual(full_name) -> bool:
+  return _split_name(full_name)[0] != "ncl_synthetic"
 
 
 def data_dir_of(dataset_config) -> str:
   return os.path.expanduser(dataset_config.get("data_dir") or "~/tensorflow_datasets")
 
 
+def _manual_config(module, base_name, options, manual_dir):
+  from . import manual  # pylint: disable=g-import-not-at-top
+  values = {k: options[k] for k in MANUAL_OPTIONS if k in options}
+  defaults = manual.ManualConfig(name="x")
+  suffix = "_".join(f"{k}{values[k]}" for k in sorted(values)
+                    if values[k] != getattr(defaults, k) and k != "folder_name")
+  if base_name == "iml_folder_default":  # one builder config per folder
+    folder = values.get("folder_name") or os.path.basename(os.path.normpath(manual_dir or "data"))
+    base_name = "".join(c if c.isalnum() else "_" for c in folder) or "data"
+  name = f"{base_name}_{suffix}" if suffix else base_name
+  return manual.ManualConfig(name=name, **values)
+
+
 def get_builder(dataset_config):
   """The TFDS builder for `dataset_config` (a ConfigDict or mapping with `name`,
-  `data_dir` and builder-specific options)."""
-  builder_cls, make_config = _builder_class(dataset_config["name"])
+  `data_dir`, `manual_dir` and builder options under `options`)."""
+  name, config_name = _split_name(dataset_config["name"])
+  module = importlib.import_module(f"{__name__}.{name}")
   options = dict(dataset_config.get("options") or {})
-  return builder_cls(config=make_config(options), data_dir=data_dir_of(dataset_config),
-                     file_format="array_record")
+  if name == "ncl_synthetic":
+    config = module.config_from_options(options)
+  else:
+    base = "iml_folder_default" if name == "iml_folder" else config_name or "default"
+    config = _manual_config(module, base, options, dataset_config.get("manual_dir"))
+  return module.Builder(config=config, data_dir=data_dir_of(dataset_config),
+                        file_format="array_record")
 
 
 def ensure_built(dataset_config, log=print):
-  """Build the dataset if its files are not in data_dir yet; return the builder."""
+  """Build the dataset into data_dir if it is not there yet; return the builder.
+
+  Raises DatasetNotFoundError, saying which folder was looked in and where the
+  data comes from, when a benchmark is neither built nor in manual_dir.
+  """
   builder = get_builder(dataset_config)
-  if not builder.is_prepared():
-    log(f"Building {builder.name}/{builder.builder_config.name} into {builder.data_dir} ...")
-    builder.download_and_prepare(
-        download_config=_download_config(dataset_config))
-  return builder
-
-
-def _download_config(dataset_config):
+  if builder.is_prepared():
+    return builder
+  manual_dir = os.path.expanduser(dataset_config.get("manual_dir") or "")
+  if is_manual(dataset_config["name"]) and not (manual_dir and os.path.exists(manual_dir)):
+    raise DatasetNotFoundError(
+        f"{dataset_config['name']} is not built in {builder.data_path} and its downloaded files "
+        f"were not found: dataset.manual_dir={manual_dir or '(not set)'}.\n"
+        f"Where to get it and the folder layout expected:{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+        "Then run with --config.dataset.manual_dir=/path/to/the/folder.")
+  log(f"Building {builder.name}/{builder.builder_config.name} into {builder.data_dir} ...")
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  manual_dir = dataset_config.get("manual_dir")
-  return tfds.download.DownloadConfig(manual_dir=os.path.expanduser(manual_dir) if manual_dir else None)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=manual_dir or None))
+  report = getattr(builder, "report", None)
+  if report is not None:
+    path = os.path.join(builder.data_path, "build_report.json")
+    report.write(path)
+    log(report.summary())
+    log(f"Build report: {path}")
+  return builder

@@ -4,7 +4,11 @@ and the resolved config, so one checkpoint directory is self-contained.
 Kept: the latest `keep` checkpoints plus the best one by validation pixel F1.
 """
 import json
+import logging
 import os
+import shutil
+import sys
+import time
 from typing import Any, Optional
 
 import flax.serialization
@@ -69,6 +73,36 @@ class Checkpointer:
       items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
     restored = self.manager.restore(step, args=ocp.args.Composite(**items))
     return flax.serialization.from_state_dict(abstract_state, restored["state"])
+
+  def restore_latest(self, abstract_state, data_iterator=None):
+    """The newest checkpoint that restores, or None if there is none.
+
+    A checkpoint that fails to restore (incomplete or corrupt files) is reported,
+    moved to `<workdir>/checkpoints_corrupt/` so it is never loaded or overwritten
+    silently, and the previous one is tried.
+    """
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        state = self.restore(step, abstract_state, data_iterator)
+      except Exception as error:  # orbax/tensorstore raise many types on bad files
+        self._quarantine(step, error)
+        continue
+      logging.warning("Resumed from step %d in %s", step, self.directory)
+      return state
+    return None
+
+  def _quarantine(self, step, error):
+    destination = os.path.join(os.path.dirname(self.directory), "checkpoints_corrupt")
+    message = (f"checkpoint {step} in {self.directory} is incomplete or corrupt "
+               f"({type(error).__name__}: {str(error)[:300]}); moved to {destination}, "
+               "trying the previous one")
+    logging.error(message)
+    print(message, file=sys.stderr)
+    if jax.process_index() == 0:
+      os.makedirs(destination, exist_ok=True)
+      shutil.move(os.path.join(self.directory, str(step)),
+                  os.path.join(destination, f"{step}-{int(time.time())}"))
+    self.manager.reload()
 
   def wait(self):
     self.manager.wait_until_finished()

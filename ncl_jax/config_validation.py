@@ -1,6 +1,7 @@
 """Checks a config before anything is built or compiled; errors name the key."""
 import jax
 
+from ncl_jax.input_pipeline import MASK_SIZE_POLICIES
 from ncl_jax.losses import CONTOUR_ROLES
 from ncl_jax.models.resnet import RESNET_LAYOUTS
 
@@ -53,4 +54,9 @@ def validate_config(config, num_devices=None):
          f"optimizer.learning_rate={config.optimizer.learning_rate} must be > 0")
   _check(config.input.train_crop in ("resize", "random_crop"),
          f"input.train_crop={config.input.train_crop!r} must be 'resize' or 'random_crop'")
+  _check(config.nan_policy in ("stop", "skip"),
+         f"nan_policy={config.nan_policy!r} must be 'stop' or 'skip'")
+  _check(config.input.mask_size_policy in MASK_SIZE_POLICIES,
+         f"input.mask_size_policy={config.input.mask_size_policy!r} must be one of "
+         f"{MASK_SIZE_POLICIES}")
   return config

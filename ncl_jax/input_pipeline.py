@@ -6,9 +6,12 @@ Evaluation: the same without randomness, the last batch padded with `valid = 0`
 examples (never dropping or repeating an image), and each example's original
 mask kept so metrics can be computed at the original size.
 """
+import collections
 import dataclasses
 import io
+import logging
 import math
+import threading
 
 import grain
 import jax
@@ -19,11 +22,12 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 MASK_THRESHOLD = 127
 # Refuse images whose decoding alone could exhaust memory (decompression bombs).
-Image.MAX_IMAGE_PIXELS = 100_000_000
+MAX_IMAGE_PIXELS = 100_000_000
+MASK_SIZE_POLICIES = ("resize", "skip")
 
 
 class DecodeError(ValueError):
-  """An example whose bytes are not a readable image or mask."""
+  """An example that cannot be used: unreadable bytes, or a policy says skip."""
 
 
 def _text(value) -> str:
@@ -41,12 +45,22 @@ def to_rgb(image: Image.Image) -> np.ndarray:
 
 def decode_image(data: bytes, file_name: str = "") -> np.ndarray:
   """Encoded bytes -> uint8 [H, W, 3]; DecodeError naming the file on failure."""
+  name = file_name or "image"
   try:
     with Image.open(io.BytesIO(data)) as image:
+      width, height = image.size
+      if width * height > MAX_IMAGE_PIXELS:
+        raise DecodeError(f"{name}: {width}x{height} pixels is over the limit of "
+                          f"{MAX_IMAGE_PIXELS} (a decompression bomb?)")
       image.load()
       return to_rgb(image)
-  except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-    raise DecodeError(f"{file_name or 'image'}: cannot decode ({error})") from error
+  except DecodeError:
+    raise
+  except Image.DecompressionBombError as error:
+    raise DecodeError(f"{name}: over the limit of {MAX_IMAGE_PIXELS} pixels "
+                      f"(a decompression bomb?): {error}") from error
+  except Exception as error:  # PIL raises many types on malformed files
+    raise DecodeError(f"{name}: cannot decode ({type(error).__name__}: {error})") from error
 
 
 def binarize_mask(array: np.ndarray) -> np.ndarray:
@@ -56,26 +70,37 @@ def binarize_mask(array: np.ndarray) -> np.ndarray:
   return (array > MASK_THRESHOLD).astype(np.uint8)
 
 
-def decode_mask(data: bytes, file_name: str = "") -> np.ndarray:
+def decode_mask(data: bytes, file_name: str = ""):
+  """PNG/JPEG/... bytes -> (uint8 [H, W] in {0, 1}, whether it had other values than 0/255)."""
   try:
     with Image.open(io.BytesIO(data)) as image:
-      return binarize_mask(np.asarray(image.convert("L")))
-  except (OSError, ValueError, SyntaxError) as error:
-    raise DecodeError(f"{file_name or 'mask'}: cannot decode mask ({error})") from error
+      gray = np.asarray(image.convert("L"))
+  except Exception as error:  # PIL raises many types on malformed files
+    raise DecodeError(f"{file_name or 'mask'}: cannot decode the mask "
+                      f"({type(error).__name__}: {error})") from error
+  nonbinary = bool(np.any((gray != 0) & (gray != 255)))
+  return binarize_mask(gray), nonbinary
 
 
-def decode_example(record) -> dict:
-  """A TFDS record -> {"image": uint8 [H, W, 3], "mask": uint8 [H, W], ...}.
+def decode_example(record, mask_size_policy: str = "resize") -> dict:
+  """A TFDS record -> {"image": uint8 [H, W, 3], "mask": uint8 [H, W] in {0, 1}, ...}.
 
-  A mask of another size than its image is resized with nearest neighbour.
+  Masks are binarized at > 127 (`mask_nonbinary` says whether that changed
+  anything); a mask of another size than its image is resized with nearest
+  neighbour (`mask_resized`) or, with mask_size_policy="skip", rejected.
+  Raises DecodeError naming the file for anything unusable.
   """
   file_name = _text(record["file_name"])
   image = decode_image(record["image"], file_name)
-  mask = decode_mask(record["mask"], file_name)
-  if mask.shape != image.shape[:2]:
+  mask, nonbinary = decode_mask(record["mask"], file_name)
+  resized = mask.shape != image.shape[:2]
+  if resized:
+    if mask_size_policy == "skip":
+      raise DecodeError(f"{file_name}: mask {mask.shape[1]}x{mask.shape[0]} differs from "
+                        f"image {image.shape[1]}x{image.shape[0]} (mask_size_policy=skip)")
     mask = resize_mask(mask, image.shape[:2])
   return {"image": image, "mask": mask, "label": np.int32(record["label"]),
-          "file_name": file_name}
+          "file_name": file_name, "mask_resized": resized, "mask_nonbinary": nonbinary}
 
 
 def resize_image(image: np.ndarray, size) -> np.ndarray:
@@ -112,12 +137,18 @@ def random_crop(image, mask, size, rng):
 
 @dataclasses.dataclass
 class TrainPreprocess(grain.transforms.RandomMap):
+  """Record -> training example; an unusable record becomes {"skip_reason": ...}
+  (dropped and counted by SkipAndCount in the consuming process)."""
   image_size: int
   crop: str = "resize"          # "resize" or "random_crop"
   random_flip: bool = True
+  mask_size_policy: str = "resize"
 
   def random_map(self, record, rng: np.random.Generator):
-    example = decode_example(record)
+    try:
+      example = decode_example(record, self.mask_size_policy)
+    except DecodeError as error:
+      return {"skip_reason": str(error)}
     image, mask = example["image"], example["mask"]
     if self.crop == "random_crop":
       image, mask = random_crop(image, mask, self.image_size, rng)
@@ -127,7 +158,44 @@ class TrainPreprocess(grain.transforms.RandomMap):
     if self.random_flip and rng.random() < 0.5:
       image, mask = image[:, ::-1], mask[:, ::-1]
     return {"image": normalize(image), "mask": np.ascontiguousarray(mask),
-            "label": example["label"]}
+            "label": example["label"], "mask_resized": example["mask_resized"],
+            "mask_nonbinary": example["mask_nonbinary"]}
+
+
+class DataQuality:
+  """Counts of what the pipeline repaired or skipped (thread-safe)."""
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self.counts = collections.Counter()
+    self.skipped = []          # (file name and reason) of the skipped examples, in order
+
+  def record_skip(self, reason: str):
+    with self._lock:
+      self.counts["skipped"] += 1
+      self.skipped.append(reason)
+    logging.warning("skipped a training example: %s", reason)
+
+  def record_batch(self, batch):
+    with self._lock:
+      self.counts["mask_resized"] += int(np.sum(batch["mask_resized"]))
+      self.counts["mask_binarized"] += int(np.sum(batch["mask_nonbinary"]))
+
+  def snapshot(self) -> dict:
+    with self._lock:
+      return {f"data_{key}": value for key, value in sorted(self.counts.items())}
+
+
+@dataclasses.dataclass
+class SkipAndCount(grain.transforms.Filter):
+  """Drops the examples TrainPreprocess marked, recording why."""
+  quality: DataQuality
+
+  def filter(self, element) -> bool:
+    if "skip_reason" in element:
+      self.quality.record_skip(element["skip_reason"])
+      return False
+    return True
 
 
 @dataclasses.dataclass
@@ -135,21 +203,30 @@ class EvalPreprocess(grain.transforms.Map):
   """Index -> resized example; indices past the end of the source give padding."""
   source: object
   image_size: int
+  mask_size_policy: str = "resize"
+
+  def _padding(self, index=-1, file_name="", skip_reason=""):
+    size = (self.image_size, self.image_size)
+    return {"image": np.zeros(size + (3,), np.float32), "mask": np.zeros(size, np.uint8),
+            "label": np.int32(0), "valid": False, "original_mask": np.zeros((1, 1), np.uint8),
+            "file_name": file_name, "index": np.int32(index), "skip_reason": skip_reason}
 
   def map(self, index):
     size = (self.image_size, self.image_size)
     if index >= len(self.source):
-      return {"image": np.zeros(size + (3,), np.float32), "mask": np.zeros(size, np.uint8),
-              "label": np.int32(0), "valid": False, "original_mask": np.zeros((1, 1), np.uint8),
-              "file_name": "", "index": np.int32(-1)}
-    example = decode_example(self.source[index])
+      return self._padding()
+    record = self.source[index]
+    try:
+      example = decode_example(record, self.mask_size_policy)
+    except DecodeError as error:
+      return self._padding(index, _text(record["file_name"]), str(error))
     return {"image": normalize(resize_image(example["image"], size)),
             "mask": resize_mask(example["mask"], size), "label": example["label"],
             "valid": True, "original_mask": example["mask"], "file_name": example["file_name"],
-            "index": np.int32(index)}
+            "index": np.int32(index), "skip_reason": ""}
 
 
-_RAGGED_KEYS = ("original_mask", "file_name")
+_RAGGED_KEYS = ("original_mask", "file_name", "skip_reason")
 
 
 def collate_eval(examples):
@@ -168,26 +245,34 @@ def per_process_batch_size(global_batch_size: int) -> int:
   return global_batch_size // jax.process_count()
 
 
-def create_train_dataset(source, config) -> grain.IterDataset:
-  """Infinite, shuffled, batched training data for this process; same seed, same batches."""
+def create_train_dataset(source, config, quality: DataQuality = None) -> grain.IterDataset:
+  """Infinite, shuffled, batched training data for this process; same seed, same batches.
+
+  Unusable examples are dropped and counted in `quality` (in this process, after
+  the worker processes), so no batch is short and nothing is dropped silently.
+  """
   dataset = grain.MapDataset.source(source)
   dataset = dataset[jax.process_index()::jax.process_count()]
   dataset = dataset.seed(config.seed).shuffle().repeat(None)
   dataset = dataset.random_map(TrainPreprocess(
-      config.image_size, config.input.train_crop, config.input.random_flip))
-  dataset = dataset.batch(per_process_batch_size(config.batch_size), drop_remainder=True)
+      config.image_size, config.input.train_crop, config.input.random_flip,
+      config.input.mask_size_policy))
   iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=config.input.num_threads,
                                                        prefetch_buffer_size=2 * config.batch_size))
   if config.input.num_workers > 0:
     iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(config.input.num_workers))
-  return iterable
+  iterable = iterable.filter(SkipAndCount(quality if quality is not None else DataQuality()))
+  return iterable.batch(per_process_batch_size(config.batch_size), drop_remainder=True)
 
 
-def create_eval_dataset(source, image_size: int, batch_size: int,
-                        num_threads: int = 4) -> grain.IterDataset:
-  """Every example once, in order, in batches of `batch_size` (the last one padded)."""
+def create_eval_dataset(source, image_size: int, batch_size: int, num_threads: int = 4,
+                        mask_size_policy: str = "resize") -> grain.IterDataset:
+  """Every example once, in order, in batches of `batch_size` (the last one padded).
+
+  An unusable example comes as `valid = False` with its `skip_reason`."""
   padded = math.ceil(len(source) / batch_size) * batch_size
-  dataset = grain.MapDataset.range(padded).map(EvalPreprocess(source, image_size))
+  dataset = grain.MapDataset.range(padded).map(
+      EvalPreprocess(source, image_size, mask_size_policy))
   dataset = dataset.batch(batch_size, batch_fn=collate_eval)
   return dataset.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
                                                    prefetch_buffer_size=2 * batch_size))

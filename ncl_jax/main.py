@@ -5,10 +5,12 @@
 
 Config files are Python and run as code: only use configs you trust.
 """
+import sys
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ncl_jax import train
+from ncl_jax import preemption, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training configuration file.",
@@ -27,7 +29,11 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
   if FLAGS.mode == "train":
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    try:
+      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except preemption.Preempted as stopped:
+      print(stopped, file=sys.stderr)
+      sys.exit(stopped.exit_code)
   else:
     train.evaluate_checkpoint(FLAGS.config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.split)
 

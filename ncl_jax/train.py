@@ -18,7 +18,8 @@ from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 from PIL import Image
 
-from ncl_jax import checkpointing, input_pipeline, losses, metric_writers, metrics, patches
+from ncl_jax import (checkpointing, input_pipeline, losses, metric_writers, metrics, patches,
+                     preemption)
 from ncl_jax.config_validation import validate_config
 from ncl_jax.models import create_model
 
@@ -30,6 +31,7 @@ class TrainState:
   batch_stats: Any
   opt_state: Any
   rng: jnp.ndarray  # base key; step t uses fold_in(rng, t), so resuming replays it exactly
+  skipped_steps: jnp.ndarray  # steps dropped for a non-finite loss (nan_policy="skip")
 
 
 def create_learning_rate_schedule(config):
@@ -66,7 +68,7 @@ def create_train_state(rng, config, model, tx) -> TrainState:
   params = variables["params"]
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     batch_stats=variables["batch_stats"], opt_state=tx.init(params),
-                    rng=state_rng)
+                    rng=state_rng, skipped_steps=jnp.zeros((), jnp.int32))
 
 
 def sample_patches(mask, rng, config):
@@ -124,12 +126,18 @@ def train_step(state: TrainState, batch, *, model, tx, config):
   grads, (terms, batch_stats, logits) = jax.grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  prediction = logits[..., 0] > 0
-  terms["train_pixel_accuracy"] = jnp.mean(prediction == (mask > 0.5))
   terms["grad_norm"] = optax.global_norm(grads)
+  finite = jnp.isfinite(terms["loss"]) & jnp.isfinite(terms["grad_norm"])
+  updated = (params, batch_stats, opt_state)
+  if config.nan_policy == "skip":  # keep the previous state; only the step moves on
+    updated = jax.tree.map(lambda new, old: jnp.where(finite, new, old), updated,
+                           (state.params, state.batch_stats, state.opt_state))
+  terms["nonfinite"] = (~finite).astype(jnp.float32)
+  terms["train_pixel_accuracy"] = jnp.mean((logits[..., 0] > 0) == (mask > 0.5))
   terms["learning_rate"] = create_learning_rate_schedule(config)(state.step)
-  new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
-                            opt_state=opt_state)
+  new_state = state.replace(step=state.step + 1, params=updated[0], batch_stats=updated[1],
+                            opt_state=updated[2],
+                            skipped_steps=state.skipped_steps + (~finite).astype(jnp.int32))
   return new_state, terms
 
 
@@ -186,29 +194,40 @@ def evaluate(runtime: Runtime, state, source, config, desc="eval") -> dict:
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   evaluator = metrics.Evaluator(config.eval_threshold)
   dataset = input_pipeline.create_eval_dataset(source, config.image_size,
-                                               config.eval_batch_size, config.input.num_threads)
+                                               config.eval_batch_size, config.input.num_threads,
+                                               config.input.mask_size_policy)
   num_batches = -(-len(source) // config.eval_batch_size)
+  skipped = []
   for batch in tqdm(dataset, total=num_batches, desc=desc, leave=False,
                     disable=jax.process_index() != 0):
     probabilities = np.asarray(runtime.eval_step(state, runtime.shard(batch["image"])))
+    skipped += [reason for reason in batch["skip_reason"] if reason]
     for i in np.flatnonzero(batch["valid"]):
       original = batch["original_mask"][i]
       evaluator.add(resize_probabilities(probabilities[i], original.shape), original,
                     batch["label"][i])
-  return evaluator.result()
+  for reason in skipped:
+    logging.warning("skipped an evaluation example: %s", reason)
+  return {**evaluator.result(), "num_skipped": len(skipped), "skipped": skipped}
 
 
-def _check_finite(step, scalars):
-  bad = {k: v for k, v in scalars.items() if not np.isfinite(v)}
-  if bad:
-    raise FloatingPointError(
-        f"non-finite training metrics at step {step}: {bad}; all terms: {scalars}. "
-        "Nothing from this state was saved.")
-
-
-def _mean_metrics(history):
-  stacked = jax.device_get(history)
-  return {k: float(np.mean([h[k] for h in stacked])) for k in stacked[0]}
+def _summarize(history, last_step, nan_policy):
+  """Mean of each metric over the steps since the last log; with nan_policy="stop",
+  FloatingPointError naming the first step whose loss or gradient was not finite
+  (raised before anything of that state can be saved)."""
+  history = jax.device_get(history)
+  first_step = last_step - len(history) + 1
+  if nan_policy == "stop":
+    for offset, terms in enumerate(history):
+      if terms["nonfinite"]:
+        shown = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+        raise FloatingPointError(
+            f"non-finite loss or gradient at step {first_step + offset}: {shown}. Training "
+            "stopped; nothing of this state was saved. Lower optimizer.learning_rate, set "
+            "optimizer.grad_clip_norm, or run with --config.nan_policy=skip.")
+  scalars = {k: float(np.mean([h[k] for h in history])) for k in history[0]}
+  scalars["nonfinite"] = float(sum(h["nonfinite"] for h in history))
+  return scalars
 
 
 def _write_eval_json(workdir, config, split, result):
@@ -237,21 +256,22 @@ def train_and_evaluate(config, workdir: str) -> dict:
   then evaluate it on the test split. Resumes from `workdir` when it has checkpoints.
 
   Returns the test metrics (also written to `<workdir>/eval/<dataset>-<test split>.json`).
+  Raises preemption.Preempted after a SIGTERM/SIGINT, once its checkpoint is committed.
   """
   prepared = setup(config, workdir)
   builder, model, tx, runtime, checkpointer = prepared
   checkpointing.write_config(workdir, config)
   writer = metric_writers.MetricWriter(workdir, quiet=True)
+  quality = input_pipeline.DataQuality()
   train_iter = iter(input_pipeline.create_train_dataset(
-      builder.as_data_source(config.dataset.train_split), config))
-  latest = checkpointer.latest_step()
-  if latest is not None:
-    state = checkpointer.restore(latest, runtime.abstract_state(config, model, tx), train_iter)
-    logging.info("Resumed from step %d in %s", latest, checkpointer.directory)
-  else:
+      builder.as_data_source(config.dataset.train_split), config, quality))
+  state = checkpointer.restore_latest(runtime.abstract_state(config, model, tx), train_iter)
+  if state is None:
     state = runtime.init_state(config, model, tx)
   try:
-    state = _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer)
+    with preemption.PreemptionHandler() as stop_request:
+      state = _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer,
+                          quality, stop_request)
   finally:
     # Whatever ends the loop, a checkpoint already being written is completed.
     checkpointer.wait()
@@ -263,7 +283,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   return result
 
 
-def _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer):
+def _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer, quality,
+                stop_request):
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   eval_source = builder.as_data_source(config.dataset.eval_split)
   start_step = int(state.step)
@@ -272,29 +293,37 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
                   total=config.num_train_steps, desc="train", disable=jax.process_index() != 0)
   for step in progress:
     batch = next(train_iter)
+    quality.record_batch(batch)
     state, step_metrics = runtime.train_step(
         state, {"image": runtime.shard(batch["image"]), "mask": runtime.shard(batch["mask"])})
     history.append(step_metrics)
     done = step + 1
     eval_now = done % config.eval_every_steps == 0 or done == config.num_train_steps
-    save_now = done % config.checkpoint_every_steps == 0 or eval_now
+    save_now = done % config.checkpoint_every_steps == 0 or eval_now or stop_request.requested
     if done % config.log_every_steps == 0 or save_now:
-      scalars = _mean_metrics(history)  # the only host sync of the loop
-      _check_finite(done, scalars)      # before any save: a bad state is never written
+      # The only host sync of the loop; it checks the loss before any save.
+      scalars = _summarize(history, done, config.nan_policy)
       scalars["images_per_second"] = (len(history) * config.batch_size
                                       / max(time.time() - last_time, 1e-9))
+      scalars.update(quality.snapshot())
       writer.write(done, "train", scalars, echo=progress.write)
       progress.set_postfix(loss=f"{scalars['loss']:.4f}")
       history, last_time = [], time.time()
     checkpoint_metrics = None
-    if eval_now:
+    if eval_now and not stop_request.requested:
       result = evaluate(runtime, state, eval_source, config, desc=config.dataset.eval_split)
       writer.write(done, config.dataset.eval_split, result, echo=progress.write)
       checkpoint_metrics = {
           checkpointing.BEST_METRIC: metric_writers.to_jsonable(result["pixel_f1"])}
       last_time = time.time()
-    if save_now:
-      checkpointer.save(done, state, config, train_iter, metrics=checkpoint_metrics, force=True)
+    stopping = stop_request.requested  # read once: a signal may arrive at any moment
+    if save_now or stopping:
+      checkpointer.save(done, state, config, train_iter, metrics=checkpoint_metrics or {},
+                        force=True)
+    if stopping:
+      checkpointer.wait()
+      progress.close()
+      raise preemption.Preempted(stop_request.signum, done)
   progress.close()
   return state
 

@@ -1,0 +1,2 @@
+"""The casia benchmark builder."""
+from .casia_dataset_builder import Builder

@@ -1,0 +1,2 @@
+"""The columbia benchmark builder."""
+from .columbia_dataset_builder import Builder

@@ -1,0 +1,2 @@
+"""The coverage benchmark builder."""
+from .coverage_dataset_builder import Builder

@@ -1,0 +1,2 @@
+"""The defacto benchmark builder."""
+from .defacto_dataset_builder import Builder

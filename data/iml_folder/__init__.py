@@ -1,0 +1,2 @@
+"""The iml_folder benchmark builder."""
+from .iml_folder_dataset_builder import Builder

@@ -1,0 +1,2 @@
+"""The nist16 benchmark builder."""
+from .nist16_dataset_builder import Builder

@@ -1,0 +1,71 @@
+"""NIST Nimble 2016 (NC2016_Test0613)."""
+import csv
+
+from .. import manual
+
+_TYPES = (("IsManipulationTypeRemoval", "removal"), ("IsManipulationTypeSplice", "splicing"),
+          ("IsManipulationTypeCopyClone", "copy_move"))
+
+
+def _dataset_root(root):
+  """manual_dir itself, or its NC2016_Test0613* child."""
+  if manual.optional_child(root, ("probe",)):
+    return root
+  for entry in sorted(root.iterdir()):
+    if entry.is_dir() and entry.name.lower().startswith("nc2016") and \
+        manual.optional_child(entry, ("probe",)):
+      return entry
+  raise manual.LayoutError(f"expected probe/ and reference/ in {root} or in its NC2016_Test0613 "
+                           f"folder; found: {sorted(e.name for e in root.iterdir())[:30]}")
+
+
+def read_reference(dataset_root, report):
+  """{probe file: (mask file, manipulation type)} of the manipulated probes, from every
+  `reference/*/NC2016-*-ref.csv`, deduplicated by ProbeFileName (first mask wins)."""
+  reference = manual.child(dataset_root, ("reference",), "reference folder")
+  csv_files = sorted(p for task in reference.iterdir() if task.is_dir() for p in task.iterdir()
+                     if p.name.lower().startswith("nc2016-") and p.name.lower().endswith("-ref.csv"))
+  if not csv_files:
+    raise manual.LayoutError(f"no reference/*/NC2016-*-ref.csv in {dataset_root}")
+  probes = {}
+  for path in csv_files:
+    with open(path, newline="", encoding="utf-8") as file:
+      for row in csv.DictReader(file, delimiter="|"):
+        if row.get("IsTarget", "").strip().upper() != "Y":
+          continue
+        probe, mask = row["ProbeFileName"].strip(), row.get("ProbeMaskFileName", "").strip()
+        if not mask:
+          report.add_skip("all", probe, "no mask", f"empty ProbeMaskFileName in {path.name}")
+          continue
+        kind = next((name for column, name in _TYPES if row.get(column, "").strip().upper() == "Y"),
+                    "")
+        probes.setdefault(probe, (mask, kind))
+  return probes
+
+
+class Builder(manual.ManualBuilder):
+  """NIST16: manipulated probes paired with their masks through the reference CSVs
+  (mask ids differ from probe ids); masks are inverted (black = manipulated). Test:
+  the 160 probes of the SPAN split; train: the other manipulated probes. Known
+  near-duplicates leak across this split (see README)."""
+  name = "nist16"
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """
+  NIST Nimble 2016 is distributed by NIST's Media Forensics Challenge after registration
+  (mfc.nist.gov). manual_dir: NC2016_Test0613/ (or its contents): probe/, world/,
+  reference/{manipulation,remove,splice}/mask/*.png and reference/*/NC2016-*-ref.csv.
+  """
+
+  def split_items(self, root):
+    dataset_root = _dataset_root(root)
+    probes = read_reference(dataset_root, self.report)
+    test = {line.split("|")[0] for line in manual.split_list("nist16/nist16_test_probe_mask.txt")}
+    splits = {"train": [], "test": []}
+    for probe, (mask, kind) in sorted(probes.items()):
+      split = "test" if probe in test else "train"
+      image_path, mask_path = dataset_root / probe, dataset_root / mask
+      if not image_path.is_file() or not mask_path.is_file():
+        self.report.add_skip(split, probe, "listed but missing",
+                             f"{probe if not image_path.is_file() else mask} not found")
+        continue
+      splits[split].append(manual.Item(image_path, mask_path, probe, kind, "inverted"))
+    return splits

@@ -1,0 +1,168 @@
+"""Preemption, crash safety, numerical faults and bad data, with real subprocesses
+and real signals where the behaviour depends on them."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from ncl_jax import checkpointing, input_pipeline, preemption, train
+from tests.conftest import REPO_ROOT, tiny_config
+
+
+def write_config_file(tmp_path, data_dir, **overrides):
+  path = tmp_path / "tiny_config.py"
+  path.write_text(textwrap.dedent(f"""
+      from tests.conftest import tiny_config
+      def get_config():
+          return tiny_config({str(data_dir)!r}, **{overrides!r})
+      """))
+  return path
+
+
+def start_training(config_file, workdir, *flags):
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT, PYTHONUNBUFFERED="1")
+  return subprocess.Popen(
+      [sys.executable, "-m", "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}",
+       *flags], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True)
+
+
+def wait_for_train_step(workdir, min_step, process, timeout=300):
+  deadline = time.time() + timeout
+  path = os.path.join(workdir, "metrics.jsonl")
+  while time.time() < deadline:
+    if process.poll() is not None:
+      raise AssertionError(f"training ended early: {process.communicate()[1][-3000:]}")
+    if os.path.exists(path):
+      steps = [json.loads(line)["step"] for line in open(path) if '"train"' in line]
+      if steps and steps[-1] >= min_step:
+        return steps[-1]
+    time.sleep(0.05)
+  raise AssertionError("training did not reach the step in time")
+
+
+@pytest.mark.parametrize("signum,exit_code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_signal_finishes_step_checkpoints_and_exits(tmp_path, tiny_data_dir, signum, exit_code):
+  config_file = write_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
+                                  log_every_steps=1, checkpoint_every_steps=10_000,
+                                  eval_every_steps=10_000)
+  workdir = str(tmp_path / "run")
+  process = start_training(config_file, workdir)
+  wait_for_train_step(workdir, 3, process)
+  process.send_signal(signum)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == exit_code, stderr[-3000:]
+  name = signal.Signals(signum).name
+  assert f"stopped by {name} after step" in stderr
+  stopped_at = int(stderr.split(f"stopped by {name} after step ")[1].split(";")[0])
+  assert stopped_at >= 3
+  assert checkpointing.Checkpointer(workdir, read_only=True).latest_step() == stopped_at
+  # the same command resumes from there
+  process = start_training(config_file, workdir, f"--config.num_train_steps={stopped_at + 2}")
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 0, stderr[-3000:]
+  assert f"Resumed from step {stopped_at}" in stderr
+  steps = [json.loads(line)["step"] for line in open(os.path.join(workdir, "metrics.jsonl"))
+           if '"train"' in line]
+  assert steps[-2:] == [stopped_at + 1, stopped_at + 2]
+
+
+def test_second_signal_stops_at_once(monkeypatch):
+  kills = []
+  monkeypatch.setattr(preemption.os, "kill", lambda pid, signum: kills.append((pid, signum)))
+  with preemption.PreemptionHandler() as handler:
+    assert signal.getsignal(signal.SIGTERM) == handler.handle
+    handler.handle(signal.SIGTERM, None)
+    assert handler.requested and not kills
+    handler.handle(signal.SIGTERM, None)
+    assert kills == [(os.getpid(), signal.SIGTERM)]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+  assert signal.getsignal(signal.SIGTERM) != handler.handle
+
+
+def test_sigkill_during_a_save_keeps_the_previous_checkpoint(tmp_path, tiny_data_dir):
+  config_file = write_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
+                                  log_every_steps=1, checkpoint_every_steps=1,
+                                  eval_every_steps=10_000, keep_checkpoints=100_000)
+  workdir = str(tmp_path / "run")
+  checkpoints = os.path.join(workdir, "checkpoints")
+  process = start_training(config_file, workdir)
+  wait_for_train_step(workdir, 2, process)
+  deadline, in_flight = time.time() + 120, None
+  while time.time() < deadline and in_flight is None:
+    names = os.listdir(checkpoints)
+    if any(name.isdigit() for name in names):   # a committed one exists: kill mid-save
+      in_flight = next((name for name in names if "tmp" in name), None)
+    if in_flight is None:
+      time.sleep(0.002)
+  process.kill()
+  process.communicate()
+  assert in_flight is not None, "never saw a checkpoint being written"
+  committed = checkpointing.Checkpointer(workdir, read_only=True).latest_step()
+  assert committed is not None and committed < int(in_flight.split(".")[0])
+  process = start_training(config_file, workdir, f"--config.num_train_steps={committed + 1}")
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 0, stderr[-3000:]
+  assert f"Resumed from step {committed}" in stderr
+
+
+def test_corrupt_checkpoint_is_reported_and_skipped(tmp_path, tiny_data_dir, capsys):
+  config = tiny_config(tiny_data_dir, eval_every_steps=100)
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(config, str(workdir))
+  for root, _, files in os.walk(workdir / "checkpoints" / "4" / "state"):
+    for name in files:
+      with open(os.path.join(root, name), "wb") as file:
+        file.write(b"garbage")
+  config.num_train_steps = 6
+  train.train_and_evaluate(config, str(workdir))
+  err = capsys.readouterr().err
+  assert "checkpoint 4" in err and "incomplete or corrupt" in err
+  assert any(name.startswith("4-") for name in os.listdir(workdir / "checkpoints_corrupt"))
+  steps = [json.loads(line)["step"] for line in open(workdir / "metrics.jsonl")
+           if '"train"' in line]
+  assert steps == [2, 4, 4, 6]   # steps 3-4 trained again from checkpoint 2, then 5-6
+
+
+@pytest.fixture
+def nan_batches(monkeypatch):
+  """The third training batch of a run gets a NaN pixel (the loop hands every host
+  batch to DataQuality.record_batch before it goes to the devices)."""
+  record_batch = input_pipeline.DataQuality.record_batch
+  calls = []
+
+  def poisoned(self, batch):
+    calls.append(1)
+    if len(calls) == 3:
+      batch["image"][0, 0, 0, 0] = np.nan
+    record_batch(self, batch)
+  monkeypatch.setattr(input_pipeline.DataQuality, "record_batch", poisoned)
+
+
+def test_nan_stops_naming_the_step_and_saves_nothing_of_it(tmp_path, tiny_data_dir,
+                                                          nan_batches):
+  config = tiny_config(tiny_data_dir, eval_every_steps=100, num_train_steps=6)
+  with pytest.raises(FloatingPointError, match=r"at step 3: .*loss=nan.*pc_final="):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  checkpointer = checkpointing.Checkpointer(str(tmp_path / "run"), read_only=True)
+  assert checkpointer.manager.all_steps() == [2]
+
+
+def test_nan_policy_skip_counts_and_continues(tmp_path, tiny_data_dir, nan_batches):
+  config = tiny_config(tiny_data_dir, eval_every_steps=100, num_train_steps=4,
+                       nan_policy="skip")
+  train.train_and_evaluate(config, str(tmp_path / "run"))
+  records = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")
+             if '"train"' in line]
+  assert [r["nonfinite"] for r in records] == [0.0, 1.0]
+  from tests.test_train import final_state
+  state = final_state(config, str(tmp_path / "run"))
+  assert int(state.skipped_steps) == 1 and int(state.step) == 4
+  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))
