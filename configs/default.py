@@ -8,7 +8,8 @@ line, e.g. `--config.ncl.temperature=0.2`.
 import ml_collections
 
 
-def get_config():
+def get_config(arg=""):
+  """`arg` "runlocal" gives a smoke run (see apply_runlocal)."""
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.num_train_steps = 30_000
@@ -28,9 +29,12 @@ def get_config():
   config.dataset.data_dir = "~/tensorflow_datasets"
   config.dataset.manual_dir = ""
   config.dataset.train_split = "train"
-  config.dataset.eval_split = "validation"  # model selection (best checkpoint)
-  config.dataset.test_split = "test"        # evaluated once, with the best checkpoint
+  config.dataset.eval_split = "validation"  # model selection (best checkpoint); "" for none
+  config.dataset.test_split = "test"        # evaluated once, with the best checkpoint; "" for none
   config.dataset.options = ml_collections.ConfigDict()  # builder-specific
+  # More datasets evaluated at the end with the best checkpoint, each a ConfigDict
+  # of name, split (default "test"), manual_dir, data_dir (default dataset.data_dir).
+  config.test_datasets = ml_collections.ConfigDict()
 
   config.input = ml_collections.ConfigDict()
   config.input.train_crop = "resize"        # "resize" (paper: 512x512 resize) or "random_crop"
@@ -66,4 +70,26 @@ def get_config():
   config.optimizer.power = 0.9              # polynomial decay to 0 over num_train_steps
   config.optimizer.warmup_steps = 0
   config.optimizer.grad_clip_norm = 0.0     # 0 disables clipping
+  if arg == "runlocal":
+    apply_runlocal(config)
+  return config
+
+
+def apply_runlocal(config):
+  """Shrink any config to a smoke run (tiny model, 64 px, a few steps) that checks
+  the whole pipeline in about a minute on a CPU: `--config=configs/X.py:runlocal`."""
+  config.num_train_steps = 4
+  config.batch_size = 4
+  config.eval_batch_size = 4
+  config.image_size = 64
+  config.log_every_steps = 2
+  config.eval_every_steps = 4
+  config.checkpoint_every_steps = 2
+  config.model.depth = 18
+  config.model.width = 0.125
+  config.model.aspp_channels = 64
+  config.model.decoder_channels = 64
+  config.ncl.max_patches_per_class = 8
+  config.ncl.max_contour_patches = 4
+  config.input.num_threads = 1
   return config

@@ -5,7 +5,7 @@
 from configs import default
 
 
-def get_config():
+def get_config(arg=""):
   config = default.get_config()
   config.num_train_steps = 2500
   config.batch_size = 16
@@ -35,4 +35,6 @@ def get_config():
   config.optimizer.learning_rate = 2e-3
   config.optimizer.weight_decay = 1e-4
   config.optimizer.warmup_steps = 50
+  if arg == "runlocal":
+    default.apply_runlocal(config)
   return config

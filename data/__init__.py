@@ -57,7 +57,8 @@ def _manual_config(module, base_name, options, manual_dir):
     folder = values.get("folder_name") or os.path.basename(os.path.normpath(manual_dir or "data"))
     base_name = "".join(c if c.isalnum() else "_" for c in folder) or "data"
   name = f"{base_name}_{suffix}" if suffix else base_name
-  return manual.ManualConfig(name=name, **values)
+  registered = {config.name: config for config in module.Builder.BUILDER_CONFIGS}
+  return registered.get(name) or manual.ManualConfig(name=name, **values)
 
 
 def get_builder(dataset_config):
@@ -93,6 +94,10 @@ def ensure_built(dataset_config, log=print):
         "Then run with --config.dataset.manual_dir=/path/to/the/folder.")
   log(f"Building {builder.name}/{builder.builder_config.name} into {builder.data_dir} ...")
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  if manual_dir:
+    # A builder may take a file (iml_folder's JSON list); TFDS wants a folder.
+    builder.manual_path = manual_dir
+    manual_dir = manual_dir if os.path.isdir(manual_dir) else os.path.dirname(manual_dir)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=manual_dir or None))
   report = getattr(builder, "report", None)

@@ -116,11 +116,13 @@ class BuildReport:
 
   def __init__(self):
     self.written = collections.defaultdict(collections.Counter)
+    self.files = collections.defaultdict(list)   # what each split holds: its split list
     self.repaired = collections.defaultdict(collections.Counter)
     self.skipped = collections.defaultdict(list)
 
-  def add_written(self, split, label):
+  def add_written(self, split, label, file_name):
     self.written[split]["manipulated" if label else "authentic"] += 1
+    self.files[split].append(file_name)
 
   def add_repair(self, split, what):
     self.repaired[split][what] += 1
@@ -134,7 +136,8 @@ class BuildReport:
         "written": sum(self.written[split].values()), **dict(self.written[split]),
         "repaired": dict(self.repaired[split]),
         "skipped_by_reason": dict(collections.Counter(s["reason"] for s in self.skipped[split])),
-        "skipped": self.skipped[split]} for split in splits}
+        "skipped": self.skipped[split], "files": sorted(self.files[split])}
+            for split in splits}
 
   def summary(self) -> str:
     lines = []
@@ -177,7 +180,7 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder):
     raise NotImplementedError
 
   def _split_generators(self, dl_manager):
-    root = pathlib.Path(dl_manager.manual_dir)
+    root = pathlib.Path(getattr(self, "manual_path", None) or dl_manager.manual_dir)
     items = self.split_items(root)
     return {split: self._generate_examples(split, split_items)
             for split, split_items in items.items()}
@@ -191,7 +194,7 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder):
       seen.add(item.name)
       example = self._example(split, item)
       if example is not None:
-        self.report.add_written(split, example["label"])
+        self.report.add_written(split, example["label"], item.name)
         yield item.name, example
 
   def _example(self, split, item: Item):

@@ -7,7 +7,7 @@ import functools
 import json
 import os
 import time
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import flax
 import jax
@@ -230,8 +230,8 @@ def _summarize(history, last_step, nan_policy):
   return scalars
 
 
-def _write_eval_json(workdir, config, split, result):
-  path = os.path.join(workdir, "eval", f"{config.dataset.name}-{split}.json")
+def _write_eval_json(workdir, label, result):
+  path = os.path.join(workdir, "eval", f"{label}.json")
   if jax.process_index() == 0:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as file:
@@ -239,27 +239,54 @@ def _write_eval_json(workdir, config, split, result):
   return path
 
 
-def setup(config, workdir):
-  """Validate, build the data if needed, create model/optimizer/runtime/checkpointer."""
+class Prepared(NamedTuple):
+  builder: Any                 # the training dataset's TFDS builder
+  test_builders: dict          # label -> builder of each final evaluation
+  model: Any
+  tx: Any
+  runtime: Runtime
+  checkpointer: checkpointing.Checkpointer
+
+
+def evaluation_targets(config):
+  """[(label, dataset config, split)] of the final evaluations: the training
+  dataset's `test_split` (if set) and every entry of `config.test_datasets`."""
+  targets = []
+  if config.dataset.test_split:
+    targets.append((f"{config.dataset.name}-{config.dataset.test_split}", config.dataset,
+                    config.dataset.test_split))
+  for extra in dict(config.get("test_datasets") or {}).values():
+    dataset = dict(extra)
+    dataset["data_dir"] = dataset.get("data_dir") or config.dataset.data_dir
+    split = dataset.get("split") or "test"
+    targets.append((f"{dataset['name']}-{split}", dataset, split))
+  return [(label.replace("/", "_"), dataset, split) for label, dataset, split in targets]
+
+
+def setup(config, workdir) -> Prepared:
+  """Validate, build every dataset the run needs (so a missing one fails before any
+  training), create model/optimizer/runtime/checkpointer."""
   from ncl_jax import data  # pylint: disable=g-import-not-at-top
   validate_config(config)
   builder = data.ensure_built(config.dataset)
+  test_builders = {label: data.ensure_built(dataset)
+                   for label, dataset, _ in evaluation_targets(config)}
   model = create_model(config.model, config.patch_size)
   tx = create_optimizer(config)
-  runtime = Runtime(config, model, tx)
-  checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
-  return builder, model, tx, runtime, checkpointer
+  return Prepared(builder, test_builders, model, tx, Runtime(config, model, tx),
+                  checkpointing.Checkpointer(workdir, config.keep_checkpoints))
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Train, evaluate on the validation split periodically, keep the best checkpoint,
   then evaluate it on the test split. Resumes from `workdir` when it has checkpoints.
 
-  Returns the test metrics (also written to `<workdir>/eval/<dataset>-<test split>.json`).
-  Raises preemption.Preempted after a SIGTERM/SIGINT, once its checkpoint is committed.
+  Returns {"<dataset>-<split>": metrics} of the final evaluations (also written to
+  `<workdir>/eval/<dataset>-<split>.json`). Raises preemption.Preempted after a
+  SIGTERM/SIGINT, once its checkpoint is committed.
   """
   prepared = setup(config, workdir)
-  builder, model, tx, runtime, checkpointer = prepared
+  builder, _, model, tx, runtime, checkpointer = prepared
   checkpointing.write_config(workdir, config)
   writer = metric_writers.MetricWriter(workdir, quiet=True)
   quality = input_pipeline.DataQuality()
@@ -275,18 +302,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
   finally:
     # Whatever ends the loop, a checkpoint already being written is completed.
     checkpointer.wait()
-  result = evaluate_checkpoint(config, workdir, split=config.dataset.test_split,
-                               prepared=prepared)
-  writer.write(int(state.step), config.dataset.test_split, result)
+  results = evaluate_checkpoint(config, workdir, prepared=prepared)
+  for label, result in results.items():
+    writer.write(int(state.step), label, result)
   writer.close()
   checkpointer.close()
-  return result
+  return results
 
 
 def _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer, quality,
                 stop_request):
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-  eval_source = builder.as_data_source(config.dataset.eval_split)
+  eval_split = config.dataset.eval_split  # "" for benchmarks without a validation split
+  eval_source = builder.as_data_source(eval_split) if eval_split else None
   start_step = int(state.step)
   history, last_time = [], time.time()
   progress = tqdm(range(start_step, config.num_train_steps), initial=start_step,
@@ -298,8 +326,10 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
         state, {"image": runtime.shard(batch["image"]), "mask": runtime.shard(batch["mask"])})
     history.append(step_metrics)
     done = step + 1
-    eval_now = done % config.eval_every_steps == 0 or done == config.num_train_steps
-    save_now = done % config.checkpoint_every_steps == 0 or eval_now or stop_request.requested
+    eval_now = bool(eval_split) and (done % config.eval_every_steps == 0
+                                     or done == config.num_train_steps)
+    save_now = (done % config.checkpoint_every_steps == 0 or eval_now
+                or done == config.num_train_steps or stop_request.requested)
     if done % config.log_every_steps == 0 or save_now:
       # The only host sync of the loop; it checks the loss before any save.
       scalars = _summarize(history, done, config.nan_policy)
@@ -311,8 +341,8 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
       history, last_time = [], time.time()
     checkpoint_metrics = None
     if eval_now and not stop_request.requested:
-      result = evaluate(runtime, state, eval_source, config, desc=config.dataset.eval_split)
-      writer.write(done, config.dataset.eval_split, result, echo=progress.write)
+      result = evaluate(runtime, state, eval_source, config, desc=eval_split)
+      writer.write(done, eval_split, result, echo=progress.write)
       checkpoint_metrics = {
           checkpointing.BEST_METRIC: metric_writers.to_jsonable(result["pixel_f1"])}
       last_time = time.time()
@@ -329,18 +359,31 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
 
 
 def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
-                        split: Optional[str] = None, prepared=None) -> dict:
-  """Evaluate the best checkpoint (or step `checkpoint`) on `split`, write
-  `<workdir>/eval/<dataset>-<split>.json` and return the metrics."""
-  builder, model, tx, runtime, checkpointer = prepared or setup(config, workdir)
-  split = split or config.dataset.test_split
+                        split: Optional[str] = None, prepared: Optional[Prepared] = None) -> dict:
+  """Evaluate the best checkpoint (the latest without validation; or step
+  `checkpoint`) on every evaluation target, or on `split` of the training dataset.
+
+  Writes `<workdir>/eval/<dataset>-<split>.json` for each; returns {label: metrics}.
+  """
+  prepared = prepared or setup(config, workdir)
+  checkpointer = prepared.checkpointer
   step = int(checkpoint) if checkpoint else checkpointer.best_step()
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}; train first")
-  state = checkpointer.restore(step, runtime.abstract_state(config, model, tx))
-  result = evaluate(runtime, state, builder.as_data_source(split), config, desc=split)
-  result = {"checkpoint_step": step, "split": split, "dataset": config.dataset.name, **result}
-  path = _write_eval_json(workdir, config, split, result)
-  print(f"[{split}] checkpoint {step}: pixel_f1={result['pixel_f1']:.4f} "
-        f"pixel_auc={result['pixel_auc']:.4f} image_auc={result['image_auc']:.4f} -> {path}")
-  return result
+  state = checkpointer.restore(step, prepared.runtime.abstract_state(config, prepared.model,
+                                                                     prepared.tx))
+  if split:
+    targets = [(f"{config.dataset.name}-{split}".replace("/", "_"), prepared.builder, split)]
+  else:
+    targets = [(label, prepared.test_builders[label], target_split)
+               for label, _, target_split in evaluation_targets(config)]
+  results = {}
+  for label, builder, target_split in targets:
+    result = evaluate(prepared.runtime, state, builder.as_data_source(target_split), config,
+                      desc=label)
+    name = label.rsplit("-", 1)[0]
+    results[label] = {"checkpoint_step": step, "dataset": name, "split": target_split, **result}
+    path = _write_eval_json(workdir, label, results[label])
+    print(f"[{label}] checkpoint {step}: pixel_f1={result['pixel_f1']:.4f} "
+          f"pixel_auc={result['pixel_auc']:.4f} image_auc={result['image_auc']:.4f} -> {path}")
+  return results

@@ -26,7 +26,8 @@ def image_array(seed, height=H, width=W):
 def region(seed, height=H, width=W):
   """A block-aligned rectangle: binary uint8 [height, width]."""
   rng = np.random.default_rng(seed + 1000)
-  top, left = rng.integers(0, height // 16 - 1) * 16, rng.integers(0, width // 16 - 1) * 16
+  top = rng.integers(0, max(1, height // 16 - 1)) * 16
+  left = rng.integers(0, max(1, width // 16 - 1)) * 16
   mask = np.zeros((height, width), np.uint8)
   mask[top:top + 16 * rng.integers(1, 3), left:left + 16 * rng.integers(1, 3)] = 1
   return mask
@@ -261,9 +262,9 @@ def make_iml_folder(root):
     mask = region(90 + k)
     rgb = np.dstack([white_mask(mask, 0, 200)] * 3)    # mean(RGB) = 200 > 127.5
     save(root / "Gt" / mask_name, rgb)
-    expect(result, "all", f"Tp/{name}", mask)
+    expect(result, "full", f"Tp/{name}", mask)
   save(root / "Tp" / "d.jpg", image_array(95))          # no mask: reported
-  result["skipped"][("all", "Tp/d.jpg")] = "no mask"
+  result["skipped"][("full", "Tp/d.jpg")] = "no mask"
   return result
 
 
@@ -275,10 +276,10 @@ def make_iml_json(root):
     mask = region(100 + k)
     save(root / "masks" / f"t{k}.png", white_mask(mask))
     entries.append([f"images/t{k}.png", f"masks/t{k}.png"])
-    expect(result, "all", f"images/t{k}.png", mask)
+    expect(result, "full", f"images/t{k}.png", mask)
   save(root / "images" / "real.png", image_array(110))
   entries.append(["images/real.png", "Negative"])
-  expect(result, "all", "images/real.png", np.zeros((H, W), np.uint8))
+  expect(result, "full", "images/real.png", np.zeros((H, W), np.uint8))
   (root / "list.json").write_text(json.dumps(entries))
   return result
 

@@ -14,23 +14,10 @@ TINY_DATASET_OPTIONS = dict(num_train=24, num_validation=6, num_test=6, image_si
 
 def tiny_config(data_dir, **overrides):
   """configs/synthetic.py shrunk to a model and data that train in seconds on a CPU."""
-  from configs import synthetic  # pylint: disable=g-import-not-at-top
-  config = synthetic.get_config()
+  from configs import default, synthetic  # pylint: disable=g-import-not-at-top
+  config = default.apply_runlocal(synthetic.get_config())
   config.dataset.data_dir = str(data_dir)
   config.dataset.options.update(TINY_DATASET_OPTIONS)
-  config.image_size = 64
-  config.batch_size = 4
-  config.eval_batch_size = 4
-  config.num_train_steps = 4
-  config.log_every_steps = 2
-  config.eval_every_steps = 4
-  config.checkpoint_every_steps = 2
-  config.model.width = 0.125
-  config.model.aspp_channels = 64
-  config.model.decoder_channels = 64
-  config.ncl.max_patches_per_class = 8
-  config.ncl.max_contour_patches = 4
-  config.input.num_threads = 1
   for key, value in overrides.items():
     target = config
     *parents, leaf = key.split(".")

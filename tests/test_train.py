@@ -30,7 +30,9 @@ def final_state(config, workdir, step=None):
 def test_train_and_evaluate_writes_metrics_checkpoints_and_eval_json(tmp_path, tiny_data_dir):
   workdir = tmp_path / "run"
   config = tiny_config(tiny_data_dir)
-  result = train.train_and_evaluate(config, str(workdir))
+  results = train.train_and_evaluate(config, str(workdir))
+  assert list(results) == ["ncl_synthetic-test"]
+  result = results["ncl_synthetic-test"]
   with open(workdir / "eval" / "ncl_synthetic-test.json") as file:
     written = json.load(file)
   for key in EVAL_KEYS:

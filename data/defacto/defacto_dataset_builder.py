@@ -33,7 +33,7 @@ class Builder(manual.ManualBuilder):
       image_folder = manual.optional_child(root, image_variants)
       mask_folder = manual.optional_child(root, mask_variants)
       if image_folder is None or mask_folder is None:
-        self.report.add_skip("all", canonical, "folder missing",
+        self.report.add_skip("build", canonical, "folder missing",
                              f"expected {image_variants} and {mask_variants}")
         continue
       found += 1

@@ -16,7 +16,7 @@ def _folder_items(root, report):
   for image in manual.image_files(tampered):
     mask = next((masks[image.stem + s] for s in MASK_SUFFIXES if image.stem + s in masks), None)
     if mask is None:
-      report.add_skip("all", f"Tp/{image.name}", "no mask",
+      report.add_skip("full", f"Tp/{image.name}", "no mask",
                       f"no Gt/{image.stem}{{,_gt,_mask}}.* (pairing is by name)")
       continue
     items.append(manual.Item(image, mask, f"Tp/{image.name}", "", "mean_rgb"))
@@ -34,7 +34,7 @@ def _json_items(path, report):
       continue
     mask_path = pathlib.Path(mask) if pathlib.Path(mask).is_absolute() else base / mask
     if not mask_path.is_file():
-      report.add_skip("all", image, "no mask", f"{mask} not found")
+      report.add_skip("full", image, "no mask", f"{mask} not found")
       continue
     items.append(manual.Item(image_path, mask_path, image, "", "mean_rgb"))
   return items
@@ -43,7 +43,7 @@ def _json_items(path, report):
 class Builder(manual.ManualBuilder):
   """An IMDL-BenCo folder (`Tp/` images, `Gt/` masks paired by stem, not by sorted
   order) or JSON list (`[[image, mask], ...]`, mask "Negative" = authentic), as one
-  split named `all`. Masks: mean(RGB) > 127.5, as IMDL-BenCo. Set
+  split named `full`. Masks: mean(RGB) > 127.5, as IMDL-BenCo. Set
   `options.folder_name` to keep several such datasets apart in data_dir."""
   name = "iml_folder"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -52,5 +52,5 @@ class Builder(manual.ManualBuilder):
 
   def split_items(self, root):
     if root.is_file() and root.suffix.lower() == ".json":
-      return {"all": _json_items(root, self.report)}
-    return {"all": _folder_items(root, self.report)}
+      return {"full": _json_items(root, self.report)}
+    return {"full": _folder_items(root, self.report)}

@@ -35,7 +35,7 @@ def read_reference(dataset_root, report):
           continue
         probe, mask = row["ProbeFileName"].strip(), row.get("ProbeMaskFileName", "").strip()
         if not mask:
-          report.add_skip("all", probe, "no mask", f"empty ProbeMaskFileName in {path.name}")
+          report.add_skip("build", probe, "no mask", f"empty ProbeMaskFileName in {path.name}")
           continue
         kind = next((name for column, name in _TYPES if row.get(column, "").strip().upper() == "Y"),
                     "")

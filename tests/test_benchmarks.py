@@ -1,0 +1,133 @@
+"""Every benchmark builder against fixture folders laid out like the real data."""
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ncl_jax import data
+from tests import benchmark_fixtures
+from tests.conftest import REPO_ROOT
+
+
+def build(name, manual_dir, data_dir, **options):
+  return data.ensure_built({"name": name, "manual_dir": str(manual_dir), "data_dir": str(data_dir),
+                            "options": options}, log=lambda *_: None)
+
+
+def check_against_truth(builder, truth):
+  for split, expected in truth["examples"].items():
+    records = {r["file_name"].decode(): r for r in builder.as_data_source(split)}
+    assert sorted(records) == sorted(expected), split
+    for name, mask in expected.items():
+      record = records[name]
+      stored = np.asarray(Image.open(io.BytesIO(record["mask"])))
+      assert set(np.unique(stored)) <= {0, 255}, name
+      np.testing.assert_array_equal(stored > 0, mask > 0, err_msg=name)
+      image = Image.open(io.BytesIO(record["image"]))
+      assert (record["height"], record["width"]) == (image.height, image.width) == mask.shape
+      assert record["label"] == int(mask.any()), name
+  report = builder.report.as_dict()
+  skipped = {(split, s["file"]): s["reason"] for split, info in report.items()
+             for s in info["skipped"]}
+  for key, reason in truth["skipped"].items():
+    assert skipped.get(key) == reason, (key, skipped.get(key))
+
+
+@pytest.mark.parametrize("name", sorted(benchmark_fixtures.MAKERS))
+def test_builder_matches_ground_truth(tmp_path, name):
+  truth = benchmark_fixtures.MAKERS[name](tmp_path / "download")
+  builder = build(name, tmp_path / "download", tmp_path / "tfds")
+  check_against_truth(builder, truth)
+  report = json.load(open(os.path.join(builder.data_path, "build_report.json")))
+  for split, expected in truth["examples"].items():
+    assert report[split]["written"] == len(expected)
+    assert report[split]["files"] == sorted(expected)     # the split list, as built
+
+
+def test_original_image_bytes_are_kept(tmp_path):
+  benchmark_fixtures.make_coverage(tmp_path / "download")
+  builder = build("coverage", tmp_path / "download", tmp_path / "tfds")
+  for record in builder.as_data_source("train"):
+    path = tmp_path / "download" / record["file_name"].decode()
+    assert record["image"] == path.read_bytes()
+    assert record["image_format"] == b"tiff"
+
+
+def test_labels_and_types(tmp_path):
+  benchmark_fixtures.make_casia_v1(tmp_path / "download")
+  builder = build("casia/v1", tmp_path / "download", tmp_path / "tfds")
+  records = {r["file_name"].decode(): r for r in builder.as_data_source("test")}
+  assert records["Au/Au_ani_0001.jpg"]["label"] == 0
+  assert records["Au/Au_ani_0001.jpg"]["manipulation_type"] == b"authentic"
+  assert records["Tp/CM/Sp_S_CND_A_pla0016_pla0016_0196.jpg"]["label"] == 1
+  assert records["Tp/CM/Sp_S_CND_A_pla0016_pla0016_0196.jpg"]["manipulation_type"] == b"copy_move"
+  assert records["Tp/Sp/Sp_D_CND_A_pla0005_pla0023_0281.jpg"]["manipulation_type"] == b"splicing"
+
+
+def test_mask_size_policy_skip(tmp_path):
+  benchmark_fixtures.make_coverage(tmp_path / "download")
+  builder = build("coverage", tmp_path / "download", tmp_path / "tfds", mask_size_policy="skip")
+  names = {r["file_name"].decode() for r in builder.as_data_source("train")}
+  assert "image/2t.tif" not in names and "image/1t.tif" in names
+  reasons = {s["file"]: s["reason"] for s in builder.report.as_dict()["train"]["skipped"]}
+  assert reasons["image/2t.tif"] == "mask size mismatch"
+  assert "mask_size_policyskip" in builder.builder_config.name    # its own directory
+
+
+def test_iml_json_list(tmp_path):
+  truth = benchmark_fixtures.make_iml_json(tmp_path / "download")
+  builder = build("iml_folder", tmp_path / "download" / "list.json", tmp_path / "tfds",
+                  folder_name="mylist")
+  check_against_truth(builder, truth)
+  assert builder.builder_config.name == "mylist"
+
+
+def test_columbia_rule_is_green_over_red(tmp_path):
+  """'Any non-zero pixel' or 'mean RGB > 127' would mark the red region too."""
+  truth = benchmark_fixtures.make_columbia(tmp_path / "download")
+  builder = build("columbia", tmp_path / "download", tmp_path / "tfds")
+  for split in ("train", "test"):
+    for record in builder.as_data_source(split):
+      if record["file_name"].startswith(b"4cam_splc"):
+        mask = np.asarray(Image.open(io.BytesIO(record["mask"])))
+        assert 0 < (mask > 0).mean() < 0.6
+  assert sum(len(v) for v in truth["examples"].values()) == 7
+
+
+def test_missing_data_says_where_it_looked_and_where_to_get_it(tmp_path):
+  with pytest.raises(data.DatasetNotFoundError) as error:
+    build("coverage", tmp_path / "nothing_here", tmp_path / "tfds")
+  message = str(error.value)
+  assert str(tmp_path / "nothing_here") in message
+  assert "github.com/wenbihan/coverage" in message and "--config.dataset.manual_dir" in message
+  assert not (tmp_path / "tfds").exists()
+
+
+def test_wrong_layout_lists_expected_and_found(tmp_path):
+  (tmp_path / "download" / "Images").mkdir(parents=True)
+  with pytest.raises(FileNotFoundError, match=r"expected a folder named one of \['image'\].*Images"):
+    build("coverage", tmp_path / "download", tmp_path / "tfds")
+
+
+def test_unknown_names():
+  with pytest.raises(ValueError, match="unknown dataset.name 'casia/v3'"):
+    data.get_builder({"name": "casia/v3"})
+  with pytest.raises(ValueError, match="needs a config: casia/v1, casia/v2"):
+    data.get_builder({"name": "casia"})
+
+
+def test_build_cli(tmp_path):
+  benchmark_fixtures.make_imd2020(tmp_path / "download")
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+  run = subprocess.run(
+      [sys.executable, "-m", "ncl_jax.data.build", "imd2020", f"--manual_dir={tmp_path / 'download'}",
+       f"--data_dir={tmp_path / 'tfds'}"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+      timeout=300)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert "train: 1 examples" in run.stdout and "test: 1 examples" in run.stdout
+  assert "listed but missing" in run.stdout          # the report names what it skipped
