@@ -10,10 +10,14 @@ from absl import app, flags
 
 from . import DATASET_NAMES, ensure_built
 
-flags.DEFINE_string("data_dir", None, "Where the TFDS files go (default ~/tensorflow_datasets).")
-flags.DEFINE_string("manual_dir", None, "The downloaded benchmark's folder.")
-flags.DEFINE_multi_string("option", [], "A builder option as key=value (repeatable).")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Flags, defined only when run as a program, so the CLI modules import together."""
+  flags.DEFINE_string("data_dir", None, "Where the TFDS files go (default ~/tensorflow_datasets).")
+  flags.DEFINE_string("manual_dir", None, "The downloaded benchmark's folder.")
+  flags.DEFINE_multi_string("option", [], "A builder option as key=value (repeatable).")
 
 
 def main(argv):
@@ -33,4 +37,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

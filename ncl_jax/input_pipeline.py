@@ -12,11 +12,12 @@ import io
 import logging
 import math
 import threading
+from typing import Callable, Optional
 
 import grain
 import jax
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
@@ -43,8 +44,11 @@ def to_rgb(image: Image.Image) -> np.ndarray:
   return np.asarray(image.convert("RGB"), np.uint8)
 
 
-def decode_image(data: bytes, file_name: str = "") -> np.ndarray:
-  """Encoded bytes -> uint8 [H, W, 3]; DecodeError naming the file on failure."""
+def decode_image(data: bytes, file_name: str = "", exif_transpose: bool = False) -> np.ndarray:
+  """Encoded bytes -> uint8 [H, W, 3]; DecodeError naming the file on failure.
+
+  `exif_transpose` applies the EXIF orientation (for photos given to the model;
+  dataset masks are aligned with the stored pixels, so training does not)."""
   name = file_name or "image"
   try:
     with Image.open(io.BytesIO(data)) as image:
@@ -53,7 +57,7 @@ def decode_image(data: bytes, file_name: str = "") -> np.ndarray:
         raise DecodeError(f"{name}: {width}x{height} pixels is over the limit of "
                           f"{MAX_IMAGE_PIXELS} (a decompression bomb?)")
       image.load()
-      return to_rgb(image)
+      return to_rgb(ImageOps.exif_transpose(image) if exif_transpose else image)
   except DecodeError:
     raise
   except Image.DecompressionBombError as error:
@@ -120,6 +124,20 @@ def resize_mask(mask: np.ndarray, size) -> np.ndarray:
 def normalize(image: np.ndarray) -> np.ndarray:
   """uint8 [H, W, 3] -> float32 ImageNet-normalized."""
   return (image.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def model_input(image: np.ndarray, image_size: int) -> np.ndarray:
+  """uint8 [H, W, 3] of any size -> float32 [image_size, image_size, 3], as evaluated."""
+  return normalize(resize_image(image, (image_size, image_size)))
+
+
+def resize_probabilities(probabilities: np.ndarray, size) -> np.ndarray:
+  """float32 [h, w] -> [size[0], size[1]], bilinear (back to an image's original size)."""
+  if probabilities.shape == tuple(size):
+    return probabilities
+  resized = Image.fromarray(probabilities.astype(np.float32), "F").resize(
+      (int(size[1]), int(size[0])), Image.BILINEAR)
+  return np.clip(np.asarray(resized), 0.0, 1.0)
 
 
 def random_crop(image, mask, size, rng):
@@ -204,6 +222,9 @@ class EvalPreprocess(grain.transforms.Map):
   source: object
   image_size: int
   mask_size_policy: str = "resize"
+  # Optional (index, uint8 image) -> uint8 image applied to the image only, e.g. a
+  # robustness perturbation; the mask and metrics stay at the original size.
+  perturbation: Optional[Callable] = None
 
   def _padding(self, index=-1, file_name="", skip_reason=""):
     size = (self.image_size, self.image_size)
@@ -266,13 +287,14 @@ def create_train_dataset(source, config, quality: DataQuality = None) -> grain.I
 
 
 def create_eval_dataset(source, image_size: int, batch_size: int, num_threads: int = 4,
-                        mask_size_policy: str = "resize") -> grain.IterDataset:
+                        mask_size_policy: str = "resize",
+                        perturbation: Optional[Callable] = None) -> grain.IterDataset:
   """Every example once, in order, in batches of `batch_size` (the last one padded).
 
   An unusable example comes as `valid = False` with its `skip_reason`."""
   padded = math.ceil(len(source) / batch_size) * batch_size
   dataset = grain.MapDataset.range(padded).map(
-      EvalPreprocess(source, image_size, mask_size_policy))
+      EvalPreprocess(source, image_size, mask_size_policy, perturbation))
   dataset = dataset.batch(batch_size, batch_fn=collate_eval)
   return dataset.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
                                                    prefetch_buffer_size=2 * batch_size))

@@ -48,6 +48,14 @@ class MetricWriter:
                         for k, v in scalars.items() if not isinstance(v, dict))
       echo(f"[{split}] step {step}: {shown}")
 
+  def write_images(self, step: int, tag: str, images):
+    """uint8 [height, width, 3] pictures, one TensorBoard image each."""
+    if not self.enabled:
+      return
+    for index, image in enumerate(images):
+      self._tensorboard.add_image(f"{tag}/{index}", image, int(step), dataformats="HWC")
+    self._tensorboard.flush()
+
   def close(self):
     if self.enabled:
       self._jsonl.close()

@@ -16,7 +16,6 @@ import numpy as np
 import optax
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
-from PIL import Image
 
 from ncl_jax import (checkpointing, input_pipeline, losses, metric_writers, metrics, patches,
                      preemption)
@@ -148,13 +147,12 @@ def eval_step(state: TrainState, images, *, model):
   return jax.nn.sigmoid(outputs["logits"][..., 0])
 
 
-def resize_probabilities(probabilities: np.ndarray, size) -> np.ndarray:
-  """float32 [h, w] -> [size[0], size[1]], bilinear."""
-  if probabilities.shape == tuple(size):
-    return probabilities
-  resized = Image.fromarray(probabilities.astype(np.float32), "F").resize(
-      (int(size[1]), int(size[0])), Image.BILINEAR)
-  return np.clip(np.asarray(resized), 0.0, 1.0)
+def abstract_train_state(config, model, tx, sharding):
+  """The TrainState's shapes and dtypes, placed with `sharding` (for restoring)."""
+  shapes = jax.eval_shape(functools.partial(create_train_state, config=config, model=model,
+                                            tx=tx), jax.random.PRNGKey(0))
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+                      shapes)
 
 
 class Runtime:
@@ -178,10 +176,7 @@ class Runtime:
     return jax.make_array_from_process_local_data(self.data_sharding, np.asarray(array))
 
   def abstract_state(self, config, model, tx):
-    shapes = jax.eval_shape(functools.partial(create_train_state, config=config, model=model,
-                                              tx=tx), jax.random.PRNGKey(0))
-    return jax.tree.map(
-        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.replicated), shapes)
+    return abstract_train_state(config, model, tx, self.replicated)
 
   def init_state(self, config, model, tx):
     init = jax.jit(functools.partial(create_train_state, config=config, model=model, tx=tx),
@@ -189,13 +184,14 @@ class Runtime:
     return init(jax.random.PRNGKey(config.seed))
 
 
-def evaluate(runtime: Runtime, state, source, config, desc="eval") -> dict:
-  """Metrics of `state` on a data source, at each image's original size."""
+def evaluate(runtime: Runtime, state, source, config, desc="eval", perturbation=None) -> dict:
+  """Metrics of `state` on a data source, at each image's original size
+  (`perturbation`: see input_pipeline.EvalPreprocess)."""
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   evaluator = metrics.Evaluator(config.eval_threshold)
   dataset = input_pipeline.create_eval_dataset(source, config.image_size,
                                                config.eval_batch_size, config.input.num_threads,
-                                               config.input.mask_size_policy)
+                                               config.input.mask_size_policy, perturbation)
   num_batches = -(-len(source) // config.eval_batch_size)
   skipped = []
   for batch in tqdm(dataset, total=num_batches, desc=desc, leave=False,
@@ -204,11 +200,33 @@ def evaluate(runtime: Runtime, state, source, config, desc="eval") -> dict:
     skipped += [reason for reason in batch["skip_reason"] if reason]
     for i in np.flatnonzero(batch["valid"]):
       original = batch["original_mask"][i]
-      evaluator.add(resize_probabilities(probabilities[i], original.shape), original,
-                    batch["label"][i])
+      evaluator.add(input_pipeline.resize_probabilities(probabilities[i], original.shape),
+                    original, batch["label"][i])
   for reason in skipped:
     logging.warning("skipped an evaluation example: %s", reason)
   return {**evaluator.result(), "num_skipped": len(skipped), "skipped": skipped}
+
+
+def summary_pictures(runtime, state, source, config):
+  """For the first `num_summary_images` examples of `source`, one picture each:
+  image | ground truth | prediction | thresholded prediction | patch categories."""
+  from ncl_jax import visualize  # pylint: disable=g-import-not-at-top
+  size = config.image_size
+  count = min(config.num_summary_images, config.eval_batch_size, len(source))
+  examples = [input_pipeline.decode_example(source[i]) for i in range(count)]
+  images = [input_pipeline.resize_image(e["image"], (size, size)) for e in examples]
+  masks = [input_pipeline.resize_mask(e["mask"], (size, size)) for e in examples]
+  batch = np.zeros((config.eval_batch_size, size, size, 3), np.float32)  # the compiled shape
+  batch[:count] = [input_pipeline.normalize(image) for image in images]
+  probabilities = np.asarray(runtime.eval_step(state, runtime.shard(batch)))[:count]
+  categories = np.asarray(patches.categorize_patches(np.stack(masks), config.patch_size))
+  pictures = []
+  for image, mask, prob, category in zip(images, masks, probabilities, categories):
+    panels = (image, np.repeat(mask[..., None] * 255, 3, -1), visualize.heatmap(prob),
+              visualize.overlay(image, prob > config.eval_threshold),
+              visualize.patch_category_image(category, config.patch_size))
+    pictures.append(np.concatenate(panels, axis=1))
+  return pictures
 
 
 def _summarize(history, last_step, nan_policy):
@@ -343,6 +361,9 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
     if eval_now and not stop_request.requested:
       result = evaluate(runtime, state, eval_source, config, desc=eval_split)
       writer.write(done, eval_split, result, echo=progress.write)
+      if config.num_summary_images:
+        writer.write_images(done, f"{eval_split}_examples",
+                            summary_pictures(runtime, state, eval_source, config))
       checkpoint_metrics = {
           checkpointing.BEST_METRIC: metric_writers.to_jsonable(result["pixel_f1"])}
       last_time = time.time()

@@ -1,0 +1,209 @@
+"""Localize manipulations in your own images with a trained checkpoint.
+
+  predictor = Predictor.from_checkpoint("runs/synthetic")       # a workdir or a step dir
+  prediction = predictor.predict("photo.jpg")                   # path, PIL image or array
+  prediction.probabilities   # float32 [H, W] at the image's original size
+  prediction.score           # image score: max of the probability map
+
+Large images: `strategy="resize"` resizes to the training size and back;
+`"sliding"` predicts overlapping training-size windows of the full-resolution
+image and averages them; `"auto"` (default) slides over images larger than 2x the
+training size on either side and resizes the others. Every input is mapped to
+[batch_size, S, S, 3] windows, so the model is compiled once, not once per image.
+"""
+import dataclasses
+import json
+import os
+import pathlib
+from typing import List, Sequence
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from PIL import Image, ImageOps
+
+from ncl_jax import checkpointing, input_pipeline
+from ncl_jax.models import create_model
+
+STRATEGIES = ("auto", "resize", "sliding")
+
+
+@dataclasses.dataclass
+class Prediction:
+  probabilities: np.ndarray   # float32 [H, W] in [0, 1], at the original size
+  score: float                # max of the probability map
+
+  def mask(self, threshold=0.5) -> np.ndarray:
+    """uint8 [H, W]: 1 where predicted manipulated."""
+    return (self.probabilities > threshold).astype(np.uint8)
+
+
+def load_image(image) -> np.ndarray:
+  """A path, PIL image or array -> uint8 [H, W, 3] RGB, EXIF orientation applied.
+
+  Grayscale, RGBA, palette, 16-bit and CMYK inputs are converted; an image over
+  input_pipeline.MAX_IMAGE_PIXELS is refused with DecodeError.
+  """
+  if isinstance(image, (str, os.PathLike)):
+    return input_pipeline.decode_image(pathlib.Path(image).read_bytes(), str(image),
+                                       exif_transpose=True)
+  if isinstance(image, Image.Image):
+    return input_pipeline.to_rgb(ImageOps.exif_transpose(image))
+  array = np.asarray(image)
+  if array.ndim == 2:
+    array = array[..., None]
+  if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
+    raise ValueError(f"an image array must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4]; "
+                     f"got {array.shape}")
+  if array.dtype != np.uint8:
+    peak = 65535.0 if array.max() > 255 else 255.0
+    array = (np.clip(array.astype(np.float32), 0, peak) / peak * 255).astype(np.uint8)
+  return np.repeat(array, 3, -1) if array.shape[-1] == 1 else array[..., :3]
+
+
+def sliding_windows(height, width, window, overlap=0.5) -> List[tuple]:
+  """Top-left corners of windows covering [height, width] (sides >= window)."""
+  stride = max(1, int(window * (1 - overlap)))
+
+  def starts(size):
+    last = size - window
+    return sorted(set(list(range(0, last + 1, stride)) + [last]))
+  return [(top, left) for top in starts(height) for left in starts(width)]
+
+
+class Predictor:
+  """A trained NCL model as a function of images (no config file needed)."""
+
+  def __init__(self, config, variables, strategy="auto", batch_size=8, overlap=0.5):
+    if strategy not in STRATEGIES:
+      raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    self.config, self.variables = config, variables
+    self.image_size = config.image_size
+    self.strategy, self.batch_size, self.overlap = strategy, batch_size, overlap
+    self.model = create_model(config.model, config.patch_size)
+    self.traces = 0   # how often the model function was compiled (tests assert on it)
+    self._forward = jax.jit(self._probabilities)
+
+  def _probabilities(self, variables, images):
+    self.traces += 1
+    logits = self.model.apply(variables, images, train=False)["logits"]
+    return jax.nn.sigmoid(logits[..., 0])
+
+  @classmethod
+  def from_checkpoint(cls, path, step=None, **kwargs) -> "Predictor":
+    """`path`: a workdir (its best checkpoint, or `step`) or one checkpoint step dir."""
+    path = pathlib.Path(path)
+    if (path / "state").is_dir():
+      step_dir = path
+    else:
+      checkpointer = checkpointing.Checkpointer(str(path), read_only=True)
+      step = checkpointer.best_step() if step is None else step
+      if step is None:
+        raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}")
+      step_dir = pathlib.Path(checkpointer.directory) / str(step)
+    config = checkpointing.read_config(str(step_dir))
+    return cls(config, restore_variables(config, step_dir), **kwargs)
+
+  def _run(self, windows: np.ndarray) -> np.ndarray:
+    """float32 [n, S, S, 3] -> [n, S, S], in fixed-size batches (one compilation)."""
+    outputs = []
+    for start in range(0, len(windows), self.batch_size):
+      chunk = windows[start:start + self.batch_size]
+      padded = np.zeros((self.batch_size,) + chunk.shape[1:], np.float32)
+      padded[:len(chunk)] = chunk
+      outputs.append(np.asarray(self._forward(self.variables, padded))[:len(chunk)])
+    return np.concatenate(outputs) if outputs else np.zeros((0,) * 3, np.float32)
+
+  def _uses_sliding(self, image):
+    if self.strategy != "auto":
+      return self.strategy == "sliding"
+    return max(image.shape[:2]) > 2 * self.image_size
+
+  def predict(self, image) -> Prediction:
+    return self.predict_batch([image])[0]
+
+  def predict_batch(self, images: Sequence) -> List[Prediction]:
+    """Predictions for many images; all their windows share compiled batches."""
+    arrays = [load_image(image) for image in images]
+    plans, windows = [], []
+    for array in arrays:
+      if self._uses_sliding(array):
+        padded, corners = self._pad_for_windows(array)
+        plans.append(("sliding", len(windows), corners, padded.shape[:2]))
+        windows += [input_pipeline.normalize(padded[t:t + self.image_size, l:l + self.image_size])
+                    for t, l in corners]
+      else:
+        plans.append(("resize", len(windows), None, None))
+        windows.append(input_pipeline.model_input(array, self.image_size))
+    outputs = self._run(np.stack(windows)) if windows else []
+    return [self._assemble(array, plan, outputs) for array, plan in zip(arrays, plans)]
+
+  def _pad_for_windows(self, array):
+    """Reflect-pad sides shorter than the window; returns (padded, corners)."""
+    height, width = array.shape[:2]
+    pad_h, pad_w = max(0, self.image_size - height), max(0, self.image_size - width)
+    if pad_h or pad_w:
+      array = np.pad(array, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+    return array, sliding_windows(array.shape[0], array.shape[1], self.image_size, self.overlap)
+
+  def _assemble(self, array, plan, outputs) -> Prediction:
+    kind, first, corners, padded_shape = plan
+    height, width = array.shape[:2]
+    if kind == "resize":
+      probabilities = input_pipeline.resize_probabilities(outputs[first], (height, width))
+    else:
+      total = np.zeros(padded_shape, np.float32)
+      count = np.zeros(padded_shape, np.float32)
+      size = self.image_size
+      for k, (top, left) in enumerate(corners):
+        total[top:top + size, left:left + size] += outputs[first + k]
+        count[top:top + size, left:left + size] += 1
+      probabilities = (total / count)[:height, :width]
+    probabilities = probabilities.astype(np.float32)
+    return Prediction(probabilities, float(probabilities.max()))
+
+  def export(self, directory):
+    """A serialized StableHLO function (jax.export) plus its parameters, runnable
+    without the model code: see `load_exported`."""
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    shape = (self.batch_size, self.image_size, self.image_size, 3)
+    model = self.model
+
+    def forward(variables, images):
+      return jax.nn.sigmoid(model.apply(variables, images, train=False)["logits"][..., 0])
+    exported = jax.export.export(jax.jit(forward))(
+        jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.variables),
+        jax.ShapeDtypeStruct(shape, jnp.float32))
+    (directory / "model.stablehlo").write_bytes(exported.serialize())
+    flat = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(self.variables),
+                                           sep="/")
+    np.savez(directory / "variables.npz", **{k: np.asarray(v) for k, v in flat.items()})
+    (directory / "export.json").write_text(json.dumps({
+        "input_shape": list(shape), "image_size": self.image_size,
+        "mean": input_pipeline.IMAGENET_MEAN.tolist(), "std": input_pipeline.IMAGENET_STD.tolist(),
+        "output": "manipulation probabilities [batch, S, S]"}, indent=2))
+    return directory
+
+
+def load_exported(directory):
+  """(function of float32 [batch, S, S, 3] normalized images -> probabilities, metadata)."""
+  directory = pathlib.Path(directory)
+  exported = jax.export.deserialize(bytearray((directory / "model.stablehlo").read_bytes()))
+  with np.load(directory / "variables.npz", allow_pickle=False) as archive:
+    variables = flax.traverse_util.unflatten_dict({k: archive[k] for k in archive.files}, sep="/")
+  metadata = json.loads((directory / "export.json").read_text())
+  return (lambda images: np.asarray(exported.call(variables, jnp.asarray(images)))), metadata
+
+
+def restore_variables(config, step_dir):
+  """{"params", "batch_stats"} of a checkpoint step directory, on the default device."""
+  from ncl_jax import train  # pylint: disable=g-import-not-at-top
+  model = create_model(config.model, config.patch_size)
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract = train.abstract_train_state(config, model, train.create_optimizer(config), sharding)
+  restored = ocp.StandardCheckpointer().restore(
+      pathlib.Path(step_dir).absolute() / "state", flax.serialization.to_state_dict(abstract))
+  return {"params": restored["params"], "batch_stats": restored["batch_stats"]}

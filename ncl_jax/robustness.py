@@ -1,0 +1,129 @@
+"""Re-evaluate a checkpoint under perturbations of the image only.
+
+  python -m ncl_jax.robustness --workdir=runs/synthetic [--grid=paper] [--split=test]
+
+Grids: `paper` (NCL Table 3: resize 0.78x and 0.25x, Gaussian blur k=3 and 5,
+Gaussian noise sigma=3 and 5, JPEG q=50 and 100) and `imdlbenco` (blur kernel
+3..23, noise sigma 3..23, JPEG 50..100 step 10). Writes
+<workdir>/robustness/<dataset>-<split>-<grid>.json (every metric per
+perturbation) and a plot of metric vs strength (needs the `viz` extra).
+"""
+import io
+import json
+import os
+
+import numpy as np
+from absl import app, flags
+from PIL import Image
+from scipy import ndimage
+
+GRIDS = {
+    "paper": [("resize", 0.78), ("resize", 0.25), ("blur", 3), ("blur", 5), ("noise", 3),
+              ("noise", 5), ("jpeg", 50), ("jpeg", 100)],
+    "imdlbenco": ([("blur", k) for k in range(3, 24, 4)] + [("noise", s) for s in range(3, 24, 4)]
+                  + [("jpeg", q) for q in range(50, 101, 10)]),
+}
+
+
+def perturb(kind, strength, image, rng):
+  """uint8 [H, W, 3] -> perturbed uint8 image (resize changes its size)."""
+  if kind == "resize":
+    height, width = image.shape[:2]
+    size = (max(1, round(width * strength)), max(1, round(height * strength)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+  if kind == "blur":  # a k x k Gaussian kernel with OpenCV's default sigma for k
+    sigma = 0.3 * ((strength - 1) * 0.5 - 1) + 0.8
+    radius = (strength - 1) // 2
+    return ndimage.gaussian_filter(image.astype(np.float32), (sigma, sigma, 0),
+                                   truncate=radius / sigma).round().clip(0, 255).astype(np.uint8)
+  if kind == "noise":
+    noisy = image.astype(np.float32) + rng.normal(0.0, strength, image.shape)
+    return noisy.round().clip(0, 255).astype(np.uint8)
+  if kind == "jpeg":
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=int(strength))
+    return np.asarray(Image.open(buffer).convert("RGB"))
+  raise ValueError(f"unknown perturbation {kind!r}")
+
+
+def perturbation_fn(kind, strength, seed=0):
+  """(index, image) -> image, with noise seeded per image so runs repeat exactly."""
+  return lambda index, image: perturb(kind, strength, image,
+                                      np.random.default_rng([seed, int(index)]))
+
+
+def evaluate_robustness(config, workdir, grid="paper", split=None, checkpoint=None):
+  """{label: metrics} for "none" and every perturbation of the grid."""
+  from ncl_jax import train  # pylint: disable=g-import-not-at-top
+  prepared = train.setup(config, workdir)
+  step = int(checkpoint) if checkpoint else prepared.checkpointer.best_step()
+  state = prepared.checkpointer.restore(
+      step, prepared.runtime.abstract_state(config, prepared.model, prepared.tx))
+  source = prepared.builder.as_data_source(split or config.dataset.test_split)
+  results = {"none": train.evaluate(prepared.runtime, state, source, config, desc="none")}
+  for kind, strength in GRIDS[grid]:
+    label = f"{kind}_{strength}"
+    results[label] = train.evaluate(prepared.runtime, state, source, config, desc=label,
+                                    perturbation=perturbation_fn(kind, strength, config.seed))
+  return step, results
+
+
+def plot(results, path, metric_names=("pixel_f1", "pixel_auc")):
+  """Metric vs perturbation strength, one panel per perturbation kind."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  kinds = sorted({label.split("_")[0] for label in results if label != "none"})
+  fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 3.2), squeeze=False)
+  for axis, kind in zip(axes[0], kinds):
+    labels = [l for l in results if l.startswith(kind + "_")]
+    strengths = [float(l.split("_", 1)[1]) for l in labels]
+    for metric in metric_names:
+      values = [results[l][metric] for l in labels]
+      axis.plot(strengths, values, "o-", label=metric)
+      axis.axhline(results["none"][metric], linestyle=":", color=axis.lines[-1].get_color())
+    axis.set_title(kind)
+    axis.set_xlabel("strength")
+    axis.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Flags, defined only when run as a program, so the CLI modules import together."""
+  flags.DEFINE_string("workdir", None, "The training workdir (its saved config is used).")
+  flags.DEFINE_enum("grid", "paper", sorted(GRIDS), "Which perturbation grid.")
+  flags.DEFINE_string("split", None, "Split (default: dataset.test_split).")
+  flags.DEFINE_string("checkpoint", None, "Step (default: the best).")
+
+
+def main(argv):
+  del argv
+  from ncl_jax import checkpointing, metric_writers  # pylint: disable=g-import-not-at-top
+  config = checkpointing.read_config(FLAGS.workdir)
+  step, results = evaluate_robustness(config, FLAGS.workdir, FLAGS.grid, FLAGS.split,
+                                      FLAGS.checkpoint)
+  split = FLAGS.split or config.dataset.test_split
+  stem = os.path.join(FLAGS.workdir, "robustness",
+                      f"{config.dataset.name.replace('/', '_')}-{split}-{FLAGS.grid}")
+  os.makedirs(os.path.dirname(stem), exist_ok=True)
+  with open(stem + ".json", "w", encoding="utf-8") as file:
+    json.dump(metric_writers.to_jsonable({"checkpoint_step": step, "grid": FLAGS.grid,
+                                          "results": results}), file, indent=2)
+  try:
+    plot(results, stem + ".png")
+  except ImportError:
+    print("matplotlib is not installed (pip install -e '.[viz]'): no plot", flush=True)
+  for label, result in results.items():
+    print(f"{label:>12}: pixel_f1={result['pixel_f1']:.4f} pixel_auc={result['pixel_auc']:.4f}")
+  print(f"-> {stem}.json")
+
+
+if __name__ == "__main__":
+  define_flags()
+  flags.mark_flag_as_required("workdir")
+  app.run(main)

@@ -1,0 +1,225 @@
+"""Predictor, predict CLI, export, robustness, pictures: against a tiny trained model."""
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from ncl_jax import data, inference, input_pipeline, metrics, robustness, train, visualize
+from ncl_jax.data import export as data_export
+from tests.conftest import REPO_ROOT, tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_data_dir):
+  """A workdir trained for 4 steps on the tiny synthetic dataset."""
+  workdir = tmp_path_factory.mktemp("trained")
+  config = tiny_config(tiny_data_dir)
+  train.train_and_evaluate(config, str(workdir))
+  return config, workdir
+
+
+def test_predictor_loads_workdir_or_step_dir_without_config(trained):
+  config, workdir = trained
+  from_workdir = inference.Predictor.from_checkpoint(workdir)
+  from_step = inference.Predictor.from_checkpoint(workdir / "checkpoints" / "4")
+  image = np.random.default_rng(0).integers(0, 256, (50, 70, 3), np.uint8)
+  a, b = from_workdir.predict(image), from_step.predict(image)
+  assert a.probabilities.shape == (50, 70) and a.probabilities.dtype == np.float32
+  np.testing.assert_array_equal(a.probabilities, b.probabilities)
+  assert a.score == pytest.approx(float(a.probabilities.max()))
+  assert from_workdir.image_size == config.image_size
+
+
+def test_predictions_match_the_evaluation(trained, tiny_data_dir):
+  config, workdir = trained
+  expected = json.load(open(workdir / "eval" / "ncl_synthetic-test.json"))
+  predictor = inference.Predictor.from_checkpoint(workdir, step=expected["checkpoint_step"])
+  source = data.get_builder(config.dataset).as_data_source("test")
+  evaluator = metrics.Evaluator()
+  for record in source:
+    example = input_pipeline.decode_example(record)
+    prediction = predictor.predict(example["image"])
+    evaluator.add(prediction.probabilities, example["mask"], example["label"])
+  result = evaluator.result()
+  for key in ("pixel_f1", "pixel_auc", "image_auc"):
+    assert result[key] == pytest.approx(expected[key], abs=1e-5), key
+
+
+def test_compiled_once_for_many_sizes(trained):
+  _, workdir = trained
+  predictor = inference.Predictor.from_checkpoint(workdir, batch_size=4)
+  rng = np.random.default_rng(1)
+  images = [rng.integers(0, 256, shape + (3,), np.uint8)
+            for shape in ((30, 40), (64, 64), (100, 33), (200, 150), (300, 90))]  # 2 slide
+  predictions = predictor.predict_batch(images)
+  assert [p.probabilities.shape for p in predictions] == [i.shape[:2] for i in images]
+  predictor.predict(images[0])
+  assert predictor.traces == 1
+
+
+def test_sliding_window_covers_and_agrees_with_resize_at_training_size(trained):
+  _, workdir = trained
+  corners = inference.sliding_windows(150, 100, 64, overlap=0.5)
+  covered = np.zeros((150, 100), int)
+  for top, left in corners:
+    covered[top:top + 64, left:left + 64] += 1
+  assert covered.min() >= 1
+  image = np.random.default_rng(2).integers(0, 256, (64, 64, 3), np.uint8)
+  sliding = inference.Predictor.from_checkpoint(workdir, strategy="sliding").predict(image)
+  resized = inference.Predictor.from_checkpoint(workdir, strategy="resize").predict(image)
+  np.testing.assert_allclose(sliding.probabilities, resized.probabilities, atol=1e-6)
+  small = inference.Predictor.from_checkpoint(workdir, strategy="sliding").predict(image[:40])
+  assert small.probabilities.shape == (40, 64)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "I;16"])
+def test_odd_modes_are_converted(tmp_path, mode):
+  rgb = np.random.default_rng(3).integers(0, 256, (20, 30, 3), np.uint8)
+  if mode == "I;16":
+    image = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
+  else:
+    image = Image.fromarray(rgb).convert(mode)
+  path = tmp_path / f"x.{'tif' if mode in ('CMYK', 'I;16') else 'png'}"
+  image.save(path)
+  for given in (path, Image.open(path)):
+    loaded = inference.load_image(given)
+    assert loaded.shape == (20, 30, 3) and loaded.dtype == np.uint8
+  assert inference.load_image(np.zeros((5, 6), np.uint16)).shape == (5, 6, 3)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+  image = Image.fromarray(np.zeros((20, 30, 3), np.uint8))
+  exif = image.getexif()
+  exif[0x0112] = 6                               # rotate 90 degrees when displayed
+  image.save(tmp_path / "rotated.jpg", exif=exif.tobytes())
+  assert inference.load_image(tmp_path / "rotated.jpg").shape == (30, 20, 3)
+
+
+def f1_from_pngs(prediction_dir, mask_dir):
+  scores = []
+  for mask_path in sorted(pathlib.Path(mask_dir).glob("*.png")):
+    truth = np.asarray(Image.open(mask_path)) > 0
+    if not truth.any():
+      continue
+    predicted = np.asarray(Image.open(prediction_dir / f"{mask_path.stem}_mask.png")) > 0
+    scores.append(metrics.f1_and_iou(predicted, truth)[0])
+  return float(np.mean(scores))
+
+
+def test_cli_masks_match_the_eval_json(trained, tmp_path):
+  config, workdir = trained
+  builder = data.get_builder(config.dataset)
+  assert data_export.export_split(builder, "test", tmp_path / "test") == 6
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+  run = subprocess.run([sys.executable, "-m", "ncl_jax.predict", f"--checkpoint={workdir}",
+                        f"--output={tmp_path / 'out'}", str(tmp_path / "test" / "images")],
+                       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr[-3000:]
+  expected = json.load(open(workdir / "eval" / "ncl_synthetic-test.json"))
+  assert f1_from_pngs(tmp_path / "out", tmp_path / "test" / "masks") == pytest.approx(
+      expected["pixel_f1"], abs=0.01)
+  lines = [json.loads(line) for line in open(tmp_path / "out" / "predictions.jsonl")]
+  assert len(lines) == 6 and all({"image_score", "manipulated_fraction", "seconds"} <= set(l)
+                                 for l in lines)
+  for suffix in ("_mask.png", "_prob.png", "_overlay.png"):
+    assert len(list((tmp_path / "out").glob(f"*{suffix}"))) == 6
+
+
+def test_cli_reports_bad_files_and_goes_on(trained, tmp_path):
+  _, workdir = trained
+  folder = tmp_path / "mixed"
+  folder.mkdir()
+  (folder / "empty.jpg").write_bytes(b"")
+  (folder / "notes.jpg").write_text("this is text, not a JPEG")
+  buffer = io.BytesIO()
+  Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(buffer, "JPEG")
+  (folder / "truncated.jpg").write_bytes(buffer.getvalue()[:100])
+  Image.fromarray(np.full((40, 50), 40000, np.uint16)).save(folder / "deep.tif")
+  Image.fromarray(np.zeros((40, 50), np.uint8)).save(folder / "gray.png")
+  Image.fromarray(np.zeros((40, 50, 4), np.uint8)).save(folder / "alpha.png")
+  Image.fromarray(np.random.default_rng(4).integers(0, 256, (3000, 4000, 3), np.uint8)).save(
+      folder / "large.jpg", quality=80)
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+  run = subprocess.run([sys.executable, "-m", "ncl_jax.predict", f"--checkpoint={workdir}",
+                        f"--output={tmp_path / 'out'}", "--strategy=resize", str(folder)],
+                       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert run.returncode == 1                       # some files failed
+  lines = {pathlib.Path(l["file"]).name: l
+           for l in map(json.loads, open(tmp_path / "out" / "predictions.jsonl"))}
+  assert {n for n, l in lines.items() if "error" in l} == {"empty.jpg", "notes.jpg",
+                                                           "truncated.jpg"}
+  for name in ("empty.jpg", "notes.jpg", "truncated.jpg"):
+    assert f"error: {folder / name}" in run.stderr
+  for stem in ("deep", "gray", "alpha", "large"):
+    assert (tmp_path / "out" / f"{stem}_mask.png").exists()
+  assert Image.open(tmp_path / "out" / "large_mask.png").size == (4000, 3000)
+
+
+def test_export_runs_without_the_model_code(trained, tmp_path):
+  _, workdir = trained
+  predictor = inference.Predictor.from_checkpoint(workdir, batch_size=2)
+  predictor.export(tmp_path / "exported")
+  function, metadata = inference.load_exported(tmp_path / "exported")
+  images = np.random.default_rng(5).normal(size=(2, 64, 64, 3)).astype(np.float32)
+  np.testing.assert_allclose(function(images),
+                             np.asarray(predictor._forward(predictor.variables, images)),
+                             atol=1e-5)
+  assert metadata["input_shape"] == [2, 64, 64, 3]
+
+
+def test_perturbations():
+  rng = np.random.default_rng(6)
+  image = rng.integers(0, 256, (40, 60, 3), np.uint8)
+  assert robustness.perturb("resize", 0.25, image, rng).shape == (10, 15, 3)
+  blurred = robustness.perturb("blur", 5, image, rng)
+  assert blurred.shape == image.shape and blurred.std() < image.std()
+  a = robustness.perturbation_fn("noise", 3)(7, image)
+  b = robustness.perturbation_fn("noise", 3)(7, image)
+  np.testing.assert_array_equal(a, b)              # seeded per image
+  assert 1 < np.abs(a.astype(float) - image).mean() < 5
+  assert robustness.perturb("jpeg", 50, image, rng).shape == image.shape
+  assert [k for k, _ in robustness.GRIDS["paper"]].count("blur") == 2
+
+
+def test_robustness_cli_writes_json_and_plot(trained):
+  _, workdir = trained
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+  run = subprocess.run([sys.executable, "-m", "ncl_jax.robustness", f"--workdir={workdir}"],
+                       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr[-3000:]
+  result = json.load(open(workdir / "robustness" / "ncl_synthetic-test-paper.json"))
+  assert set(result["results"]) == {"none", "resize_0.78", "resize_0.25", "blur_3", "blur_5",
+                                    "noise_3", "noise_5", "jpeg_50", "jpeg_100"}
+  assert all(r["num_images"] == 6 for r in result["results"].values())
+  assert (workdir / "robustness" / "ncl_synthetic-test-paper.png").stat().st_size > 1000
+
+
+def test_training_writes_validation_pictures(trained, tiny_data_dir):
+  config, workdir = trained
+  events = b"".join(p.read_bytes() for p in (workdir / "tensorboard").iterdir())
+  assert b"validation_examples/0" in events
+  model_runtime = train.setup(config, str(workdir))
+  state = model_runtime.checkpointer.restore(
+      4, model_runtime.runtime.abstract_state(config, model_runtime.model, model_runtime.tx))
+  source = model_runtime.builder.as_data_source("validation")
+  pictures = train.summary_pictures(model_runtime.runtime, state, source, config)
+  assert len(pictures) == 4 and pictures[0].shape == (64, 5 * 64, 3)
+
+
+def test_figure_has_a_row_per_example():
+  import matplotlib
+  matplotlib.use("Agg")
+  image = np.zeros((32, 32, 3), np.uint8)
+  mask = np.zeros((32, 32), np.uint8)
+  mask[4:20, 4:12] = 1
+  fig = visualize.figure([image, image], [mask, mask], [mask * 0.9, mask * 0.2], patch_size=16)
+  assert len(fig.axes) == 10
+  overlaid = visualize.overlay(image, mask)
+  assert overlaid[10, 6].tolist() != [0, 0, 0] and overlaid[30, 30].tolist() == [0, 0, 0]
