@@ -51,7 +51,7 @@ def get_config(arg=""):
   config.model.aspp_channels = 256
   config.model.low_level_channels = 48
   config.model.decoder_channels = 256
-  config.model.dtype = "float32"            # compute dtype; parameters stay float32
+  config.model.dtype = "bfloat16"           # compute dtype; parameters, losses stay float32
 
   config.ncl = ml_collections.ConfigDict()
   config.ncl.weight = 0.1                   # omega (choice); 0 gives the segmentation baseline
@@ -93,4 +93,5 @@ def apply_runlocal(config):
   config.ncl.max_patches_per_class = 8
   config.ncl.max_contour_patches = 4
   config.input.num_threads = 1
+  config.model.dtype = "float32"            # CPUs are slow in bfloat16
   return config

@@ -29,6 +29,7 @@ def get_config(arg=""):
 
   config.model.depth = 18
   config.model.width = 0.25
+  config.model.dtype = "float32"           # CPU-sized: bfloat16 is slow on CPUs
   config.ncl.max_patches_per_class = 32    # a 128 px image has 64 patches of 16 px
 
   config.optimizer.name = "adamw"

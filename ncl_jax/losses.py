@@ -3,6 +3,8 @@ pivot-consistent (contour-weighted) BCE. Formulas: ../shared/NCL_METHOD.md.
 
 Everything is computed in log space with masks; empty sets give 0, never NaN.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -26,14 +28,13 @@ def _masked_mean(values, mask):
   return total / jnp.maximum(jnp.sum(mask), 1)
 
 
-def contrastive_term(anchors, anchors_valid, positives, positives_valid, negatives,
-                     negatives_valid, temperature, exclude_self=False):
-  """Mean over valid (anchor a, positive p) pairs of
+def _term_sums(anchors, anchors_valid, positives, positives_valid, negatives,
+               negatives_valid, temperature, self_offset=None):
+  """(sum, count) over valid (anchor a, positive p) pairs of
   -log[ e(a,p) / (e(a,p) + sum_n e(a,n)) ], with e(x,y) = exp(cos(x,y) / tau).
 
-  anchors [n_a, d], positives [n_p, d], negatives [n_n, d], each with a bool
-  validity mask of its leading size. `exclude_self` drops the pairs (m, m), for
-  anchors that are the positives themselves.
+  `self_offset`: when the anchors are positives themselves, the index of anchor 0
+  among the positives; the pairs (m, m) are then excluded.
   """
   positive_logits = _cosine_logits(anchors, positives, temperature)  # [n_a, n_p]
   negative_logits = _cosine_logits(anchors, negatives, temperature)  # [n_a, n_n]
@@ -41,13 +42,39 @@ def contrastive_term(anchors, anchors_valid, positives, positives_valid, negativ
   log_negatives = jax.nn.logsumexp(negative_logits, axis=1, keepdims=True)  # [n_a, 1]
   per_pair = jnp.logaddexp(positive_logits, log_negatives) - positive_logits
   pair_mask = anchors_valid[:, None] & positives_valid[None, :]
-  if exclude_self:
-    pair_mask &= ~jnp.eye(anchors.shape[0], positives.shape[0], dtype=bool)
-  return _masked_mean(per_pair, pair_mask)
+  if self_offset is not None:
+    anchor_index = jnp.arange(anchors.shape[0])[:, None] + self_offset
+    pair_mask &= anchor_index != jnp.arange(positives.shape[0])[None, :]
+  return jnp.sum(jnp.where(pair_mask, per_pair, 0.0)), jnp.sum(pair_mask)
+
+
+def contrastive_term(anchors, anchors_valid, positives, positives_valid, negatives,
+                     negatives_valid, temperature, exclude_self=False, axis_name=None):
+  """Mean over valid (anchor, positive) pairs (see _term_sums); 0 without pairs.
+
+  anchors [n_a, d], positives [n_p, d], negatives [n_n, d], each with a bool
+  validity mask of its leading size. `exclude_self` drops the pairs (m, m), for
+  anchors that are the positives themselves. With `axis_name` (inside shard_map)
+  each device holds its local anchors, positives and negatives: the keys are
+  all-gathered, so every anchor meets the whole global batch while memory per
+  device stays local_anchors x global_keys, and the sums are added over devices.
+  """
+  self_offset = 0 if exclude_self else None
+  if axis_name is not None:
+    if exclude_self:
+      self_offset = jax.lax.axis_index(axis_name) * anchors.shape[0]
+    gather = functools.partial(jax.lax.all_gather, axis_name=axis_name, tiled=True)
+    positives, positives_valid = gather(positives), gather(positives_valid)
+    negatives, negatives_valid = gather(negatives), gather(negatives_valid)
+  total, count = _term_sums(anchors, anchors_valid, positives, positives_valid, negatives,
+                            negatives_valid, temperature, self_offset)
+  if axis_name is not None:
+    total, count = jax.lax.psum((total, count), axis_name)
+  return total / jnp.maximum(count, 1)
 
 
 def ncl_loss(tampered, tampered_valid, authentic, authentic_valid, se_pos, se_neg,
-             se_valid, temperature, contour_role="switch", step=0):
+             se_valid, temperature, contour_role="switch", step=0, axis_name=None):
   """L_NCL = L_tam + L_pos + L_neg (the negated log-likelihoods of the paper).
 
   Args:
@@ -59,6 +86,8 @@ def ncl_loss(tampered, tampered_valid, authentic, authentic_valid, se_pos, se_ne
     temperature: tau.
     contour_role: one of CONTOUR_ROLES (see NCL_METHOD.md).
     step: training step; `alternate` uses L_pos on even and L_neg on odd steps.
+    axis_name: inside shard_map over the batch, the mesh axis: every argument is
+      then this device's shard, and the loss is that of the global batch.
 
   Returns:
     dict of scalars `total`, `tampered`, `hard_positive`, `hard_negative`; a term
@@ -66,16 +95,15 @@ def ncl_loss(tampered, tampered_valid, authentic, authentic_valid, se_pos, se_ne
   """
   if contour_role not in CONTOUR_ROLES:
     raise ValueError(f"contour_role must be one of {CONTOUR_ROLES}, got {contour_role!r}")
-  loss_tampered = contrastive_term(tampered, tampered_valid, tampered, tampered_valid,
-                                   authentic, authentic_valid, temperature, exclude_self=True)
+  term = functools.partial(contrastive_term, temperature=temperature, axis_name=axis_name)
+  loss_tampered = term(tampered, tampered_valid, tampered, tampered_valid, authentic,
+                       authentic_valid, exclude_self=True)
   zero = jnp.zeros((), jnp.float32)
   hard_positive = hard_negative = zero
   if contour_role in ("switch", "alternate", "positive"):
-    hard_positive = contrastive_term(se_pos, se_valid, tampered, tampered_valid,
-                                     authentic, authentic_valid, temperature)
+    hard_positive = term(se_pos, se_valid, tampered, tampered_valid, authentic, authentic_valid)
   if contour_role in ("switch", "alternate", "negative"):
-    hard_negative = contrastive_term(se_neg, se_valid, authentic, authentic_valid,
-                                     tampered, tampered_valid, temperature)
+    hard_negative = term(se_neg, se_valid, authentic, authentic_valid, tampered, tampered_valid)
   if contour_role == "alternate":
     even = jnp.asarray(step) % 2 == 0
     hard_positive = jnp.where(even, hard_positive, zero)

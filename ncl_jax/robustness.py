@@ -3,8 +3,9 @@
   python -m ncl_jax.robustness --workdir=runs/synthetic [--grid=paper] [--split=test]
 
 Grids: `paper` (NCL Table 3: resize 0.78x and 0.25x, Gaussian blur k=3 and 5,
-Gaussian noise sigma=3 and 5, JPEG q=50 and 100) and `imdlbenco` (blur kernel
-3..23, noise sigma 3..23, JPEG 50..100 step 10). Writes
+Gaussian noise sigma=3 and 5, JPEG q=50 and 100), `imdlbenco` (blur kernel
+3..23, noise sigma 3..23, JPEG 50..100 step 10), or a custom list such as
+`--grid=blur:3,noise:4.5,jpeg:70,resize:0.5` (written as "custom"). Writes
 <workdir>/robustness/<dataset>-<split>-<grid>.json (every metric per
 perturbation) and a plot of metric vs strength (needs the `viz` extra).
 """
@@ -52,8 +53,22 @@ def perturbation_fn(kind, strength, seed=0):
                                       np.random.default_rng([seed, int(index)]))
 
 
+def parse_grid(text):
+  """A grid name, or a custom list "blur:3,noise:4.5,jpeg:70,resize:0.5"."""
+  if text in GRIDS:
+    return GRIDS[text]
+  grid = []
+  for item in text.split(","):
+    kind, _, strength = item.partition(":")
+    if kind not in ("resize", "blur", "noise", "jpeg") or not strength:
+      raise ValueError(f"perturbation {item!r} is not kind:strength with kind in "
+                       "resize, blur, noise, jpeg")
+    grid.append((kind, int(strength) if strength.isdigit() else float(strength)))
+  return grid
+
+
 def evaluate_robustness(config, workdir, grid="paper", split=None, checkpoint=None):
-  """{label: metrics} for "none" and every perturbation of the grid."""
+  """{label: metrics} for "none" and every perturbation of the grid (see parse_grid)."""
   from ncl_jax import train  # pylint: disable=g-import-not-at-top
   prepared = train.setup(config, workdir)
   step = int(checkpoint) if checkpoint else prepared.checkpointer.best_step()
@@ -61,7 +76,7 @@ def evaluate_robustness(config, workdir, grid="paper", split=None, checkpoint=No
       step, prepared.runtime.abstract_state(config, prepared.model, prepared.tx))
   source = prepared.builder.as_data_source(split or config.dataset.test_split)
   results = {"none": train.evaluate(prepared.runtime, state, source, config, desc="none")}
-  for kind, strength in GRIDS[grid]:
+  for kind, strength in parse_grid(grid):
     label = f"{kind}_{strength}"
     results[label] = train.evaluate(prepared.runtime, state, source, config, desc=label,
                                     perturbation=perturbation_fn(kind, strength, config.seed))
@@ -96,7 +111,7 @@ FLAGS = flags.FLAGS
 def define_flags():
   """Flags, defined only when run as a program, so the CLI modules import together."""
   flags.DEFINE_string("workdir", None, "The training workdir (its saved config is used).")
-  flags.DEFINE_enum("grid", "paper", sorted(GRIDS), "Which perturbation grid.")
+  flags.DEFINE_string("grid", "paper", "paper, imdlbenco, or a list like blur:3,jpeg:70.")
   flags.DEFINE_string("split", None, "Split (default: dataset.test_split).")
   flags.DEFINE_string("checkpoint", None, "Step (default: the best).")
 
@@ -108,8 +123,9 @@ def main(argv):
   step, results = evaluate_robustness(config, FLAGS.workdir, FLAGS.grid, FLAGS.split,
                                       FLAGS.checkpoint)
   split = FLAGS.split or config.dataset.test_split
+  grid_name = FLAGS.grid if FLAGS.grid in GRIDS else "custom"
   stem = os.path.join(FLAGS.workdir, "robustness",
-                      f"{config.dataset.name.replace('/', '_')}-{split}-{FLAGS.grid}")
+                      f"{config.dataset.name.replace('/', '_')}-{split}-{grid_name}")
   os.makedirs(os.path.dirname(stem), exist_ok=True)
   with open(stem + ".json", "w", encoding="utf-8") as file:
     json.dump(metric_writers.to_jsonable({"checkpoint_step": step, "grid": FLAGS.grid,

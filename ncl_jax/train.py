@@ -90,15 +90,30 @@ def _pooled(patch_features, index, valid):
   return features.reshape(-1, features.shape[-1]), valid.reshape(-1)
 
 
-def compute_losses(outputs, mask, sampled, config, step):
+def ncl_terms(outputs, sampled, config, step, mesh=None):
+  """L_NCL over the global batch. On a mesh of several devices it runs under
+  shard_map: each device's anchors meet the all-gathered keys of every device."""
+  tampered, tampered_valid = _pooled(outputs["patch_features"], *sampled["tampered"])
+  authentic, authentic_valid = _pooled(outputs["patch_features"], *sampled["authentic"])
+  args = (tampered, tampered_valid, authentic, authentic_valid, outputs["se_pos"],
+          outputs["se_neg"], sampled["contour"][1].any(-1), step)
+
+  def loss(*args, axis_name=None):
+    *arrays, step = args
+    return losses.ncl_loss(*arrays, config.ncl.temperature, config.ncl.contour_role, step,
+                           axis_name=axis_name)
+  if mesh is None or mesh.size == 1:
+    return loss(*args)
+  sharded = jax.shard_map(functools.partial(loss, axis_name="data"), mesh=mesh,
+                          in_specs=(P("data"),) * 7 + (P(),), out_specs=P())
+  return sharded(*args)
+
+
+def compute_losses(outputs, mask, sampled, config, step, mesh=None):
   """omega * L_NCL + sum over output maps of L_PC, with every term for logging."""
   terms = {}
   if config.ncl.weight > 0:
-    tampered, tampered_valid = _pooled(outputs["patch_features"], *sampled["tampered"])
-    authentic, authentic_valid = _pooled(outputs["patch_features"], *sampled["authentic"])
-    ncl = losses.ncl_loss(tampered, tampered_valid, authentic, authentic_valid,
-                          outputs["se_pos"], outputs["se_neg"], sampled["contour"][1].any(-1),
-                          config.ncl.temperature, config.ncl.contour_role, step)
+    ncl = ncl_terms(outputs, sampled, config, step, mesh)
     terms.update({f"ncl_{k}": v for k, v in ncl.items()})
   contour_pixels = patches.contour_pixel_mask(sampled["categories"], config.patch_size)
   maps = {"final": outputs["logits"], **outputs["aux_logits"]}
@@ -109,7 +124,7 @@ def compute_losses(outputs, mask, sampled, config, step):
   return terms
 
 
-def train_step(state: TrainState, batch, *, model, tx, config):
+def train_step(state: TrainState, batch, *, model, tx, config, mesh=None):
   """One optimizer step. batch: image [b, H, W, 3] float32, mask [b, H, W] uint8."""
   mask = batch["mask"].astype(jnp.float32)
   sampled = sample_patches(mask, jax.random.fold_in(state.rng, state.step), config)
@@ -119,7 +134,7 @@ def train_step(state: TrainState, batch, *, model, tx, config):
     outputs, updates = model.apply(
         {"params": params, "batch_stats": state.batch_stats}, batch["image"], contour_index,
         contour_valid, train=True, mutable=["batch_stats"])
-    terms = compute_losses(outputs, mask, sampled, config, state.step)
+    terms = compute_losses(outputs, mask, sampled, config, state.step, mesh)
     return terms["loss"], (terms, updates["batch_stats"], outputs["logits"])
 
   grads, (terms, batch_stats, logits) = jax.grad(loss_fn, has_aux=True)(state.params)
@@ -164,7 +179,7 @@ class Runtime:
     self.replicated = NamedSharding(self.mesh, P())
     self.data_sharding = NamedSharding(self.mesh, P("data"))
     self.train_step = jax.jit(
-        functools.partial(train_step, model=model, tx=tx, config=config),
+        functools.partial(train_step, model=model, tx=tx, config=config, mesh=self.mesh),
         in_shardings=(self.replicated, self.data_sharding),
         out_shardings=(self.replicated, self.replicated), donate_argnums=(0,))
     self.eval_step = jax.jit(functools.partial(eval_step, model=model),

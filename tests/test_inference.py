@@ -186,6 +186,9 @@ def test_perturbations():
   assert 1 < np.abs(a.astype(float) - image).mean() < 5
   assert robustness.perturb("jpeg", 50, image, rng).shape == image.shape
   assert [k for k, _ in robustness.GRIDS["paper"]].count("blur") == 2
+  assert robustness.parse_grid("blur:3,noise:4.5") == [("blur", 3), ("noise", 4.5)]
+  with pytest.raises(ValueError, match="kind:strength"):
+    robustness.parse_grid("sharpen:2")
 
 
 def test_robustness_cli_writes_json_and_plot(trained):

@@ -1,0 +1,73 @@
+"""Speed-related behaviour that can be asserted without timing: no recompiles,
+bfloat16 compute with float32 parameters and losses, the benchmark's JSON."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ncl_jax import benchmark, train
+from ncl_jax.models import create_model
+from tests.conftest import REPO_ROOT, tiny_config
+
+
+def make_runtime(config):
+  model = create_model(config.model, config.patch_size)
+  tx = train.create_optimizer(config)
+  runtime = train.Runtime(config, model, tx)
+  return runtime, runtime.init_state(config, model, tx)
+
+
+def test_steps_compile_once(tmp_path):
+  config = tiny_config(tmp_path)
+  runtime, state = make_runtime(config)
+  for seed in range(3):
+    batch = benchmark.random_batch(config, seed)
+    state, _ = runtime.train_step(state, {k: runtime.shard(v) for k, v in batch.items()})
+    runtime.eval_step(state, runtime.shard(batch["image"]))
+  assert runtime.train_step._cache_size() == 1
+  assert runtime.eval_step._cache_size() == 1
+
+
+def test_bfloat16_computes_in_bf16_with_float32_parameters_and_loss(tmp_path):
+  config = tiny_config(tmp_path)
+  config.model.dtype = "bfloat16"
+  runtime, state = make_runtime(config)
+  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
+  model = create_model(config.model, config.patch_size)
+  images = jnp.zeros((4, 64, 64, 3))
+  jaxpr = str(jax.make_jaxpr(lambda v: model.apply(v, images))(
+      {"params": state.params, "batch_stats": state.batch_stats}))
+  assert "conv_general_dilated" in jaxpr and "bf16" in jaxpr
+  batch = benchmark.random_batch(config)
+  state, metrics = runtime.train_step(state, {k: runtime.shard(v) for k, v in batch.items()})
+  assert metrics["loss"].dtype == jnp.float32 and np.isfinite(float(metrics["loss"]))
+  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
+
+
+def test_benchmark_writes_json(tmp_path, tiny_data_dir):
+  config_file = tmp_path / "tiny.py"
+  config_file.write_text(textwrap.dedent(f"""
+      from tests.conftest import tiny_config
+      def get_config():
+          return tiny_config({str(tiny_data_dir)!r})
+      """))
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+  run = subprocess.run([sys.executable, "-m", "ncl_jax.benchmark", f"--config={config_file}",
+                        "--steps=2", "--warmup=1", "--pipeline_batches=2", "--sweep=4",
+                        f"--output={tmp_path / 'bench.json'}"], cwd=REPO_ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr[-3000:]
+  runs = json.load(open(tmp_path / "bench.json"))
+  assert [r["global_batch"] for r in runs] == [4]
+  for result in runs:
+    assert result["platform"] == "cpu" and result["mfu"] is None
+    for key in ("compile_seconds", "train_images_per_second", "model_tflops_per_image",
+                "achieved_tflops_per_second", "eval_images_per_second",
+                "input_pipeline_images_per_second"):
+      assert result[key] > 0, key
+    assert 0.0 <= result["contrastive_share_of_step"] < 1.0
