@@ -1,6 +1,8 @@
 """Shared fixtures: tiny configs and a tiny synthetic dataset built once per session."""
 import os
+import pathlib
 import sys
+import textwrap
 
 import pytest
 
@@ -25,6 +27,17 @@ def tiny_config(data_dir, **overrides):
       target = target[parent]
     target[leaf] = value
   return config
+
+
+def tiny_config_file(directory, data_dir, **overrides):
+  """A config file for the CLIs (`--config=...`) that returns tiny_config(...)."""
+  path = pathlib.Path(directory) / "tiny_config.py"
+  path.write_text(textwrap.dedent(f"""
+      from tests.conftest import tiny_config
+      def get_config():
+          return tiny_config({str(data_dir)!r}, **{overrides!r})
+      """))
+  return path
 
 
 @pytest.fixture(scope="session")

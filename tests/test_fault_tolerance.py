@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import jax
@@ -13,17 +12,7 @@ import numpy as np
 import pytest
 
 from ncl_jax import checkpointing, input_pipeline, preemption, train
-from tests.conftest import REPO_ROOT, tiny_config
-
-
-def write_config_file(tmp_path, data_dir, **overrides):
-  path = tmp_path / "tiny_config.py"
-  path.write_text(textwrap.dedent(f"""
-      from tests.conftest import tiny_config
-      def get_config():
-          return tiny_config({str(data_dir)!r}, **{overrides!r})
-      """))
-  return path
+from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
 
 
 def start_training(config_file, workdir, *flags):
@@ -50,7 +39,7 @@ def wait_for_train_step(workdir, min_step, process, timeout=300):
 
 @pytest.mark.parametrize("signum,exit_code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_signal_finishes_step_checkpoints_and_exits(tmp_path, tiny_data_dir, signum, exit_code):
-  config_file = write_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
+  config_file = tiny_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
                                   log_every_steps=1, checkpoint_every_steps=10_000,
                                   eval_every_steps=10_000)
   workdir = str(tmp_path / "run")
@@ -88,7 +77,7 @@ def test_second_signal_stops_at_once(monkeypatch):
 
 
 def test_sigkill_during_a_save_keeps_the_previous_checkpoint(tmp_path, tiny_data_dir):
-  config_file = write_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
+  config_file = tiny_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
                                   log_every_steps=1, checkpoint_every_steps=1,
                                   eval_every_steps=10_000, keep_checkpoints=100_000)
   workdir = str(tmp_path / "run")

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +11,7 @@ import numpy as np
 
 from ncl_jax import benchmark, train
 from ncl_jax.models import create_model
-from tests.conftest import REPO_ROOT, tiny_config
+from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
 
 
 def make_runtime(config):
@@ -50,12 +49,7 @@ def test_bfloat16_computes_in_bf16_with_float32_parameters_and_loss(tmp_path):
 
 
 def test_benchmark_writes_json(tmp_path, tiny_data_dir):
-  config_file = tmp_path / "tiny.py"
-  config_file.write_text(textwrap.dedent(f"""
-      from tests.conftest import tiny_config
-      def get_config():
-          return tiny_config({str(tiny_data_dir)!r})
-      """))
+  config_file = tiny_config_file(tmp_path, tiny_data_dir)
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
   run = subprocess.run([sys.executable, "-m", "ncl_jax.benchmark", f"--config={config_file}",
                         "--steps=2", "--warmup=1", "--pipeline_batches=2", "--sweep=4",

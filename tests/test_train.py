@@ -12,7 +12,7 @@ import pytest
 from ncl_jax import checkpointing, train
 from ncl_jax.config_validation import ConfigError, validate_config
 from ncl_jax.models import create_model
-from tests.conftest import REPO_ROOT, tiny_config
+from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
 
 EVAL_KEYS = ("pixel_f1", "pixel_f1_best", "pixel_iou", "pixel_auc", "pixel_auc_pooled",
              "image_auc", "image_accuracy", "image_f1", "num_images", "num_manipulated")
@@ -95,12 +95,7 @@ def test_restart_resumes_from_last_checkpoint_exactly(tmp_path, tiny_data_dir, m
 
 
 def test_cli_train_then_eval_mode(tmp_path, tiny_data_dir):
-  config_file = tmp_path / "tiny.py"
-  config_file.write_text(textwrap.dedent(f"""
-      from tests.conftest import tiny_config
-      def get_config():
-          return tiny_config({str(tiny_data_dir)!r})
-      """))
+  config_file = tiny_config_file(tmp_path, tiny_data_dir)
   workdir = tmp_path / "cli"
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
   base = [sys.executable, "-m", "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}"]
