@@ -22,9 +22,8 @@ def to_jsonable(value):
 class MetricWriter:
   """Writes on process 0 only, so multi-host runs log once."""
 
-  def __init__(self, workdir: str, quiet: bool = False):
+  def __init__(self, workdir: str):
     self.enabled = jax.process_index() == 0
-    self.quiet = quiet
     self._jsonl = self._tensorboard = None
     if self.enabled:
       os.makedirs(workdir, exist_ok=True)
@@ -43,10 +42,9 @@ class MetricWriter:
       if isinstance(value, (int, float)) and not isinstance(value, bool):
         self._tensorboard.add_scalar(f"{split}/{name}", value, int(step))
     self._tensorboard.flush()
-    if not self.quiet:
-      shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in scalars.items() if not isinstance(v, dict))
-      echo(f"[{split}] step {step}: {shown}")
+    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in scalars.items() if not isinstance(v, (dict, list)))
+    echo(f"[{split}] step {step}: {shown}")
 
   def write_images(self, step: int, tag: str, images):
     """uint8 [height, width, 3] pictures, one TensorBoard image each."""

@@ -321,7 +321,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   prepared = setup(config, workdir)
   builder, _, model, tx, runtime, checkpointer = prepared
   checkpointing.write_config(workdir, config)
-  writer = metric_writers.MetricWriter(workdir, quiet=True)
+  writer = metric_writers.MetricWriter(workdir)
   quality = input_pipeline.DataQuality()
   train_iter = iter(input_pipeline.create_train_dataset(
       builder.as_data_source(config.dataset.train_split), config, quality))
