@@ -63,6 +63,15 @@ def get_config(arg=""):
   config.pc = ml_collections.ConfigDict()
   config.pc.mu = 0.7                        # weight of contour pixels (choice)
 
+  # Several hosts: "auto" calls jax.distributed.initialize() where JAX can detect
+  # the cluster (Cloud TPU pods, Slurm, JAX_COORDINATOR_ADDRESS set); "yes" always,
+  # with the three keys below when given; "no" never.
+  config.distributed = ml_collections.ConfigDict()
+  config.distributed.initialize = "auto"
+  config.distributed.coordinator_address = ""   # host:port of process 0
+  config.distributed.num_processes = 0
+  config.distributed.process_id = -1
+
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "sgd"             # "sgd" (momentum, the paper) or "adamw"
   config.optimizer.learning_rate = 0.007

@@ -266,24 +266,44 @@ def per_process_batch_size(global_batch_size: int) -> int:
   return global_batch_size // jax.process_count()
 
 
+class ProcessRows:
+  """This process's rows of every global batch of an indexable stream: local
+  element j is element (j // b) * b * P + p * b + j % b, so P processes together
+  read exactly the global batches one process would (b = per-process batch)."""
+
+  def __init__(self, dataset, local_batch: int, process_index: int, process_count: int):
+    self.dataset, self.local_batch = dataset, local_batch
+    self.process_index, self.process_count = process_index, process_count
+
+  def __len__(self):
+    return len(self.dataset) // self.process_count
+
+  def __getitem__(self, index):
+    batch, row = divmod(index, self.local_batch)
+    return self.dataset[(batch * self.process_count + self.process_index) * self.local_batch + row]
+
+
 def create_train_dataset(source, config, quality: DataQuality = None) -> grain.IterDataset:
-  """Infinite, shuffled, batched training data for this process; same seed, same batches.
+  """Infinite, shuffled, batched training data for this process; same seed, same
+  global batches whatever the number of processes.
 
   Unusable examples are dropped and counted in `quality` (in this process, after
   the worker processes), so no batch is short and nothing is dropped silently.
   """
-  dataset = grain.MapDataset.source(source)
-  dataset = dataset[jax.process_index()::jax.process_count()]
-  dataset = dataset.seed(config.seed).shuffle().repeat(None)
+  local_batch = per_process_batch_size(config.batch_size)
+  dataset = grain.MapDataset.source(source).seed(config.seed).shuffle().repeat(None)
   dataset = dataset.random_map(TrainPreprocess(
       config.image_size, config.input.train_crop, config.input.random_flip,
       config.input.mask_size_policy))
+  if jax.process_count() > 1:
+    dataset = grain.MapDataset.source(
+        ProcessRows(dataset, local_batch, jax.process_index(), jax.process_count()))
   iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=config.input.num_threads,
                                                        prefetch_buffer_size=2 * config.batch_size))
   if config.input.num_workers > 0:
     iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(config.input.num_workers))
   iterable = iterable.filter(SkipAndCount(quality if quality is not None else DataQuality()))
-  return iterable.batch(per_process_batch_size(config.batch_size), drop_remainder=True)
+  return iterable.batch(local_batch, drop_remainder=True)
 
 
 def create_eval_dataset(source, image_size: int, batch_size: int, num_threads: int = 4,

@@ -10,7 +10,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ncl_jax import preemption, train
+from ncl_jax import distributed, preemption, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training configuration file.",
@@ -28,6 +28,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
+  distributed.maybe_initialize(FLAGS.config.get("distributed"))
   if FLAGS.mode == "train":
     try:
       train.train_and_evaluate(FLAGS.config, FLAGS.workdir)

@@ -6,6 +6,7 @@ parameters and optimizer state replicated, batches sharded on the batch axis.
 import functools
 import json
 import os
+import signal
 import time
 from typing import Any, NamedTuple, Optional
 
@@ -182,13 +183,25 @@ class Runtime:
         functools.partial(train_step, model=model, tx=tx, config=config, mesh=self.mesh),
         in_shardings=(self.replicated, self.data_sharding),
         out_shardings=(self.replicated, self.replicated), donate_argnums=(0,))
+    # Predictions come back replicated: every process computes the same metrics.
     self.eval_step = jax.jit(functools.partial(eval_step, model=model),
                              in_shardings=(self.replicated, self.data_sharding),
-                             out_shardings=self.data_sharding)
+                             out_shardings=self.replicated)
 
   def shard(self, array):
     """This process's rows of a global batch -> a global array sharded on "data"."""
     return jax.make_array_from_process_local_data(self.data_sharding, np.asarray(array))
+
+  def shard_global(self, array):
+    """A whole global batch that every process holds -> a global array; each
+    process contributes the rows of its own devices."""
+    array = np.asarray(array)
+    if jax.process_count() == 1:
+      return self.shard(array)
+    index_map = self.data_sharding.addressable_devices_indices_map(array.shape)
+    rows = sorted({(i[0].start or 0, i[0].stop or len(array)) for i in index_map.values()})
+    local = np.concatenate([array[start:stop] for start, stop in rows])
+    return jax.make_array_from_process_local_data(self.data_sharding, local, array.shape)
 
   def abstract_state(self, config, model, tx):
     return abstract_train_state(config, model, tx, self.replicated)
@@ -211,7 +224,8 @@ def evaluate(runtime: Runtime, state, source, config, desc="eval", perturbation=
   skipped = []
   for batch in tqdm(dataset, total=num_batches, desc=desc, leave=False,
                     disable=jax.process_index() != 0):
-    probabilities = np.asarray(runtime.eval_step(state, runtime.shard(batch["image"])))
+    images = runtime.shard_global(batch["image"])
+    probabilities = np.asarray(runtime.eval_step(state, images))
     skipped += [reason for reason in batch["skip_reason"] if reason]
     for i in np.flatnonzero(batch["valid"]):
       original = batch["original_mask"][i]
@@ -233,7 +247,7 @@ def summary_pictures(runtime, state, source, config):
   masks = [input_pipeline.resize_mask(e["mask"], (size, size)) for e in examples]
   batch = np.zeros((config.eval_batch_size, size, size, 3), np.float32)  # the compiled shape
   batch[:count] = [input_pipeline.normalize(image) for image in images]
-  probabilities = np.asarray(runtime.eval_step(state, runtime.shard(batch)))[:count]
+  probabilities = np.asarray(runtime.eval_step(state, runtime.shard_global(batch)))[:count]
   categories = np.asarray(patches.categorize_patches(np.stack(masks), config.patch_size))
   pictures = []
   for image, mask, prob, category in zip(images, masks, probabilities, categories):
@@ -242,6 +256,18 @@ def summary_pictures(runtime, state, source, config):
               visualize.patch_category_image(category, config.patch_size))
     pictures.append(np.concatenate(panels, axis=1))
   return pictures
+
+
+def _should_stop(stop_request, is_log_step) -> bool:
+  """Whether to checkpoint and stop after this step. One process: as soon as a
+  signal came. Several: they agree at log steps (one small collective), so every
+  process saves the same step, whichever of them got the signal."""
+  if jax.process_count() == 1:
+    return stop_request.requested
+  if not is_log_step:
+    return False
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return bool(np.any(multihost_utils.process_allgather(np.int32(stop_request.requested))))
 
 
 def _summarize(history, last_step, nan_policy):
@@ -362,8 +388,10 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
     eval_now = bool(eval_split) and (done % config.eval_every_steps == 0
                                      or done == config.num_train_steps)
     save_now = (done % config.checkpoint_every_steps == 0 or eval_now
-                or done == config.num_train_steps or stop_request.requested)
-    if done % config.log_every_steps == 0 or save_now:
+                or done == config.num_train_steps)
+    log_now = done % config.log_every_steps == 0 or save_now
+    stopping = _should_stop(stop_request, log_now)
+    if log_now or stopping:
       # The only host sync of the loop; it checks the loss before any save.
       scalars = _summarize(history, done, config.nan_policy)
       scalars["images_per_second"] = (len(history) * config.batch_size
@@ -373,7 +401,7 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
       progress.set_postfix(loss=f"{scalars['loss']:.4f}")
       history, last_time = [], time.time()
     checkpoint_metrics = None
-    if eval_now and not stop_request.requested:
+    if eval_now and not stopping:
       result = evaluate(runtime, state, eval_source, config, desc=eval_split)
       writer.write(done, eval_split, result, echo=progress.write)
       if config.num_summary_images:
@@ -382,14 +410,13 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
       checkpoint_metrics = {
           checkpointing.BEST_METRIC: metric_writers.to_jsonable(result["pixel_f1"])}
       last_time = time.time()
-    stopping = stop_request.requested  # read once: a signal may arrive at any moment
     if save_now or stopping:
       checkpointer.save(done, state, config, train_iter, metrics=checkpoint_metrics or {},
                         force=True)
     if stopping:
       checkpointer.wait()
       progress.close()
-      raise preemption.Preempted(stop_request.signum, done)
+      raise preemption.Preempted(stop_request.signum or signal.SIGTERM, done)
   progress.close()
   return state
 
