@@ -76,12 +76,9 @@ def get_builder(dataset_config):
                         file_format="array_record")
 
 
-def ensure_built(dataset_config, log=print):
-  """Build the dataset into data_dir if it is not there yet; return the builder.
-
-  Raises DatasetNotFoundError, saying which folder was looked in and where the
-  data comes from, when a benchmark is neither built nor in manual_dir.
-  """
+def check_available(dataset_config):
+  """The builder, if its dataset is built or can be (its manual_dir exists);
+  DatasetNotFoundError saying where it looked and where the data comes from otherwise."""
   builder = get_builder(dataset_config)
   if builder.is_prepared():
     return builder
@@ -92,6 +89,19 @@ def ensure_built(dataset_config, log=print):
         f"were not found: dataset.manual_dir={manual_dir or '(not set)'}.\n"
         f"Where to get it and the folder layout expected:{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}"
         "Then run with --config.dataset.manual_dir=/path/to/the/folder.")
+  return builder
+
+
+def ensure_built(dataset_config, log=print):
+  """Build the dataset into data_dir if it is not there yet; return the builder.
+
+  Raises DatasetNotFoundError, saying which folder was looked in and where the
+  data comes from, when a benchmark is neither built nor in manual_dir.
+  """
+  builder = check_available(dataset_config)
+  if builder.is_prepared():
+    return builder
+  manual_dir = os.path.expanduser(dataset_config.get("manual_dir") or "")
   log(f"Building {builder.name}/{builder.builder_config.name} into {builder.data_dir} ...")
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   if manual_dir:

@@ -322,13 +322,26 @@ def evaluation_targets(config):
   return [(label.replace("/", "_"), dataset, split) for label, dataset, split in targets]
 
 
+def _build_once(dataset_config):
+  """ensure_built, by process 0 alone when there are several (the others check
+  that the data is there, then wait for the build)."""
+  from ncl_jax import data  # pylint: disable=g-import-not-at-top
+  if jax.process_count() == 1:
+    return data.ensure_built(dataset_config)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  data.check_available(dataset_config)
+  if jax.process_index() == 0:
+    data.ensure_built(dataset_config)
+  multihost_utils.sync_global_devices(f"built {dataset_config['name']}")
+  return data.ensure_built(dataset_config)
+
+
 def setup(config, workdir) -> Prepared:
   """Validate, build every dataset the run needs (so a missing one fails before any
   training), create model/optimizer/runtime/checkpointer."""
-  from ncl_jax import data  # pylint: disable=g-import-not-at-top
   validate_config(config)
-  builder = data.ensure_built(config.dataset)
-  test_builders = {label: data.ensure_built(dataset)
+  builder = _build_once(config.dataset)
+  test_builders = {label: _build_once(dataset)
                    for label, dataset, _ in evaluation_targets(config)}
   model = create_model(config.model, config.patch_size)
   tx = create_optimizer(config)
