@@ -48,6 +48,8 @@ def validate_config(config, num_devices=None):
   for key in ("max_contour_patches", "max_patches_per_class"):
     _check(config.ncl[key] >= 1, f"ncl.{key}={config.ncl[key]} must be >= 1")
   _check(0.0 <= config.pc.mu <= 1.0, f"pc.mu={config.pc.mu} must be in [0, 1]")
+  _check(config.pc.mode in ("pivot", "bce"),
+         f"pc.mode={config.pc.mode!r} must be 'pivot' or 'bce'")
   _check(config.optimizer.name in ("sgd", "adamw"),
          f"optimizer.name={config.optimizer.name!r} must be 'sgd' or 'adamw'")
   _check(config.optimizer.learning_rate > 0,

@@ -117,9 +117,12 @@ def compute_losses(outputs, mask, sampled, config, step, mesh=None):
     ncl = ncl_terms(outputs, sampled, config, step, mesh)
     terms.update({f"ncl_{k}": v for k, v in ncl.items()})
   contour_pixels = patches.contour_pixel_mask(sampled["categories"], config.patch_size)
+  mu = config.pc.mu
+  if config.pc.mode == "bce":  # the ablation baseline: every pixel weighted alike
+    contour_pixels, mu = jnp.zeros_like(contour_pixels), 0.0
   maps = {"final": outputs["logits"], **outputs["aux_logits"]}
   for name, logits in maps.items():
-    terms[f"pc_{name}"] = losses.pivot_consistent_loss(logits, mask, contour_pixels, config.pc.mu)
+    terms[f"pc_{name}"] = losses.pivot_consistent_loss(logits, mask, contour_pixels, mu)
   terms["pc_total"] = sum(terms[f"pc_{name}"] for name in maps)
   terms["loss"] = config.ncl.weight * terms.get("ncl_total", 0.0) + terms["pc_total"]
   return terms

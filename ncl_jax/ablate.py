@@ -1,0 +1,139 @@
+"""The paper's claims as one command: an ablation over seeds, and a sweep of the
+hyperparameters the paper does not publish.
+
+  python -m ncl_jax.ablate --config=configs/synthetic.py --workdir=runs/ablation [--seeds=3]
+  python -m ncl_jax.ablate --config=configs/synthetic.py --workdir=runs/sweep --sweep
+
+Every variant trains on the same data with the same seeds (seed k sets the
+initialization, data order and patch sampling). A run whose test evaluation
+exists is not trained again, and an interrupted run resumes from its checkpoint.
+Writes <workdir>/ablation.{json,md} (mean and standard deviation over seeds of
+test pixel F1, best-threshold F1, pixel AUC and image AUC) or sweep.{json,md}
+(validation metrics, one hyperparameter varied at a time around the config).
+"""
+import json
+import os
+
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+# name -> (description, overrides)
+VARIANTS = {
+    "seg_bce": ("segmentation only, plain BCE", {"ncl.weight": 0.0, "pc.mode": "bce"}),
+    "seg_pc": ("segmentation, pivot-consistent loss", {"ncl.weight": 0.0}),
+    "drop": ("contrastive, contour patches dropped", {"ncl.contour_role": "drop"}),
+    "positive": ("contour as hard positive only", {"ncl.contour_role": "positive"}),
+    "negative": ("contour as hard negative only", {"ncl.contour_role": "negative"}),
+    "alternate": ("one role per step", {"ncl.contour_role": "alternate"}),
+    "switch": ("full NCL (both roles, the paper)", {"ncl.contour_role": "switch"}),
+}
+SWEEP = {
+    "ncl.temperature": (0.05, 0.1, 0.2, 0.5),
+    "ncl.weight": (0.03, 0.1, 0.3, 1.0),
+    "pc.mu": (0.5, 0.7, 0.9),
+    "patch_size": (8, 16, 32),
+    "ncl.max_contour_patches": (4, 16, 32),
+}
+METRICS = ("pixel_f1", "pixel_f1_best", "pixel_auc", "image_auc")
+
+
+def with_overrides(config, overrides):
+  config = config.copy_and_resolve_references()
+  for key, value in overrides.items():
+    target = config
+    *parents, leaf = key.split(".")
+    for parent in parents:
+      target = target[parent]
+    target[leaf] = value
+  return config
+
+
+def run_once(config, workdir, split):
+  """Metrics of one run on `split`, training it unless its evaluation exists."""
+  from ncl_jax import train  # pylint: disable=g-import-not-at-top
+  label = f"{config.dataset.name.replace('/', '_')}-{split}"
+  path = os.path.join(workdir, "eval", f"{label}.json")
+  if not os.path.exists(path):
+    config.dataset.test_split = split
+    train.train_and_evaluate(config, workdir)
+  with open(path, encoding="utf-8") as file:
+    return json.load(file)
+
+
+def summarize(runs):
+  """{metric: (mean, std over runs)}; std is 0 for a single run."""
+  return {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs])))
+          for m in METRICS}
+
+
+def ablation(config, workdir, seeds, variants=tuple(VARIANTS)):
+  results = {}
+  for name in variants:
+    description, overrides = VARIANTS[name]
+    runs = [run_once(with_overrides(config, {**overrides, "seed": seed}),
+                     os.path.join(workdir, name, f"seed{seed}"), "test") for seed in range(seeds)]
+    results[name] = {"description": description, "overrides": overrides,
+                     "runs": [{m: r[m] for m in METRICS} for r in runs],
+                     "summary": summarize(runs)}
+  return results
+
+
+def sweep(config, workdir, seed=0):
+  results = {}
+  for key, values in SWEEP.items():
+    for value in values:
+      name = f"{key}={value}"
+      run = run_once(with_overrides(config, {key: value, "seed": seed}),
+                     os.path.join(workdir, name), config.dataset.eval_split)
+      results[name] = {m: run[m] for m in METRICS}
+  return results
+
+
+def ablation_table(results, seeds) -> str:
+  lines = [f"| variant | {' | '.join(METRICS)} |", "|---" * (len(METRICS) + 1) + "|"]
+  for name, result in results.items():
+    cells = [f"{mean:.3f} ± {std:.3f}" for mean, std in result["summary"].values()]
+    lines.append(f"| {name}: {result['description']} | {' | '.join(cells)} |")
+  return "\n".join(lines) + f"\n\nMean ± standard deviation over {seeds} seed(s), test split.\n"
+
+
+def sweep_table(results) -> str:
+  lines = [f"| setting | {' | '.join(METRICS)} |", "|---" * (len(METRICS) + 1) + "|"]
+  lines += [f"| {name} | {' | '.join(f'{v:.3f}' for v in row.values())} |"
+            for name, row in results.items()]
+  return "\n".join(lines) + "\n\nValidation split, one seed, one setting varied at a time.\n"
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Flags, defined only when run as a program, so the CLI modules import together."""
+  config_flags.DEFINE_config_file("config", None, "The base config.")
+  flags.DEFINE_string("workdir", None, "Where the runs and the tables go.")
+  flags.DEFINE_integer("seeds", 3, "Seeds per variant.")
+  flags.DEFINE_list("variants", list(VARIANTS), "Which variants (default: all).")
+  flags.DEFINE_bool("sweep", False, "Sweep the unpublished hyperparameters instead.")
+  flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  os.makedirs(FLAGS.workdir, exist_ok=True)
+  if FLAGS.sweep:
+    results, name = sweep(FLAGS.config, FLAGS.workdir), "sweep"
+    table = sweep_table(results)
+  else:
+    results, name = ablation(FLAGS.config, FLAGS.workdir, FLAGS.seeds, FLAGS.variants), "ablation"
+    table = ablation_table(results, FLAGS.seeds)
+  with open(os.path.join(FLAGS.workdir, f"{name}.json"), "w", encoding="utf-8") as file:
+    json.dump(results, file, indent=2)
+  with open(os.path.join(FLAGS.workdir, f"{name}.md"), "w", encoding="utf-8") as file:
+    file.write(table)
+  print(table)
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
