@@ -17,16 +17,11 @@ TINY_DATASET_OPTIONS = dict(num_train=24, num_validation=6, num_test=6, image_si
 def tiny_config(data_dir, **overrides):
   """configs/synthetic.py shrunk to a model and data that train in seconds on a CPU."""
   from configs import default, synthetic  # pylint: disable=g-import-not-at-top
+  from ncl_jax import ablate  # pylint: disable=g-import-not-at-top
   config = default.apply_runlocal(synthetic.get_config())
   config.dataset.data_dir = str(data_dir)
   config.dataset.options.update(TINY_DATASET_OPTIONS)
-  for key, value in overrides.items():
-    target = config
-    *parents, leaf = key.split(".")
-    for parent in parents:
-      target = target[parent]
-    target[leaf] = value
-  return config
+  return ablate.with_overrides(config, overrides)
 
 
 def tiny_config_file(directory, data_dir, **overrides):
