@@ -22,6 +22,7 @@ def get_config(arg=""):
   config.checkpoint_every_steps = 1_000
   config.keep_checkpoints = 3               # the latest N, plus the best by validation pixel F1
   config.eval_threshold = 0.5
+  config.eval_at_original_size = True       # else at image_size (masks resized, nearest)
   config.num_summary_images = 4             # validation pictures in TensorBoard at each eval
   config.nan_policy = "stop"                # non-finite loss/gradient: "stop" or "skip" the step
 

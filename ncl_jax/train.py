@@ -231,9 +231,12 @@ def evaluate(runtime: Runtime, state, source, config, desc="eval", perturbation=
     probabilities = np.asarray(runtime.eval_step(state, images))
     skipped += [reason for reason in batch["skip_reason"] if reason]
     for i in np.flatnonzero(batch["valid"]):
-      original = batch["original_mask"][i]
-      evaluator.add(input_pipeline.resize_probabilities(probabilities[i], original.shape),
-                    original, batch["label"][i])
+      if config.eval_at_original_size:
+        target = batch["original_mask"][i]
+        evaluator.add(input_pipeline.resize_probabilities(probabilities[i], target.shape),
+                      target, batch["label"][i])
+      else:  # at the model's input size, the mask resized with nearest neighbour
+        evaluator.add(probabilities[i], batch["mask"][i], batch["label"][i])
   for reason in skipped:
     logging.warning("skipped an evaluation example: %s", reason)
   return {**evaluator.result(), "num_skipped": len(skipped), "skipped": skipped}

@@ -52,6 +52,30 @@ def test_predictions_match_the_evaluation(trained, tiny_data_dir):
     assert result[key] == pytest.approx(expected[key], abs=1e-5), key
 
 
+def test_evaluation_at_original_or_input_size(trained, monkeypatch):
+  config, workdir = trained
+  prepared = train.setup(config, str(workdir))
+  state = prepared.checkpointer.restore(
+      4, prepared.runtime.abstract_state(config, prepared.model, prepared.tx))
+  from tests.test_bad_data import png_bytes, record
+  rng = np.random.default_rng(7)
+  mask = np.zeros((40, 50), np.uint8)
+  mask[10:30, 5:25] = 255
+  source = [record(f"{i}.png", png_bytes(rng.integers(0, 256, (40, 50, 3), np.uint8)),
+                   png_bytes(mask)) for i in range(3)]
+  shapes = []
+  add = metrics.Evaluator.add
+  monkeypatch.setattr(metrics.Evaluator, "add",
+                      lambda self, prob, target, label=None: (shapes.append(np.shape(target)),
+                                                              add(self, prob, target, label)))
+  train.evaluate(prepared.runtime, state, source, config)
+  config = config.copy_and_resolve_references()
+  config.eval_at_original_size = False
+  result = train.evaluate(prepared.runtime, state, source, config)
+  assert shapes == [(40, 50)] * 3 + [(64, 64)] * 3
+  assert result["num_images"] == 3
+
+
 def test_compiled_once_for_many_sizes(trained):
   _, workdir = trained
   predictor = inference.Predictor.from_checkpoint(workdir, batch_size=4)
