@@ -114,9 +114,3 @@ class ResNet(nn.Module):
         stage1 = x
     return stage1, x
 
-
-def resnet_stage1_channels(depth: int, width: float) -> int:
-  """Channels of the stage-1 map, i.e. of one stride-4 cell of a patch feature."""
-  _, bottleneck = RESNET_LAYOUTS[depth]
-  return scaled_channels(64, width) * (4 if bottleneck else 1)
-
