@@ -43,6 +43,7 @@ def get_config(arg=""):
   config.input.random_flip = True
   config.input.num_workers = 0              # grain worker processes (0: threads in-process)
   config.input.num_threads = 8              # grain reader threads per process
+  config.input.prefetch_to_device = 2       # batches transferred ahead of the step (0: none)
   config.input.mask_size_policy = "resize"  # mask size != image size: "resize" (nearest) or "skip"
 
   config.model = ml_collections.ConfigDict()

@@ -1,14 +1,20 @@
-"""CPU-sized NCL on the built-in synthetic benchmark (trains in minutes on 2 cores).
+"""CPU-sized NCL on the built-in synthetic benchmark: one run is about 3 minutes
+on 2 CPU cores, so the 21-run ablation (7 variants x 3 seeds) takes about an hour.
 
   python -m ncl_jax.main --config=configs/synthetic.py --workdir=/tmp/ncl_synthetic
+
+Longer training still helps: `--config.batch_size=16 --config.num_train_steps=2500`
+(about 10 minutes) reached test pixel F1 0.690 against about 0.57 with this schedule.
 """
 from configs import default
 
 
 def get_config(arg=""):
   config = default.get_config()
-  config.num_train_steps = 2500
-  config.batch_size = 16
+  # Sized for the ablation's hour (issue 7): batch 8 x 1,500 steps beat batch 16 x 800,
+  # batch 4 x 3,000 and a 96 px crop at the same wall time (docs/ablations.md).
+  config.num_train_steps = 1500
+  config.batch_size = 8
   config.eval_batch_size = 50
   config.image_size = 128
   config.patch_size = 16

@@ -38,13 +38,18 @@ SWEEP = {
 METRICS = ("pixel_f1", "pixel_f1_best", "pixel_auc", "image_auc")
 
 
+def _parent_and_leaf(config, key):
+  """("a.b.c") -> (config.a.b, "c")."""
+  *parents, leaf = key.split(".")
+  for parent in parents:
+    config = config[parent]
+  return config, leaf
+
+
 def with_overrides(config, overrides):
   config = config.copy_and_resolve_references()
   for key, value in overrides.items():
-    target = config
-    *parents, leaf = key.split(".")
-    for parent in parents:
-      target = target[parent]
+    target, leaf = _parent_and_leaf(config, key)
     target[leaf] = value
   return config
 
@@ -79,13 +84,19 @@ def ablation(config, workdir, seeds, variants=tuple(VARIANTS)):
   return results
 
 
-def sweep(config, workdir, seed=0):
+def sweep(config, workdir, seed=0, grid=None):
+  """{"key=value": validation metrics} over `grid` (default SWEEP). A value equal
+  to the config's own is the same run for every key: it is trained once, in
+  `<workdir>/base`, and its rows are marked " (config)"."""
   results = {}
-  for key, values in SWEEP.items():
+  for key, values in (grid or SWEEP).items():
     for value in values:
-      name = f"{key}={value}"
+      target, leaf = _parent_and_leaf(config, key)
+      is_base = target[leaf] == value
+      name = f"{key}={value}" + (" (config)" if is_base else "")
       run = run_once(with_overrides(config, {key: value, "seed": seed}),
-                     os.path.join(workdir, name), config.dataset.eval_split)
+                     os.path.join(workdir, "base" if is_base else f"{key}={value}"),
+                     config.dataset.eval_split)
       results[name] = {m: run[m] for m in METRICS}
   return results
 

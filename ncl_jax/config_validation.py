@@ -56,6 +56,8 @@ def validate_config(config, num_devices=None):
          f"optimizer.learning_rate={config.optimizer.learning_rate} must be > 0")
   _check(config.input.train_crop in ("resize", "random_crop"),
          f"input.train_crop={config.input.train_crop!r} must be 'resize' or 'random_crop'")
+  _check(config.input.prefetch_to_device >= 0,
+         f"input.prefetch_to_device={config.input.prefetch_to_device} must be >= 0")
   _check(config.nan_policy in ("stop", "skip"),
          f"nan_policy={config.nan_policy!r} must be 'stop' or 'skip'")
   _check(config.input.mask_size_policy in MASK_SIZE_POLICIES,

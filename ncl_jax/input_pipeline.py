@@ -9,6 +9,7 @@ mask kept so metrics can be computed at the original size.
 import collections
 import dataclasses
 import io
+import json
 import logging
 import math
 import threading
@@ -318,3 +319,44 @@ def create_eval_dataset(source, image_size: int, batch_size: int, num_threads: i
   dataset = dataset.batch(batch_size, batch_fn=collate_eval)
   return dataset.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
                                                    prefetch_buffer_size=2 * batch_size))
+
+
+class DevicePrefetch:
+  """An iterator that keeps the next `depth` batches already transferred to the
+  devices, so each step's inputs are in device memory before the step runs.
+
+  `put` maps a host batch to the batch the step takes (e.g. sharded jax.Arrays).
+  Checkpointing sees the position of the first batch *not yet returned*: batches
+  sitting in the buffer are produced again after a restore, so a resumed run gets
+  exactly the batches an uninterrupted one would. It follows the interface of
+  grain's checkpoint handler (get_state/set_state as bytes, start_prefetch).
+  """
+
+  def __init__(self, iterator, put: Callable, depth: int = 2):
+    if depth < 0:
+      raise ValueError(f"prefetch depth must be >= 0, got {depth}")
+    self._iterator, self._put, self._depth = iterator, put, depth
+    self._buffer = collections.deque()  # (inner state before the batch, put batch)
+
+  def __iter__(self):
+    return self
+
+  def _fill(self, size):
+    while len(self._buffer) < size:
+      state = self._iterator.get_state()
+      self._buffer.append((state, self._put(next(self._iterator))))
+
+  def __next__(self):
+    self._fill(self._depth + 1)
+    return self._buffer.popleft()[1]
+
+  def get_state(self) -> bytes:
+    state = self._buffer[0][0] if self._buffer else self._iterator.get_state()
+    return json.dumps(state, indent=4).encode()
+
+  def set_state(self, state: bytes):
+    self._buffer.clear()
+    self._iterator.set_state(json.loads(state))
+
+  def start_prefetch(self):
+    """Called by grain's checkpoint handler after a restore; filling is lazy."""

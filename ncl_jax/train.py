@@ -195,6 +195,11 @@ class Runtime:
     """This process's rows of a global batch -> a global array sharded on "data"."""
     return jax.make_array_from_process_local_data(self.data_sharding, np.asarray(array))
 
+  def device_batch(self, batch):
+    """A host training batch with its image and mask sharded onto the devices
+    (asynchronous transfers); the other fields stay on the host."""
+    return {**batch, "image": self.shard(batch["image"]), "mask": self.shard(batch["mask"])}
+
   def shard_global(self, array):
     """A whole global batch that every process holds -> a global array; each
     process contributes the rows of its own devices."""
@@ -368,8 +373,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   checkpointing.write_config(workdir, config)
   writer = metric_writers.MetricWriter(workdir)
   quality = input_pipeline.DataQuality()
-  train_iter = iter(input_pipeline.create_train_dataset(
-      builder.as_data_source(config.dataset.train_split), config, quality))
+  train_iter = input_pipeline.DevicePrefetch(
+      iter(input_pipeline.create_train_dataset(
+          builder.as_data_source(config.dataset.train_split), config, quality)),
+      runtime.device_batch, config.input.prefetch_to_device)
   state = checkpointer.restore_latest(runtime.abstract_state(config, model, tx), train_iter)
   if state is None:
     state = runtime.init_state(config, model, tx)
@@ -401,7 +408,7 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
     batch = next(train_iter)
     quality.record_batch(batch)
     state, step_metrics = runtime.train_step(
-        state, {"image": runtime.shard(batch["image"]), "mask": runtime.shard(batch["mask"])})
+        state, {"image": batch["image"], "mask": batch["mask"]})
     history.append(step_metrics)
     done = step + 1
     eval_now = bool(eval_split) and (done % config.eval_every_steps == 0

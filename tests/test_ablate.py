@@ -43,3 +43,26 @@ def test_ablation_runs_variants_once_and_tabulates(tmp_path, tiny_data_dir, monk
   table = ablate.ablation_table(results, 2)
   rows = [line for line in table.splitlines() if line.startswith(("| seg_bce", "| switch"))]
   assert len(rows) == 2 and all(row.count("±") == 4 for row in rows)
+
+
+def test_sweep_trains_the_config_value_once_and_varies_one_key(tmp_path, tiny_data_dir,
+                                                               monkeypatch):
+  config = tiny_config(tiny_data_dir)
+  trained = []
+
+  def fake_run_once(run_config, workdir, split):
+    trained.append(workdir)
+    return {"pixel_f1": run_config.ncl.temperature, "pixel_f1_best": run_config.pc.mu,
+            "pixel_auc": 0.5, "image_auc": 0.5, "split": split}
+
+  monkeypatch.setattr(ablate, "run_once", fake_run_once)
+  grid = {"ncl.temperature": (config.ncl.temperature, 0.5), "pc.mu": (0.2, config.pc.mu)}
+  results = ablate.sweep(config, str(tmp_path), grid=grid)
+  base = str(tmp_path / "base")
+  assert trained == [base, str(tmp_path / "ncl.temperature=0.5"), str(tmp_path / "pc.mu=0.2"),
+                     base]
+  assert results[f"ncl.temperature={config.ncl.temperature} (config)"]["pixel_f1"] \
+      == config.ncl.temperature
+  assert results["ncl.temperature=0.5"] == {"pixel_f1": 0.5, "pixel_f1_best": config.pc.mu,
+                                            "pixel_auc": 0.5, "image_auc": 0.5}
+  assert results["pc.mu=0.2"]["pixel_f1"] == config.ncl.temperature   # only mu changed

@@ -2,6 +2,7 @@
 train a few steps and agree with one process holding as many devices."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -62,3 +63,41 @@ def test_two_processes_agree_with_one(tmp_path, tiny_data_dir):
       == [2, 4]
   assert sorted(os.listdir(tmp_path / "two" / "checkpoints" / "4" / "data")) == [
       "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
+
+
+def test_preempting_one_process_stops_both_at_one_committed_step(tmp_path, tiny_data_dir):
+  """SIGTERM to process 1 only: the two agree on a step, write one checkpoint of
+  it together, exit 0, and the same command resumes both from it."""
+  from tests.test_fault_tolerance import wait_for_train_step
+  config_file = tiny_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
+                                  log_every_steps=1, checkpoint_every_steps=10_000,
+                                  eval_every_steps=10_000)
+  workdir = tmp_path / "two"
+
+  def launch_pair(*flags):
+    port = free_port()
+    return [launch(config_file, workdir, 1, "--config.distributed.initialize=yes",
+                   f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+                   "--config.distributed.num_processes=2",
+                   f"--config.distributed.process_id={index}", *flags) for index in range(2)]
+
+  processes = launch_pair()
+  wait_for_train_step(str(workdir), 2, processes[0])
+  processes[1].send_signal(signal.SIGTERM)
+  stderrs = [process.communicate(timeout=300)[1] for process in processes]
+  assert [p.returncode for p in processes] == [0, 0], stderrs[0][-2000:] + stderrs[1][-2000:]
+  stopped = {int(e.split("stopped by SIGTERM after step ")[1].split(";")[0]) for e in stderrs}
+  assert len(stopped) == 1, stopped             # the same step in both processes
+  stopped_at = stopped.pop()
+  assert checkpointing.Checkpointer(str(workdir), read_only=True).manager.all_steps() \
+      == [stopped_at]
+  assert sorted(os.listdir(workdir / "checkpoints" / str(stopped_at) / "data")) == [
+      "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
+
+  processes = launch_pair(f"--config.num_train_steps={stopped_at + 1}")
+  stderrs = [process.communicate(timeout=300)[1] for process in processes]
+  assert [p.returncode for p in processes] == [0, 0], stderrs[0][-2000:] + stderrs[1][-2000:]
+  assert all(f"Resumed from step {stopped_at}" in e for e in stderrs)
+  steps = [r["step"] for r in map(json.loads, open(workdir / "metrics.jsonl"))
+           if r["split"] == "train"]
+  assert steps[-2:] == [stopped_at, stopped_at + 1]
