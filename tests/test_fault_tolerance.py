@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from ncl_jax import checkpointing, input_pipeline, preemption, train
+from ncl_jax import checkpointing, preemption, train
 from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
 
 
@@ -122,17 +122,16 @@ def test_corrupt_checkpoint_is_reported_and_skipped(tmp_path, tiny_data_dir, cap
 
 @pytest.fixture
 def nan_batches(monkeypatch):
-  """The third training batch of a run gets a NaN pixel (the loop hands every host
-  batch to DataQuality.record_batch before it goes to the devices)."""
-  record_batch = input_pipeline.DataQuality.record_batch
+  """The third training batch of a run gets a NaN pixel on its way to the devices."""
+  device_batch = train.Runtime.device_batch
   calls = []
 
   def poisoned(self, batch):
     calls.append(1)
     if len(calls) == 3:
       batch["image"][0, 0, 0, 0] = np.nan
-    record_batch(self, batch)
-  monkeypatch.setattr(input_pipeline.DataQuality, "record_batch", poisoned)
+    return device_batch(self, batch)
+  monkeypatch.setattr(train.Runtime, "device_batch", poisoned)
 
 
 def test_nan_stops_naming_the_step_and_saves_nothing_of_it(tmp_path, tiny_data_dir,
