@@ -66,3 +66,16 @@ def test_sweep_trains_the_config_value_once_and_varies_one_key(tmp_path, tiny_da
   assert results["ncl.temperature=0.5"] == {"pixel_f1": 0.5, "pixel_f1_best": config.pc.mu,
                                             "pixel_auc": 0.5, "image_auc": 0.5}
   assert results["pc.mu=0.2"]["pixel_f1"] == config.ncl.temperature   # only mu changed
+
+
+def test_docs_tables_are_the_commands_output():
+  """docs/ablations.md shows exactly what ablate wrote (kept as JSON beside it)."""
+  import os
+  docs = os.path.join(os.path.dirname(__file__), os.pardir, "docs")
+  text = open(os.path.join(docs, "ablations.md"), encoding="utf-8").read()
+  ablation = json.load(open(os.path.join(docs, "ablation_synthetic.json"), encoding="utf-8"))
+  seeds = {len(result["runs"]) for result in ablation.values()}
+  assert seeds == {3}
+  assert ablate.ablation_table(ablation, 3) in text
+  sweep = json.load(open(os.path.join(docs, "sweep_synthetic.json"), encoding="utf-8"))
+  assert ablate.sweep_table(sweep) in text
