@@ -57,8 +57,7 @@ def with_overrides(config, overrides):
 def run_once(config, workdir, split):
   """Metrics of one run on `split`, training it unless its evaluation exists."""
   from ncl_jax import train  # pylint: disable=g-import-not-at-top
-  label = f"{config.dataset.name.replace('/', '_')}-{split}"
-  path = os.path.join(workdir, "eval", f"{label}.json")
+  path = train.eval_json_path(workdir, train.eval_label(config.dataset.name, split))
   if not os.path.exists(path):
     config.dataset.test_split = split
     train.train_and_evaluate(config, workdir)
@@ -90,8 +89,8 @@ def sweep(config, workdir, seed=0, grid=None):
   `<workdir>/base`, and its rows are marked " (config)"."""
   results = {}
   for key, values in (grid or SWEEP).items():
+    target, leaf = _parent_and_leaf(config, key)
     for value in values:
-      target, leaf = _parent_and_leaf(config, key)
       is_base = target[leaf] == value
       name = f"{key}={value}" + (" (config)" if is_base else "")
       run = run_once(with_overrides(config, {key: value, "seed": seed}),
@@ -101,8 +100,12 @@ def sweep(config, workdir, seed=0, grid=None):
   return results
 
 
+def _table_header(first_column: str) -> list:
+  return [f"| {first_column} | {' | '.join(METRICS)} |", "|---" * (len(METRICS) + 1) + "|"]
+
+
 def ablation_table(results, seeds) -> str:
-  lines = [f"| variant | {' | '.join(METRICS)} |", "|---" * (len(METRICS) + 1) + "|"]
+  lines = _table_header("variant")
   for name, result in results.items():
     cells = [f"{mean:.3f} ± {std:.3f}" for mean, std in result["summary"].values()]
     lines.append(f"| {name}: {result['description']} | {' | '.join(cells)} |")
@@ -110,7 +113,7 @@ def ablation_table(results, seeds) -> str:
 
 
 def sweep_table(results) -> str:
-  lines = [f"| setting | {' | '.join(METRICS)} |", "|---" * (len(METRICS) + 1) + "|"]
+  lines = _table_header("setting")
   lines += [f"| {name} | {' | '.join(f'{v:.3f}' for v in row.values())} |"
             for name, row in results.items()]
   return "\n".join(lines) + "\n\nValidation split, one seed, one setting varied at a time.\n"

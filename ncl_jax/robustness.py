@@ -124,8 +124,9 @@ def main(argv):
                                       FLAGS.checkpoint)
   split = FLAGS.split or config.dataset.test_split
   grid_name = FLAGS.grid if FLAGS.grid in GRIDS else "custom"
+  from ncl_jax.train import eval_label  # pylint: disable=g-import-not-at-top
   stem = os.path.join(FLAGS.workdir, "robustness",
-                      f"{config.dataset.name.replace('/', '_')}-{split}-{grid_name}")
+                      f"{eval_label(config.dataset.name, split)}-{grid_name}")
   os.makedirs(os.path.dirname(stem), exist_ok=True)
   with open(stem + ".json", "w", encoding="utf-8") as file:
     json.dump(metric_writers.to_jsonable({"checkpoint_step": step, "grid": FLAGS.grid,

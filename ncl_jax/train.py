@@ -300,8 +300,17 @@ def _summarize(history, last_step, nan_policy):
   return scalars
 
 
+def eval_label(dataset_name: str, split: str) -> str:
+  """"<dataset>-<split>", the name of an evaluation (TFDS names may hold a "/")."""
+  return f"{dataset_name}-{split}".replace("/", "_")
+
+
+def eval_json_path(workdir: str, label: str) -> str:
+  return os.path.join(workdir, "eval", f"{label}.json")
+
+
 def _write_eval_json(workdir, label, result):
-  path = os.path.join(workdir, "eval", f"{label}.json")
+  path = eval_json_path(workdir, label)
   if jax.process_index() == 0:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as file:
@@ -323,14 +332,14 @@ def evaluation_targets(config):
   dataset's `test_split` (if set) and every entry of `config.test_datasets`."""
   targets = []
   if config.dataset.test_split:
-    targets.append((f"{config.dataset.name}-{config.dataset.test_split}", config.dataset,
+    targets.append((eval_label(config.dataset.name, config.dataset.test_split), config.dataset,
                     config.dataset.test_split))
   for extra in dict(config.get("test_datasets") or {}).values():
     dataset = dict(extra)
     dataset["data_dir"] = dataset.get("data_dir") or config.dataset.data_dir
     split = dataset.get("split") or "test"
-    targets.append((f"{dataset['name']}-{split}", dataset, split))
-  return [(label.replace("/", "_"), dataset, split) for label, dataset, split in targets]
+    targets.append((eval_label(dataset["name"], split), dataset, split))
+  return targets
 
 
 def _build_once(dataset_config):
@@ -462,7 +471,7 @@ def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
   state = checkpointer.restore(step, prepared.runtime.abstract_state(config, prepared.model,
                                                                      prepared.tx))
   if split:
-    targets = [(f"{config.dataset.name}-{split}".replace("/", "_"), prepared.builder, split)]
+    targets = [(eval_label(config.dataset.name, split), prepared.builder, split)]
   else:
     targets = [(label, prepared.test_builders[label], target_split)
                for label, _, target_split in evaluation_targets(config)]
