@@ -1,0 +1,91 @@
+"""Behaviour pinned by golden values recorded before the package was restructured.
+
+`tests/golden/behaviour.json` holds, for the tiny synthetic config as it was
+then (its saved config.json is part of the file): every loss term of three
+training steps on fixed batches, checksums of the parameters and BatchNorm
+statistics after them, and the evaluation of that state on fixed examples.
+The config is read back the way a checkpoint's saved config is read, so this
+also pins that a config written before newer keys existed still builds the
+network it was trained with.
+"""
+import json
+import pathlib
+
+import jax
+import numpy as np
+
+from ncl_jax import train
+from ncl_jax.models import create_model
+from tests.test_bad_data import png_bytes, record
+
+GOLDEN = pathlib.Path(__file__).parent / "golden" / "behaviour.json"
+
+
+def fixed_examples():
+  """Five records of different sizes, one authentic: the evaluation's input."""
+  rng = np.random.default_rng(11)
+  records = []
+  for index, (height, width) in enumerate(((64, 64), (48, 80), (96, 72), (64, 64), (50, 50))):
+    mask = np.zeros((height, width), np.uint8)
+    if index != 3:
+      top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
+      mask[top:top + height // 3, left:left + width // 3] = 255
+    image = rng.integers(0, 256, (height, width, 3), np.uint8)
+    records.append(record(f"{index}.png", png_bytes(image), png_bytes(mask), int(mask.any())))
+  return records
+
+
+def fixed_batch(config, seed):
+  """Images with one large rectangle each (every patch category, so every loss
+  term is exercised) and one authentic image."""
+  rng = np.random.default_rng(100 + seed)
+  size, batch = config.image_size, config.batch_size
+  mask = np.zeros((batch, size, size), np.uint8)
+  for b in range(1, batch):
+    top, left = rng.integers(0, size // 3, 2)
+    mask[b, top:top + size // 2 + b, left:left + size // 2] = 1
+  image = rng.normal(size=(batch, size, size, 3)).astype(np.float32)
+  return {"image": image, "mask": mask}
+
+
+def checksums(tree):
+  leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(tree)]
+  return {"sum": float(sum(x.sum() for x in leaves)),
+          "abs_sum": float(sum(np.abs(x).sum() for x in leaves))}
+
+
+def behaviour(config):
+  """Losses of three steps, checksums after them, and an evaluation."""
+  model = create_model(config.model, config.patch_size)
+  tx = train.create_optimizer(config)
+  runtime = train.Runtime(config, model, tx)
+  state = runtime.init_state(config, model, tx)
+  steps = []
+  for seed in range(3):
+    batch = fixed_batch(config, seed)
+    state, terms = runtime.train_step(state, {k: runtime.shard(v) for k, v in batch.items()})
+    steps.append({k: float(v) for k, v in jax.device_get(terms).items()})
+  result = train.evaluate(runtime, state, fixed_examples(), config)
+  evaluation = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+  return {"steps": steps, "params": checksums(state.params),
+          "batch_stats": checksums(state.batch_stats), "evaluation": evaluation}
+
+
+def golden_config():
+  from ncl_jax import checkpointing
+  return checkpointing.read_config(str(GOLDEN.parent))
+
+
+def test_behaviour_equals_the_golden_values():
+  expected = json.loads(GOLDEN.read_text())
+  got = behaviour(golden_config())
+  assert got == expected["behaviour"]
+
+
+if __name__ == "__main__":   # python -m tests.test_golden: record (run once, before a refactor)
+  from tests.conftest import tiny_config
+  config = tiny_config("/nonexistent", **{"optimizer.warmup_steps": 0})
+  GOLDEN.parent.mkdir(exist_ok=True)
+  (GOLDEN.parent / "config.json").write_text(json.dumps(config.to_dict(), indent=2,
+                                                         sort_keys=True))
+  GOLDEN.write_text(json.dumps({"behaviour": behaviour(golden_config())}, indent=2))
