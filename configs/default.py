@@ -2,7 +2,7 @@
 512x512 inputs, trained from scratch with SGD + polynomial decay.
 
 Benchmark configs import this and override only what differs. Every value marked
-(choice) in NCL_METHOD.md is a key here, so it can be changed from the command
+choice listed in docs/method.md is a key here, so it can be changed from the command
 line, e.g. `--config.ncl.temperature=0.2`.
 """
 import ml_collections

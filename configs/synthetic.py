@@ -11,7 +11,7 @@ from configs import default
 
 def get_config(arg=""):
   config = default.get_config()
-  # Sized for the ablation's hour (issue 7): batch 8 x 1,500 steps beat batch 4 x 3,000,
+  # Sized for the ablation's hour: batch 8 x 1,500 steps beat batch 4 x 3,000,
   # 96 px crops and learning rate 4e-3 at the same wall time (docs/ablations.md).
   config.num_train_steps = 1500
   config.batch_size = 8

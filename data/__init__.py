@@ -8,6 +8,12 @@ and skipped.
 import importlib
 import os
 
+import jax
+import tensorflow_datasets as tfds
+from jax.experimental import multihost_utils
+
+from . import manual
+
 # name -> builder configs ("" for a builder with one config)
 DATASETS = {
     "ncl_synthetic": ("",),
@@ -48,7 +54,6 @@ def data_dir_of(dataset_config) -> str:
 
 
 def _manual_config(module, base_name, options, manual_dir):
-  from . import manual  # pylint: disable=g-import-not-at-top
   values = {k: options[k] for k in MANUAL_OPTIONS if k in options}
   defaults = manual.ManualConfig(name="x")
   suffix = "_".join(f"{k}{values[k]}" for k in sorted(values)
@@ -103,7 +108,6 @@ def ensure_built(dataset_config, log=print):
     return builder
   manual_dir = os.path.expanduser(dataset_config.get("manual_dir") or "")
   log(f"Building {builder.name}/{builder.builder_config.name} into {builder.data_dir} ...")
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   if manual_dir:
     # A builder may take a file (iml_folder's JSON list); TFDS wants a folder.
     builder.manual_path = manual_dir
@@ -117,3 +121,15 @@ def ensure_built(dataset_config, log=print):
     log(report.summary())
     log(f"Build report: {path}")
   return builder
+
+
+def ensure_built_everywhere(dataset_config, log=print):
+  """ensure_built, by process 0 alone when there are several (the others check
+  that the data is there, then wait for the build)."""
+  if jax.process_count() == 1:
+    return ensure_built(dataset_config, log)
+  check_available(dataset_config)
+  if jax.process_index() == 0:
+    ensure_built(dataset_config, log)
+  multihost_utils.sync_global_devices(f"built {dataset_config['name']}")
+  return ensure_built(dataset_config, log)

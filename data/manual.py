@@ -22,7 +22,6 @@ from PIL import Image
 from . import features as features_lib
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
-MASK_SIZE_POLICIES = ("resize", "skip")
 
 
 class LayoutError(FileNotFoundError):

@@ -18,6 +18,8 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
+from ncl_jax import evaluation, train
+
 # name -> (description, overrides)
 VARIANTS = {
     "seg_bce": ("segmentation only, plain BCE", {"ncl.weight": 0.0, "pc.mode": "bce"}),
@@ -56,8 +58,7 @@ def with_overrides(config, overrides):
 
 def run_once(config, workdir, split):
   """Metrics of one run on `split`, training it unless its evaluation exists."""
-  from ncl_jax import train  # pylint: disable=g-import-not-at-top
-  path = train.eval_json_path(workdir, train.eval_label(config.dataset.name, split))
+  path = evaluation.eval_json_path(workdir, evaluation.eval_label(config.dataset.name, split))
   if not os.path.exists(path):
     config.dataset.test_split = split
     train.train_and_evaluate(config, workdir)

@@ -20,6 +20,10 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
+from ncl_jax import data, input_pipeline, train
+from ncl_jax.config_validation import validate_config
+from ncl_jax.state import StateFactory
+
 # Dense bf16 peak TFLOP/s per device, for MFU. Unknown devices (the CPU) get none.
 PEAK_TFLOPS = {"h100": 989.0, "h200": 989.0, "a100": 312.0, "l4": 121.0, "tpu v4": 275.0,
                "tpu v5 lite": 197.0, "tpu v5e": 197.0, "tpu v5p": 459.0, "tpu v6 lite": 918.0}
@@ -55,14 +59,10 @@ def _time_calls(function, args_fn, steps, warmup):
 
 def measure_train(config, steps, warmup):
   """Compile time, step time and FLOPs of the train step of `config`."""
-  from ncl_jax import train  # pylint: disable=g-import-not-at-top
-  from ncl_jax.models import create_model  # pylint: disable=g-import-not-at-top
-  model = create_model(config.model, config.patch_size)
-  tx = train.create_optimizer(config)
-  runtime = train.Runtime(config, model, tx)
-  state = runtime.init_state(config, model, tx)
+  runtime = train.Runtime(config, StateFactory(config))
+  state = runtime.init_state(config.seed)
   host = random_batch(config)
-  batch = {k: runtime.shard(v) for k, v in host.items()}
+  batch = {k: runtime.mesh.shard(v) for k, v in host.items()}
   start = time.perf_counter()
   compiled = runtime.train_step.lower(state, batch).compile()
   compile_seconds = time.perf_counter() - start
@@ -74,8 +74,8 @@ def measure_train(config, steps, warmup):
     holder["state"], metrics = compiled(holder["state"], batch)
     return metrics["loss"]
   seconds = _time_calls(step, lambda: (), steps, warmup)
-  eval_seconds = _time_calls(runtime.eval_step, lambda: (holder["state"], batch["image"]),
-                             steps, warmup)
+  eval_seconds = _time_calls(runtime.predict,
+                             lambda: (holder["state"].variables, batch["image"]), steps, warmup)
   return {"compile_seconds": compile_seconds, "step_seconds": seconds,
           "flops_per_step": float((cost or {}).get("flops", float("nan"))),
           "eval_seconds": eval_seconds}
@@ -83,7 +83,6 @@ def measure_train(config, steps, warmup):
 
 def measure_input_pipeline(config, batches):
   """Images/s of the training input pipeline alone (decode, resize, flip, batch)."""
-  from ncl_jax import data, input_pipeline  # pylint: disable=g-import-not-at-top
   builder = data.ensure_built(config.dataset, log=lambda *_: None)
   iterator = iter(input_pipeline.create_train_dataset(
       builder.as_data_source(config.dataset.train_split), config))
@@ -147,7 +146,6 @@ def define_flags():
 
 def main(argv):
   del argv
-  from ncl_jax.config_validation import validate_config  # pylint: disable=g-import-not-at-top
   config = FLAGS.config
   sizes = [int(s) for s in FLAGS.sweep.split(",") if s] or [config.batch_size]
   runs = []

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import flax.serialization
 import grain
 import jax
+import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as preservation
 
@@ -44,6 +45,9 @@ class Checkpointer:
         create=not read_only, read_only=read_only, enable_async_checkpointing=True)
     self.directory = checkpoint_dir(workdir)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def step_dir(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
@@ -111,6 +115,17 @@ class Checkpointer:
     self.manager.close()
 
 
+def restore_variables(step_dir: str, abstract_variables) -> dict:
+  """{"params", "batch_stats"} of one checkpoint step directory, placed like
+  `abstract_variables`; the optimizer state in the checkpoint is not read."""
+  restore_args = jax.tree.map(lambda s: ocp.ArrayRestoreArgs(sharding=s.sharding),
+                              abstract_variables)
+  return ocp.PyTreeCheckpointer().restore(
+      os.path.join(os.path.abspath(step_dir), "state"),
+      args=ocp.args.PyTreeRestore(item=abstract_variables, restore_args=restore_args,
+                                  partial_restore=True))
+
+
 def write_config(workdir: str, config):
   """The resolved config as JSON beside the checkpoints (process 0)."""
   if jax.process_index() == 0:
@@ -121,7 +136,6 @@ def write_config(workdir: str, config):
 
 def read_config(path: str) -> Any:
   """The ConfigDict saved in a workdir or in one checkpoint step directory."""
-  import ml_collections  # pylint: disable=g-import-not-at-top
   candidates = [os.path.join(path, CONFIG_FILE), os.path.join(path, "config", "metadata")]
   for candidate in candidates:
     if os.path.isfile(candidate):

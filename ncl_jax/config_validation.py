@@ -1,7 +1,8 @@
 """Checks a config before anything is built or compiled; errors name the key."""
 import jax
 
-from ncl_jax.input_pipeline import MASK_SIZE_POLICIES
+from ncl_jax.data import DATASET_NAMES
+from ncl_jax.imaging import MASK_SIZE_POLICIES
 from ncl_jax.losses import CONTOUR_ROLES
 from ncl_jax.models.resnet import RESNET_LAYOUTS
 
@@ -17,7 +18,6 @@ def _check(condition, message):
 
 def validate_config(config, num_devices=None):
   """Raise ConfigError naming the first bad key; returns the config."""
-  from ncl_jax.data import DATASET_NAMES  # pylint: disable=g-import-not-at-top
   num_devices = num_devices or jax.device_count()
   _check(config.dataset.name in DATASET_NAMES,
          f"dataset.name={config.dataset.name!r} is unknown; known: {', '.join(DATASET_NAMES)}")

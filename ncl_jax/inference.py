@@ -12,6 +12,7 @@ training size on either side and resizes the others. Every input is mapped to
 [batch_size, S, S, 3] windows, so the model is compiled once, not once per image.
 """
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -21,11 +22,10 @@ import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 from PIL import Image, ImageOps
 
-from ncl_jax import checkpointing, input_pipeline
-from ncl_jax.models import create_model
+from ncl_jax import checkpointing, evaluation, imaging
+from ncl_jax.state import StateFactory
 
 STRATEGIES = ("auto", "resize", "sliding")
 
@@ -44,23 +44,14 @@ def load_image(image) -> np.ndarray:
   """A path, PIL image or array -> uint8 [H, W, 3] RGB, EXIF orientation applied.
 
   Grayscale, RGBA, palette, 16-bit and CMYK inputs are converted; an image over
-  input_pipeline.MAX_IMAGE_PIXELS is refused with DecodeError.
+  imaging.MAX_IMAGE_PIXELS is refused with DecodeError.
   """
   if isinstance(image, (str, os.PathLike)):
-    return input_pipeline.decode_image(pathlib.Path(image).read_bytes(), str(image),
-                                       exif_transpose=True)
+    return imaging.decode_image(pathlib.Path(image).read_bytes(), str(image),
+                               exif_transpose=True)
   if isinstance(image, Image.Image):
-    return input_pipeline.to_rgb(ImageOps.exif_transpose(image))
-  array = np.asarray(image)
-  if array.ndim == 2:
-    array = array[..., None]
-  if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-    raise ValueError(f"an image array must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4]; "
-                     f"got {array.shape}")
-  if array.dtype != np.uint8:
-    peak = 65535.0 if array.max() > 255 else 255.0
-    array = (np.clip(array.astype(np.float32), 0, peak) / peak * 255).astype(np.uint8)
-  return np.repeat(array, 3, -1) if array.shape[-1] == 1 else array[..., :3]
+    return imaging.to_rgb(ImageOps.exif_transpose(image))
+  return imaging.array_to_rgb(image)
 
 
 def sliding_windows(height, width, window, overlap=0.5) -> List[tuple]:
@@ -82,14 +73,13 @@ class Predictor:
     self.config, self.variables = config, variables
     self.image_size = config.image_size
     self.strategy, self.batch_size, self.overlap = strategy, batch_size, overlap
-    self.model = create_model(config.model, config.patch_size)
+    self.model = StateFactory(config, with_optimizer=False).model
     self.traces = 0   # how often the model function was compiled (tests assert on it)
     self._forward = jax.jit(self._probabilities)
 
-  def _probabilities(self, variables, images):
+  def _probabilities(self, variables, images_batch):
     self.traces += 1
-    logits = self.model.apply(variables, images, train=False)["logits"]
-    return jax.nn.sigmoid(logits[..., 0])
+    return evaluation.predict_probabilities(self.model, variables, images_batch)
 
   @classmethod
   def from_checkpoint(cls, path, step=None, **kwargs) -> "Predictor":
@@ -104,7 +94,9 @@ class Predictor:
         raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}")
       step_dir = pathlib.Path(checkpointer.directory) / str(step)
     config = checkpointing.read_config(str(step_dir))
-    return cls(config, restore_variables(config, step_dir), **kwargs)
+    abstract = StateFactory(config, with_optimizer=False).abstract_variables(
+        jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+    return cls(config, checkpointing.restore_variables(str(step_dir), abstract), **kwargs)
 
   def _run(self, windows: np.ndarray) -> np.ndarray:
     """float32 [n, S, S, 3] -> [n, S, S], in fixed-size batches (one compilation)."""
@@ -132,11 +124,11 @@ class Predictor:
       if self._uses_sliding(array):
         padded, corners = self._pad_for_windows(array)
         plans.append(("sliding", len(windows), corners, padded.shape[:2]))
-        windows += [input_pipeline.normalize(padded[t:t + self.image_size, l:l + self.image_size])
+        windows += [imaging.normalize(padded[t:t + self.image_size, l:l + self.image_size])
                     for t, l in corners]
       else:
         plans.append(("resize", len(windows), None, None))
-        windows.append(input_pipeline.model_input(array, self.image_size))
+        windows.append(imaging.model_input(array, self.image_size))
     outputs = self._run(np.stack(windows)) if windows else []
     return [self._assemble(array, plan, outputs) for array, plan in zip(arrays, plans)]
 
@@ -152,7 +144,7 @@ class Predictor:
     kind, first, corners, padded_shape = plan
     height, width = array.shape[:2]
     if kind == "resize":
-      probabilities = input_pipeline.resize_probabilities(outputs[first], (height, width))
+      probabilities = imaging.resize_probabilities(outputs[first], (height, width))
     else:
       total = np.zeros(padded_shape, np.float32)
       count = np.zeros(padded_shape, np.float32)
@@ -170,10 +162,7 @@ class Predictor:
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     shape = (self.batch_size, self.image_size, self.image_size, 3)
-    model = self.model
-
-    def forward(variables, images):
-      return jax.nn.sigmoid(model.apply(variables, images, train=False)["logits"][..., 0])
+    forward = functools.partial(evaluation.predict_probabilities, self.model)
     exported = jax.export.export(jax.jit(forward))(
         jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.variables),
         jax.ShapeDtypeStruct(shape, jnp.float32))
@@ -183,7 +172,7 @@ class Predictor:
     np.savez(directory / "variables.npz", **{k: np.asarray(v) for k, v in flat.items()})
     (directory / "export.json").write_text(json.dumps({
         "input_shape": list(shape), "image_size": self.image_size,
-        "mean": input_pipeline.IMAGENET_MEAN.tolist(), "std": input_pipeline.IMAGENET_STD.tolist(),
+        "mean": imaging.IMAGENET_MEAN.tolist(), "std": imaging.IMAGENET_STD.tolist(),
         "output": "manipulation probabilities [batch, S, S]"}, indent=2))
     return directory
 
@@ -196,14 +185,3 @@ def load_exported(directory):
     variables = flax.traverse_util.unflatten_dict({k: archive[k] for k in archive.files}, sep="/")
   metadata = json.loads((directory / "export.json").read_text())
   return (lambda images: np.asarray(exported.call(variables, jnp.asarray(images)))), metadata
-
-
-def restore_variables(config, step_dir):
-  """{"params", "batch_stats"} of a checkpoint step directory, on the default device."""
-  from ncl_jax import train  # pylint: disable=g-import-not-at-top
-  model = create_model(config.model, config.patch_size)
-  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  abstract = train.abstract_train_state(config, model, train.create_optimizer(config), sharding)
-  restored = ocp.StandardCheckpointer().restore(
-      pathlib.Path(step_dir).absolute() / "state", flax.serialization.to_state_dict(abstract))
-  return {"params": restored["params"], "batch_stats": restored["batch_stats"]}

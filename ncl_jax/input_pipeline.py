@@ -8,7 +8,6 @@ mask kept so metrics can be computed at the original size.
 """
 import collections
 import dataclasses
-import io
 import json
 import logging
 import math
@@ -18,73 +17,13 @@ from typing import Callable, Optional
 import grain
 import jax
 import numpy as np
-from PIL import Image, ImageOps
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
-MASK_THRESHOLD = 127
-# Refuse images whose decoding alone could exhaust memory (decompression bombs).
-MAX_IMAGE_PIXELS = 100_000_000
-MASK_SIZE_POLICIES = ("resize", "skip")
-
-
-class DecodeError(ValueError):
-  """An example that cannot be used: unreadable bytes, or a policy says skip."""
+from ncl_jax.imaging import (DecodeError, decode_image, decode_mask, normalize, resize_image,
+                            resize_mask)
 
 
 def _text(value) -> str:
   return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def to_rgb(image: Image.Image) -> np.ndarray:
-  """Any PIL mode (L, LA, P, RGBA, CMYK, I;16, F, ...) -> uint8 [H, W, 3]."""
-  if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-    array = np.asarray(image, np.float32)
-    peak = 65535.0 if array.max() > 255 else 255.0
-    image = Image.fromarray((np.clip(array, 0, peak) / peak * 255).astype(np.uint8))
-  return np.asarray(image.convert("RGB"), np.uint8)
-
-
-def decode_image(data: bytes, file_name: str = "", exif_transpose: bool = False) -> np.ndarray:
-  """Encoded bytes -> uint8 [H, W, 3]; DecodeError naming the file on failure.
-
-  `exif_transpose` applies the EXIF orientation (for photos given to the model;
-  dataset masks are aligned with the stored pixels, so training does not)."""
-  name = file_name or "image"
-  try:
-    with Image.open(io.BytesIO(data)) as image:
-      width, height = image.size
-      if width * height > MAX_IMAGE_PIXELS:
-        raise DecodeError(f"{name}: {width}x{height} pixels is over the limit of "
-                          f"{MAX_IMAGE_PIXELS} (a decompression bomb?)")
-      image.load()
-      return to_rgb(ImageOps.exif_transpose(image) if exif_transpose else image)
-  except DecodeError:
-    raise
-  except Image.DecompressionBombError as error:
-    raise DecodeError(f"{name}: over the limit of {MAX_IMAGE_PIXELS} pixels "
-                      f"(a decompression bomb?): {error}") from error
-  except Exception as error:  # PIL raises many types on malformed files
-    raise DecodeError(f"{name}: cannot decode ({type(error).__name__}: {error})") from error
-
-
-def binarize_mask(array: np.ndarray) -> np.ndarray:
-  """uint8 [H, W] or [H, W, C] -> uint8 [H, W] in {0, 1}, manipulated where > 127."""
-  if array.ndim == 3:
-    array = array[..., :3].mean(axis=-1)
-  return (array > MASK_THRESHOLD).astype(np.uint8)
-
-
-def decode_mask(data: bytes, file_name: str = ""):
-  """PNG/JPEG/... bytes -> (uint8 [H, W] in {0, 1}, whether it had other values than 0/255)."""
-  try:
-    with Image.open(io.BytesIO(data)) as image:
-      gray = np.asarray(image.convert("L"))
-  except Exception as error:  # PIL raises many types on malformed files
-    raise DecodeError(f"{file_name or 'mask'}: cannot decode the mask "
-                      f"({type(error).__name__}: {error})") from error
-  nonbinary = bool(np.any((gray != 0) & (gray != 255)))
-  return binarize_mask(gray), nonbinary
 
 
 def decode_example(record, mask_size_policy: str = "resize") -> dict:
@@ -106,39 +45,6 @@ def decode_example(record, mask_size_policy: str = "resize") -> dict:
     mask = resize_mask(mask, image.shape[:2])
   return {"image": image, "mask": mask, "label": np.int32(record["label"]),
           "file_name": file_name, "mask_resized": resized, "mask_nonbinary": nonbinary}
-
-
-def resize_image(image: np.ndarray, size) -> np.ndarray:
-  """uint8 [H, W, 3] -> uint8 [size[0], size[1], 3], bilinear."""
-  if image.shape[:2] == tuple(size):
-    return image
-  return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
-
-
-def resize_mask(mask: np.ndarray, size) -> np.ndarray:
-  """uint8 [H, W] -> uint8 [size[0], size[1]], nearest neighbour (stays binary)."""
-  if mask.shape == tuple(size):
-    return mask
-  return np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.NEAREST))
-
-
-def normalize(image: np.ndarray) -> np.ndarray:
-  """uint8 [H, W, 3] -> float32 ImageNet-normalized."""
-  return (image.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
-
-
-def model_input(image: np.ndarray, image_size: int) -> np.ndarray:
-  """uint8 [H, W, 3] of any size -> float32 [image_size, image_size, 3], as evaluated."""
-  return normalize(resize_image(image, (image_size, image_size)))
-
-
-def resize_probabilities(probabilities: np.ndarray, size) -> np.ndarray:
-  """float32 [h, w] -> [size[0], size[1]], bilinear (back to an image's original size)."""
-  if probabilities.shape == tuple(size):
-    return probabilities
-  resized = Image.fromarray(probabilities.astype(np.float32), "F").resize(
-      (int(size[1]), int(size[0])), Image.BILINEAR)
-  return np.clip(np.asarray(resized), 0.0, 1.0)
 
 
 def random_crop(image, mask, size, rng):

@@ -1,5 +1,5 @@
 """NCL's two losses: the non-mutually exclusive contrastive loss and the
-pivot-consistent (contour-weighted) BCE. Formulas: ../shared/NCL_METHOD.md.
+pivot-consistent (contour-weighted) BCE. Formulas: docs/method.md.
 
 Everything is computed in log space with masks; empty sets give 0, never NaN.
 """
@@ -84,7 +84,7 @@ def ncl_loss(tampered, tampered_valid, authentic, authentic_valid, se_pos, se_ne
     se_pos, se_neg: [n_img, d] pivot outputs; se_valid: bool [n_img], True for
       images that have contour patches.
     temperature: tau.
-    contour_role: one of CONTOUR_ROLES (see NCL_METHOD.md).
+    contour_role: one of CONTOUR_ROLES (see docs/method.md).
     step: training step; `alternate` uses L_pos on even and L_neg on odd steps.
     axis_name: inside shard_map over the batch, the mesh axis: every argument is
       then this device's shard, and the loss is that of the global batch.

@@ -10,7 +10,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ncl_jax import distributed, preemption, train
+from ncl_jax import distributed, evaluation, preemption, train
+from ncl_jax.config_validation import validate_config
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training configuration file.",
@@ -36,7 +37,8 @@ def main(argv):
       print(stopped, file=sys.stderr)
       sys.exit(stopped.exit_code)
   else:
-    train.evaluate_checkpoint(FLAGS.config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.split)
+    validate_config(FLAGS.config)
+    evaluation.evaluate_checkpoint(FLAGS.config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.split)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import math
 import os
 
 import jax
+from tensorboardX import SummaryWriter
 
 
 def to_jsonable(value):
@@ -28,7 +29,6 @@ class MetricWriter:
     if self.enabled:
       os.makedirs(workdir, exist_ok=True)
       self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
-      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
       self._tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
   def write(self, step: int, split: str, scalars: dict, echo=print):

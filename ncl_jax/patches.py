@@ -3,6 +3,8 @@
 All functions are jit-friendly: shapes are static and sampling returns validity
 masks instead of variable-length sets.
 """
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -65,7 +67,22 @@ def patch_grid(feature_map, cells_per_patch: int):
   return x.reshape(batch, height // c, width // c, c * c * channels)
 
 
-def sample_patch_indices(categories, category: int, num_samples: int, rng):
+class PatchSample(NamedTuple):
+  """Sampled patches of one category: `index` int32 [batch, n] into the flattened
+  patch grid, `valid` bool [batch, n] (invalid slots point at arbitrary patches)."""
+  index: jnp.ndarray
+  valid: jnp.ndarray
+
+
+class SampledPatches(NamedTuple):
+  """Everything the objective and the pivot branches need to know about patches."""
+  categories: jnp.ndarray   # int32 [batch, H/p, W/p]: AUTHENTIC, TAMPERED or CONTOUR
+  tampered: PatchSample
+  authentic: PatchSample
+  contour: PatchSample      # the slots the pivot branches mix (K per image)
+
+
+def sample_patch_indices(categories, category: int, num_samples: int, rng) -> PatchSample:
   """Per image, up to `num_samples` patches of `category`, uniformly without replacement.
 
   Args:
@@ -75,8 +92,8 @@ def sample_patch_indices(categories, category: int, num_samples: int, rng):
     rng: PRNG key.
 
   Returns:
-    (index int32 [batch, num_samples] into the flattened hp*wp grid,
-     valid bool [batch, num_samples]); invalid slots point at arbitrary patches.
+    PatchSample(index int32 [batch, num_samples] into the flattened hp*wp grid,
+    valid bool [batch, num_samples]); invalid slots point at arbitrary patches.
   """
   batch = categories.shape[0]
   flat = categories.reshape(batch, -1)
@@ -86,7 +103,23 @@ def sample_patch_indices(categories, category: int, num_samples: int, rng):
   priority = jax.random.uniform(rng, flat.shape) - 2.0 * (flat != category)
   _, index = jax.lax.top_k(priority, num_samples)
   valid = jnp.take_along_axis(flat, index, axis=1) == category
-  return index.astype(jnp.int32), valid
+  return PatchSample(index.astype(jnp.int32), valid)
+
+
+def sample_patches(mask, rng, patch_size: int, per_class: int,
+                   num_contour: int) -> SampledPatches:
+  """Categories of every patch of a batch and fresh samples of each category.
+
+  mask: [batch, H, W] in {0, 1}; `per_class` tampered and authentic patches and
+  `num_contour` contour patches per image, uniformly without replacement.
+  """
+  categories = categorize_patches(mask, patch_size)
+  keys = jax.random.split(rng, 3)
+  return SampledPatches(
+      categories,
+      tampered=sample_patch_indices(categories, TAMPERED, per_class, keys[0]),
+      authentic=sample_patch_indices(categories, AUTHENTIC, per_class, keys[1]),
+      contour=sample_patch_indices(categories, CONTOUR, num_contour, keys[2]))
 
 
 def gather_patches(patch_features, index):

@@ -17,6 +17,7 @@ import time
 import numpy as np
 from absl import app, flags
 from PIL import Image
+from tqdm import tqdm
 
 from ncl_jax import inference, visualize
 
@@ -55,7 +56,6 @@ def write_outputs(output, name, image, prediction, threshold):
 
 def run(predictor, paths, output, threshold=0.5, log=print) -> int:
   """Process every file; returns the number of files that failed."""
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   output = pathlib.Path(output)
   output.mkdir(parents=True, exist_ok=True)
   failures = 0

@@ -18,6 +18,10 @@ from absl import app, flags
 from PIL import Image
 from scipy import ndimage
 
+from ncl_jax import checkpointing, data, evaluation, metric_writers
+from ncl_jax.devices import DeviceMesh
+from ncl_jax.state import StateFactory
+
 GRIDS = {
     "paper": [("resize", 0.78), ("resize", 0.25), ("blur", 3), ("blur", 5), ("noise", 3),
               ("noise", 5), ("jpeg", 50), ("jpeg", 100)],
@@ -68,19 +72,21 @@ def parse_grid(text):
 
 
 def evaluate_robustness(config, workdir, grid="paper", split=None, checkpoint=None):
-  """{label: metrics} for "none" and every perturbation of the grid (see parse_grid)."""
-  from ncl_jax import train  # pylint: disable=g-import-not-at-top
-  prepared = train.setup(config, workdir)
-  step = int(checkpoint) if checkpoint else prepared.checkpointer.best_step()
-  state = prepared.checkpointer.restore(
-      step, prepared.runtime.abstract_state(config, prepared.model, prepared.tx))
-  source = prepared.builder.as_data_source(split or config.dataset.test_split)
-  results = {"none": train.evaluate(prepared.runtime, state, source, config, desc="none")}
-  for kind, strength in parse_grid(grid):
-    label = f"{kind}_{strength}"
-    results[label] = train.evaluate(prepared.runtime, state, source, config, desc=label,
-                                    perturbation=perturbation_fn(kind, strength, config.seed))
-  return step, results
+  """(checkpoint step, {label: metrics}) for "none" and every perturbation of the
+  grid (see parse_grid) on `split` (default: the test split) of the training dataset."""
+  target = evaluation.split_target(config, split or config.dataset.test_split)
+  source = data.ensure_built_everywhere(target.dataset).as_data_source(target.split)
+  device_mesh = DeviceMesh()
+  predict = evaluation.compile_predict(StateFactory(config, with_optimizer=False).model,
+                                       device_mesh)
+  step, variables = evaluation.restore_for_serving(config, workdir, checkpoint,
+                                                   device_mesh.replicated)
+  runs = [("none", None)] + [(f"{kind}_{strength}", perturbation_fn(kind, strength, config.seed))
+                             for kind, strength in parse_grid(grid)]
+  results = {label: evaluation.evaluate(predict, device_mesh, variables, source, config,
+                                        desc=label, perturbation=perturbation).metrics
+             for label, perturbation in runs}
+  return step, target, results
 
 
 def plot(results, path, metric_names=("pixel_f1", "pixel_auc")):
@@ -118,15 +124,11 @@ def define_flags():
 
 def main(argv):
   del argv
-  from ncl_jax import checkpointing, metric_writers  # pylint: disable=g-import-not-at-top
   config = checkpointing.read_config(FLAGS.workdir)
-  step, results = evaluate_robustness(config, FLAGS.workdir, FLAGS.grid, FLAGS.split,
-                                      FLAGS.checkpoint)
-  split = FLAGS.split or config.dataset.test_split
+  step, target, results = evaluate_robustness(config, FLAGS.workdir, FLAGS.grid, FLAGS.split,
+                                              FLAGS.checkpoint)
   grid_name = FLAGS.grid if FLAGS.grid in GRIDS else "custom"
-  from ncl_jax.train import eval_label  # pylint: disable=g-import-not-at-top
-  stem = os.path.join(FLAGS.workdir, "robustness",
-                      f"{eval_label(config.dataset.name, split)}-{grid_name}")
+  stem = os.path.join(FLAGS.workdir, "robustness", f"{target.label}-{grid_name}")
   os.makedirs(os.path.dirname(stem), exist_ok=True)
   with open(stem + ".json", "w", encoding="utf-8") as file:
     json.dump(metric_writers.to_jsonable({"checkpoint_step": step, "grid": FLAGS.grid,

@@ -4,6 +4,8 @@ extra: pip install -e ".[viz]")."""
 import numpy as np
 from scipy import ndimage
 
+from ncl_jax import patches
+
 # A perceptually ordered dark-to-bright map (black, purple, red, orange, yellow).
 _HEAT_POINTS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]],
                         np.float32)
@@ -44,7 +46,6 @@ def figure(images, masks, probabilities, patch_size=16, threshold=0.5):
   """A matplotlib figure, one row per example: image, ground truth, prediction,
   thresholded prediction, patch categories (dark authentic, red tampered, yellow contour)."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  from ncl_jax import patches  # pylint: disable=g-import-not-at-top
   rows = len(images)
   fig, axes = plt.subplots(rows, 5, figsize=(12, 2.6 * rows), squeeze=False)
   titles = ("image", "ground truth", "prediction", f"> {threshold}", "patch categories")

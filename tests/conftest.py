@@ -24,6 +24,14 @@ def tiny_config(data_dir, **overrides):
   return ablate.with_overrides(config, overrides)
 
 
+def make_runtime(config):
+  """(train.Runtime, its initial state) for `config`."""
+  from ncl_jax import train  # pylint: disable=g-import-not-at-top
+  from ncl_jax.state import StateFactory  # pylint: disable=g-import-not-at-top
+  runtime = train.Runtime(config, StateFactory(config))
+  return runtime, runtime.init_state(config.seed)
+
+
 def tiny_config_file(directory, data_dir, **overrides):
   """A config file for the CLIs (`--config=...`) that returns tiny_config(...)."""
   path = pathlib.Path(directory) / "tiny_config.py"

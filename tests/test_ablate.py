@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from ncl_jax import ablate, train
+from ncl_jax import ablate, objective, train
 from tests.conftest import tiny_config
 
 
@@ -18,8 +18,8 @@ def test_bce_mode_is_plain_mean_bce(tmp_path):
   logits = jnp.asarray(rng.normal(size=(2, 64, 64, 1)), jnp.float32)
   mask = jnp.asarray(rng.random((2, 64, 64)) < 0.3, jnp.float32)
   outputs = {"logits": logits, "aux_logits": {}}
-  sampled = train.sample_patches(mask, jnp.zeros(2, jnp.uint32), config)
-  terms = train.compute_losses(outputs, mask, sampled, config, 0)
+  targets = objective.make_targets(mask, jnp.zeros(2, jnp.uint32), config)
+  terms = objective.compute_loss(outputs, targets, config, 0)
   expected = optax.sigmoid_binary_cross_entropy(logits[..., 0], mask).mean()
   np.testing.assert_allclose(float(terms["pc_final"]), float(expected), rtol=1e-5)
   assert "ncl_total" not in terms

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from ncl_jax import input_pipeline
+from ncl_jax import imaging, input_pipeline
 from ncl_jax.data import features as features_lib
 from tests.conftest import tiny_config
 
@@ -81,17 +81,17 @@ def png_header_claiming(width, height):
 
 
 def test_decompression_bomb_is_refused_with_a_clear_error():
-  with pytest.raises(input_pipeline.DecodeError, match="bomb.png: .*over the limit"):
-    input_pipeline.decode_image(png_header_claiming(100_000, 100_000), "bomb.png")
-  with pytest.raises(input_pipeline.DecodeError, match="bomb.png: 12000x10000 pixels is over"):
-    input_pipeline.decode_image(png_header_claiming(12_000, 10_000), "bomb.png")
+  with pytest.raises(imaging.DecodeError, match="bomb.png: .*over the limit"):
+    imaging.decode_image(png_header_claiming(100_000, 100_000), "bomb.png")
+  with pytest.raises(imaging.DecodeError, match="bomb.png: 12000x10000 pixels is over"):
+    imaging.decode_image(png_header_claiming(12_000, 10_000), "bomb.png")
 
 
 def check_decode_path(image_bytes, mask_bytes):
   """Either a valid example or DecodeError; any other exception fails the test."""
   try:
     example = input_pipeline.decode_example(record("fuzz.bin", image_bytes, mask_bytes))
-  except input_pipeline.DecodeError as error:
+  except imaging.DecodeError as error:
     assert "fuzz.bin" in str(error)
     return
   assert example["image"].ndim == 3 and example["image"].shape[2] == 3

@@ -14,8 +14,8 @@ import pathlib
 import jax
 import numpy as np
 
-from ncl_jax import train
-from ncl_jax.models import create_model
+from ncl_jax import checkpointing, evaluation
+from tests.conftest import make_runtime
 from tests.test_bad_data import png_bytes, record
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "behaviour.json"
@@ -56,23 +56,21 @@ def checksums(tree):
 
 def behaviour(config):
   """Losses of three steps, checksums after them, and an evaluation."""
-  model = create_model(config.model, config.patch_size)
-  tx = train.create_optimizer(config)
-  runtime = train.Runtime(config, model, tx)
-  state = runtime.init_state(config, model, tx)
+  runtime, state = make_runtime(config)
   steps = []
   for seed in range(3):
     batch = fixed_batch(config, seed)
-    state, terms = runtime.train_step(state, {k: runtime.shard(v) for k, v in batch.items()})
+    state, terms = runtime.train_step(state,
+                                      {k: runtime.mesh.shard(v) for k, v in batch.items()})
     steps.append({k: float(v) for k, v in jax.device_get(terms).items()})
-  result = train.evaluate(runtime, state, fixed_examples(), config)
-  evaluation = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+  result = evaluation.evaluate(runtime.predict, runtime.mesh, state.variables, fixed_examples(),
+                               config).metrics
   return {"steps": steps, "params": checksums(state.params),
-          "batch_stats": checksums(state.batch_stats), "evaluation": evaluation}
+          "batch_stats": checksums(state.batch_stats),
+          "evaluation": {k: v for k, v in result.items() if isinstance(v, (int, float))}}
 
 
 def golden_config():
-  from ncl_jax import checkpointing
   return checkpointing.read_config(str(GOLDEN.parent))
 
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ncl_jax import data, inference, input_pipeline, metrics, robustness, train, visualize
+from ncl_jax import (data, evaluation, inference, input_pipeline, metrics, robustness, train,
+                     visualize)
+from ncl_jax.devices import DeviceMesh
 from ncl_jax.data import export as data_export
 from tests.conftest import REPO_ROOT, tiny_config
 
@@ -52,11 +54,17 @@ def test_predictions_match_the_evaluation(trained, tiny_data_dir):
     assert result[key] == pytest.approx(expected[key], abs=1e-5), key
 
 
+def served(config, workdir):
+  """(compiled predict, mesh, variables of checkpoint 4) of the trained workdir."""
+  mesh = DeviceMesh()
+  predict = evaluation.compile_predict(inference.Predictor.from_checkpoint(workdir).model, mesh)
+  _, variables = evaluation.restore_for_serving(config, str(workdir), "4", mesh.replicated)
+  return predict, mesh, variables
+
+
 def test_evaluation_at_original_or_input_size(trained, monkeypatch):
   config, workdir = trained
-  prepared = train.setup(config, str(workdir))
-  state = prepared.checkpointer.restore(
-      4, prepared.runtime.abstract_state(config, prepared.model, prepared.tx))
+  predict, mesh, variables = served(config, workdir)
   from tests.test_bad_data import png_bytes, record
   rng = np.random.default_rng(7)
   mask = np.zeros((40, 50), np.uint8)
@@ -68,10 +76,10 @@ def test_evaluation_at_original_or_input_size(trained, monkeypatch):
   monkeypatch.setattr(metrics.Evaluator, "add",
                       lambda self, prob, target, label=None: (shapes.append(np.shape(target)),
                                                               add(self, prob, target, label)))
-  train.evaluate(prepared.runtime, state, source, config)
+  evaluation.evaluate(predict, mesh, variables, source, config)
   config = config.copy_and_resolve_references()
   config.eval_at_original_size = False
-  result = train.evaluate(prepared.runtime, state, source, config)
+  result = evaluation.evaluate(predict, mesh, variables, source, config).metrics
   assert shapes == [(40, 50)] * 3 + [(64, 64)] * 3
   assert result["num_images"] == 3
 
@@ -232,11 +240,10 @@ def test_training_writes_validation_pictures(trained, tiny_data_dir):
   config, workdir = trained
   events = b"".join(p.read_bytes() for p in (workdir / "tensorboard").iterdir())
   assert b"validation_examples/0" in events
-  model_runtime = train.setup(config, str(workdir))
-  state = model_runtime.checkpointer.restore(
-      4, model_runtime.runtime.abstract_state(config, model_runtime.model, model_runtime.tx))
-  source = model_runtime.builder.as_data_source("validation")
-  pictures = train.summary_pictures(model_runtime.runtime, state, source, config)
+  predict, mesh, variables = served(config, workdir)
+  source = data.get_builder(config.dataset).as_data_source("validation")
+  pictures = evaluation.evaluate(predict, mesh, variables, source, config,
+                                 num_pictures=config.num_summary_images).pictures
   assert len(pictures) == 4 and pictures[0].shape == (64, 5 * 64, 3)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ncl_jax import input_pipeline
+from ncl_jax import imaging, input_pipeline
 from ncl_jax.data import features as features_lib
 
 
@@ -26,23 +26,23 @@ def test_decode_image_converts_modes_to_rgb(mode):
     data = encoded((rgb[..., 0].astype(np.uint16) * 257), "PNG")
   else:
     data = encoded(rgb, "TIFF" if mode == "CMYK" else "PNG", mode)
-  image = input_pipeline.decode_image(data, "f")
+  image = imaging.decode_image(data, "f")
   assert image.shape == (12, 10, 3) and image.dtype == np.uint8
   if mode == "I;16":   # 16-bit scaled down to 8 bits, not clipped
     np.testing.assert_allclose(image[..., 0], rgb[..., 0], atol=1)
 
 
 def test_decode_errors_name_the_file():
-  with pytest.raises(input_pipeline.DecodeError, match="broken.jpg"):
-    input_pipeline.decode_image(b"not an image", "broken.jpg")
+  with pytest.raises(imaging.DecodeError, match="broken.jpg"):
+    imaging.decode_image(b"not an image", "broken.jpg")
   full = encoded(np.zeros((64, 64, 3), np.uint8), "JPEG")
-  with pytest.raises(input_pipeline.DecodeError, match="cut.jpg"):
-    input_pipeline.decode_image(full[: len(full) // 2], "cut.jpg")
+  with pytest.raises(imaging.DecodeError, match="cut.jpg"):
+    imaging.decode_image(full[: len(full) // 2], "cut.jpg")
 
 
 def test_mask_binarized_at_127_and_resized_to_image():
   mask_values = np.array([[0, 127], [128, 255]], np.uint8)
-  np.testing.assert_array_equal(input_pipeline.binarize_mask(mask_values), [[0, 0], [1, 1]])
+  np.testing.assert_array_equal(imaging.binarize_mask(mask_values), [[0, 0], [1, 1]])
   image = np.zeros((8, 6, 3), np.uint8)
   record = make_record(image, np.ones((8, 6)), "a.png")
   record["mask"] = encoded(np.kron(np.array([[0, 255], [255, 0]], np.uint8),
@@ -70,7 +70,7 @@ def test_train_preprocess_resize_flip_and_normalize():
     seen_flipped |= not left_white
     seen_plain |= left_white
   assert seen_flipped and seen_plain
-  white = (255 - input_pipeline.IMAGENET_MEAN) / input_pipeline.IMAGENET_STD
+  white = (255 - imaging.IMAGENET_MEAN) / imaging.IMAGENET_STD
   np.testing.assert_allclose(out["image"][0, 0 if left_white else 31], white, rtol=1e-5)
 
 

@@ -1,4 +1,4 @@
-"""Both losses against a plain NumPy transcription of NCL_METHOD.md's formulas."""
+"""Both losses against a plain NumPy transcription of the formulas in docs/method.md."""
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -49,10 +49,11 @@ def test_pivot_branch_is_slot_conv_then_masked_batchnorm_then_relu():
   rng = np.random.default_rng(0)
   features = jnp.asarray(rng.normal(size=(3, 4, 6)), jnp.float32)
   valid = jnp.asarray([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], bool)
-  variables = branch.init(jax.random.PRNGKey(0), features, valid, train=False)
+  variables = branch.init(jax.random.PRNGKey(0), features, valid, valid.any(-1), train=False)
   assert variables["params"]["slot_mixer"]["kernel"].shape == (4, 1)   # a weight per slot
   assert variables["params"]["slot_mixer"]["bias"].shape == (1,)
-  out, updates = branch.apply(variables, features, valid, train=True, mutable=["batch_stats"])
+  out, updates = branch.apply(variables, features, valid, valid.any(-1), train=True,
+                              mutable=["batch_stats"])
   kernel = np.asarray(variables["params"]["slot_mixer"]["kernel"])[:, 0]
   bias = float(variables["params"]["slot_mixer"]["bias"][0])
   mixed = np.einsum("bkd,k->bd", np.where(np.asarray(valid)[..., None], features, 0), kernel) + bias
@@ -68,8 +69,9 @@ def test_pivot_branch_without_any_contour_stays_finite():
   branch = PivotBranch()
   features = jnp.ones((2, 3, 4))
   valid = jnp.zeros((2, 3), bool)
-  variables = branch.init(jax.random.PRNGKey(0), features, valid, train=False)
-  out, updates = branch.apply(variables, features, valid, train=True, mutable=["batch_stats"])
+  variables = branch.init(jax.random.PRNGKey(0), features, valid, valid.any(-1), train=False)
+  out, updates = branch.apply(variables, features, valid, valid.any(-1), train=True,
+                              mutable=["batch_stats"])
   assert np.isfinite(np.asarray(out)).all()
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(updates))
 

@@ -9,16 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ncl_jax import benchmark, train
-from ncl_jax.models import create_model
-from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
-
-
-def make_runtime(config):
-  model = create_model(config.model, config.patch_size)
-  tx = train.create_optimizer(config)
-  runtime = train.Runtime(config, model, tx)
-  return runtime, runtime.init_state(config, model, tx)
+from ncl_jax import benchmark
+from tests.conftest import REPO_ROOT, make_runtime, tiny_config, tiny_config_file
 
 
 def test_steps_compile_once(tmp_path):
@@ -26,10 +18,10 @@ def test_steps_compile_once(tmp_path):
   runtime, state = make_runtime(config)
   for seed in range(3):
     batch = benchmark.random_batch(config, seed)
-    state, _ = runtime.train_step(state, {k: runtime.shard(v) for k, v in batch.items()})
-    runtime.eval_step(state, runtime.shard(batch["image"]))
+    state, _ = runtime.train_step(state, {k: runtime.mesh.shard(v) for k, v in batch.items()})
+    runtime.predict(state.variables, runtime.mesh.shard(batch["image"]))
   assert runtime.train_step._cache_size() == 1
-  assert runtime.eval_step._cache_size() == 1
+  assert runtime.predict._cache_size() == 1
 
 
 def test_bfloat16_computes_in_bf16_with_float32_parameters_and_loss(tmp_path):
@@ -37,13 +29,14 @@ def test_bfloat16_computes_in_bf16_with_float32_parameters_and_loss(tmp_path):
   config.model.dtype = "bfloat16"
   runtime, state = make_runtime(config)
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
-  model = create_model(config.model, config.patch_size)
+  model = runtime.factory.model
   images = jnp.zeros((4, 64, 64, 3))
   jaxpr = str(jax.make_jaxpr(lambda v: model.apply(v, images))(
       {"params": state.params, "batch_stats": state.batch_stats}))
   assert "conv_general_dilated" in jaxpr and "bf16" in jaxpr
   batch = benchmark.random_batch(config)
-  state, metrics = runtime.train_step(state, {k: runtime.shard(v) for k, v in batch.items()})
+  state, metrics = runtime.train_step(state,
+                                      {k: runtime.mesh.shard(v) for k, v in batch.items()})
   assert metrics["loss"].dtype == jnp.float32 and np.isfinite(float(metrics["loss"]))
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
 

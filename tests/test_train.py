@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import jax
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 from ncl_jax import checkpointing, train
 from ncl_jax.config_validation import ConfigError, validate_config
-from ncl_jax.models import create_model
+from ncl_jax.state import StateFactory
 from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
 
 EVAL_KEYS = ("pixel_f1", "pixel_f1_best", "pixel_iou", "pixel_auc", "pixel_auc_pooled",
@@ -19,12 +18,10 @@ EVAL_KEYS = ("pixel_f1", "pixel_f1_best", "pixel_iou", "pixel_auc", "pixel_auc_p
 
 
 def final_state(config, workdir, step=None):
-  model = create_model(config.model, config.patch_size)
-  tx = train.create_optimizer(config)
-  runtime = train.Runtime(config, model, tx)
   checkpointer = checkpointing.Checkpointer(workdir, read_only=True)
   step = checkpointer.latest_step() if step is None else step
-  return checkpointer.restore(step, runtime.abstract_state(config, model, tx))
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  return checkpointer.restore(step, StateFactory(config).abstract_state(sharding))
 
 
 def test_train_and_evaluate_writes_metrics_checkpoints_and_eval_json(tmp_path, tiny_data_dir):
@@ -136,38 +133,12 @@ def test_bad_config_fails_before_building_data(tmp_path):
 
 def test_four_devices_match_one_device(tmp_path):
   """The same global batch on a 4-device mesh and on 1 device: same losses and params."""
-  script = textwrap.dedent("""
-      import json
-      import jax, numpy as np
-      from ncl_jax import train
-      from ncl_jax.models import create_model
-      from tests.conftest import tiny_config
-      config = tiny_config("/nonexistent")
-      model = create_model(config.model, config.patch_size)
-      tx = train.create_optimizer(config)
-      runtime = train.Runtime(config, model, tx)
-      state = runtime.init_state(config, model, tx)
-      rng = np.random.default_rng(0)
-      losses = []
-      for _ in range(2):
-          mask = np.zeros((4, 64, 64), np.uint8)
-          for b in range(4):
-              y, x = rng.integers(0, 40, 2)
-              mask[b, y:y + 20, x:x + 24] = b % 2 == 0 or b == 1
-          image = rng.normal(size=(4, 64, 64, 3)).astype(np.float32)
-          state, metrics = runtime.train_step(
-              state, {"image": runtime.shard(image), "mask": runtime.shard(mask)})
-          losses.append(float(metrics["loss"]))
-      leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(state.params)]
-      print(json.dumps({"devices": jax.device_count(), "losses": losses,
-                        "checksum": sum(float(np.abs(x).sum()) for x in leaves)}))
-      """)
   outputs = []
   for devices in (1, 4):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT,
                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    run = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run([sys.executable, "-m", "tests.programs.train_steps"], cwd=REPO_ROOT,
+                         env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     outputs.append(json.loads(run.stdout.strip().splitlines()[-1]))
   one, four = outputs

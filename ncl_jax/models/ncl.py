@@ -17,7 +17,9 @@ class NCLModel(nn.Module):
   - `aux_logits`: {"stride16": [batch, H/16, W/16, 1] after ASPP (H/8 at output
     stride 8), "stride4": [batch, H/4, W/4, 1] after the decoder convs};
   - `patch_features`: [batch, H/p, W/p, (p/4)^2 * C1] from the stage-1 map;
-  - with `contour_index`/`contour_valid` given: `se_pos`, `se_neg` [batch, d].
+  - with `contour_index`/`contour_valid` given: `se_pos`, `se_neg` [batch, d] and
+    `se_valid` bool [batch], whether the image has contour patches (the images
+    whose pivot terms count; see docs/method.md).
   """
   depth: int = 101
   width: float = 1.0
@@ -54,7 +56,9 @@ class NCLModel(nn.Module):
     }
     if contour_index is not None:
       contour_features = patches.gather_patches(patch_features, contour_index)
+      outputs["se_valid"] = jnp.any(contour_valid, axis=-1)
       for sign in ("pos", "neg"):
-        se = PivotBranch(self.dtype, name=f"pivot_{sign}")(contour_features, contour_valid, train)
+        se = PivotBranch(self.dtype, name=f"pivot_{sign}")(
+            contour_features, contour_valid, outputs["se_valid"], train)
         outputs[f"se_{sign}"] = se.astype(jnp.float32)
     return outputs

@@ -9,19 +9,19 @@ import jax.numpy as jnp
 class PivotBranch(nn.Module):
   """Conv1x1 over the contour-slot axis -> BatchNorm -> ReLU.
 
-  contour_features: [batch, K, d]; contour_valid: [batch, K] bool.
+  contour_features: [batch, K, d]; contour_valid: [batch, K] bool;
+  image_has_contour: [batch] bool, whether any slot of the image is valid.
   Returns [batch, d]: one pivot feature per image, the shape of one patch feature.
   """
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, contour_features, contour_valid, train: bool):
+  def __call__(self, contour_features, contour_valid, image_has_contour, train: bool):
     # Missing slots are zero, as the spec asks: the learned slot weights see zeros.
     x = jnp.where(contour_valid[..., None], contour_features, 0.0)
     # A 1x1 conv with K input channels and one output channel, applied at each of
     # the d feature positions, is a Dense over the slot axis.
     x = nn.Dense(1, dtype=self.dtype, name="slot_mixer")(jnp.swapaxes(x, 1, 2))  # [b, d, 1]
-    image_has_contour = jnp.any(contour_valid, axis=-1)
     # BatchNorm statistics only over images that have contour patches; a batch with
     # none falls back to all images so the statistics stay finite (its pivot terms
     # are masked out of the loss anyway).

@@ -1,0 +1,183 @@
+"""Evaluation: what is evaluated (targets), the one prediction function, and the
+metrics of a model on a dataset split.
+
+Used by training (validation and the final test evaluations), `--mode=eval`,
+robustness and the ablations; inference uses the same prediction function.
+Serving a checkpoint here restores only its parameters and BatchNorm statistics.
+"""
+import dataclasses
+import functools
+import json
+import os
+from typing import Callable, List, NamedTuple, Optional
+
+import jax
+import numpy as np
+from absl import logging
+from tqdm import tqdm
+
+from ncl_jax import (checkpointing, data, imaging, input_pipeline, metric_writers, metrics,
+                     patches, visualize)
+from ncl_jax.devices import DeviceMesh
+from ncl_jax.state import StateFactory
+
+
+def eval_label(dataset_name: str, split: str) -> str:
+  """"<dataset>-<split>", the name of an evaluation (TFDS names may hold a "/")."""
+  return f"{dataset_name}-{split}".replace("/", "_")
+
+
+def eval_json_path(workdir: str, label: str) -> str:
+  return os.path.join(workdir, "eval", f"{label}.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalTarget:
+  """One evaluation: a dataset (a config mapping: name, data_dir, manual_dir,
+  options) and a split of it."""
+  dataset: dict
+  split: str
+
+  @property
+  def label(self) -> str:
+    return eval_label(self.dataset["name"], self.split)
+
+
+def _dataset(dataset_config, defaults) -> dict:
+  dataset = dict(dataset_config)
+  dataset["data_dir"] = dataset.get("data_dir") or defaults.data_dir
+  return dataset
+
+
+def test_targets(config) -> List[EvalTarget]:
+  """The final evaluations: the training dataset's `test_split` (if set) and
+  every entry of `config.test_datasets` (split default "test")."""
+  targets = []
+  if config.dataset.test_split:
+    targets.append(EvalTarget(dict(config.dataset), config.dataset.test_split))
+  for extra in dict(config.get("test_datasets") or {}).values():
+    dataset = _dataset(extra, config.dataset)
+    targets.append(EvalTarget(dataset, dataset.get("split") or "test"))
+  return targets
+
+
+def split_target(config, split: str) -> EvalTarget:
+  """A split of the training dataset (validation, or any split asked for)."""
+  return EvalTarget(dict(config.dataset), split)
+
+
+def predict_probabilities(model, variables, images_batch):
+  """The one prediction function: images [b, H, W, 3] (normalized) ->
+  manipulation probabilities [b, H, W]."""
+  logits = model.apply(variables, images_batch, train=False)["logits"]
+  return jax.nn.sigmoid(logits[..., 0])
+
+
+def compile_predict(model, device_mesh: DeviceMesh):
+  """predict_probabilities(variables, images) compiled over the mesh; the
+  predictions come back replicated, so every process computes the same metrics."""
+  return jax.jit(functools.partial(predict_probabilities, model),
+                 in_shardings=(device_mesh.replicated, device_mesh.data_sharding),
+                 out_shardings=device_mesh.replicated)
+
+
+def padded_batch_size(batch_size: int, num_devices: int) -> int:
+  """The compiled evaluation batch: `batch_size` rounded up to a multiple of the
+  devices (the extra rows are padding, marked invalid)."""
+  return -(-batch_size // num_devices) * num_devices
+
+
+class Evaluation(NamedTuple):
+  metrics: dict           # see metrics.Evaluator.result, plus num_skipped and skipped
+  pictures: list          # uint8 summary pictures of the first examples (if asked for)
+
+
+def evaluate(predict, device_mesh: DeviceMesh, variables, source, config, desc="eval",
+             perturbation: Optional[Callable] = None, num_pictures: int = 0) -> Evaluation:
+  """Metrics of `variables` on a data source, at each image's original size
+  (`perturbation`: see input_pipeline.EvalPreprocess), and `num_pictures`
+  summary pictures drawn from the same predictions."""
+  evaluator = metrics.Evaluator(config.eval_threshold)
+  batch_size = padded_batch_size(config.eval_batch_size, device_mesh.size)
+  dataset = input_pipeline.create_eval_dataset(source, config.image_size, batch_size,
+                                               config.input.num_threads,
+                                               config.input.mask_size_policy, perturbation)
+  skipped, pictures = [], []
+  for batch in tqdm(dataset, total=-(-len(source) // batch_size), desc=desc, leave=False,
+                    disable=jax.process_index() != 0):
+    probabilities = np.asarray(predict(variables, device_mesh.shard_global(batch["image"])))
+    skipped += [reason for reason in batch["skip_reason"] if reason]
+    for i in np.flatnonzero(batch["valid"]):
+      if config.eval_at_original_size:
+        target = batch["original_mask"][i]
+        evaluator.add(imaging.resize_probabilities(probabilities[i], target.shape), target,
+                      batch["label"][i])
+      else:  # at the model's input size, the mask resized with nearest neighbour
+        evaluator.add(probabilities[i], batch["mask"][i], batch["label"][i])
+      if len(pictures) < num_pictures:
+        pictures.append(summary_picture(batch["image"][i], batch["mask"][i], probabilities[i],
+                                        config))
+  for reason in skipped:
+    logging.warning("skipped an evaluation example: %s", reason)
+  return Evaluation({**evaluator.result(), "num_skipped": len(skipped), "skipped": skipped},
+                    pictures)
+
+
+def summary_picture(normalized_image, mask, probabilities, config) -> np.ndarray:
+  """image | ground truth | prediction | thresholded prediction | patch categories,
+  uint8 [S, 5 * S, 3], from an evaluation batch's row and its prediction."""
+  image = np.clip(normalized_image * imaging.IMAGENET_STD + imaging.IMAGENET_MEAN, 0, 255)
+  image = np.round(image).astype(np.uint8)
+  categories = np.asarray(patches.categorize_patches(mask[None], config.patch_size))[0]
+  panels = (image, np.repeat(mask[..., None] * 255, 3, -1), visualize.heatmap(probabilities),
+            visualize.overlay(image, probabilities > config.eval_threshold),
+            visualize.patch_category_image(categories, config.patch_size))
+  return np.concatenate(panels, axis=1)
+
+
+def write_eval_json(workdir: str, label: str, result: dict) -> str:
+  path = eval_json_path(workdir, label)
+  if jax.process_index() == 0:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as file:
+      json.dump(metric_writers.to_jsonable(result), file, indent=2)
+  return path
+
+
+def restore_for_serving(config, workdir: str, checkpoint: Optional[str] = None, sharding=None):
+  """(step, {"params", "batch_stats"}) of the best checkpoint of `workdir` (the
+  latest where none was selected on validation), or of step `checkpoint`.
+  FileNotFoundError when there is none. No optimizer state is read."""
+  checkpointer = checkpointing.Checkpointer(workdir, read_only=True)
+  step = int(checkpoint) if checkpoint else checkpointer.best_step()
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}; train first")
+  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract = StateFactory(config, with_optimizer=False).abstract_variables(sharding)
+  return step, checkpointing.restore_variables(checkpointer.step_dir(step), abstract)
+
+
+def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
+                        split: Optional[str] = None, device_mesh: Optional[DeviceMesh] = None,
+                        predict=None) -> dict:
+  """Evaluate the best checkpoint (or step `checkpoint`) on every test target, or
+  on `split` of the training dataset.
+
+  Writes `<workdir>/eval/<dataset>-<split>.json` for each; returns {label: metrics}.
+  """
+  targets = [split_target(config, split)] if split else test_targets(config)
+  builders = {target.label: data.ensure_built_everywhere(target.dataset) for target in targets}
+  device_mesh = device_mesh or DeviceMesh()
+  predict = predict or compile_predict(StateFactory(config, with_optimizer=False).model,
+                                       device_mesh)
+  step, variables = restore_for_serving(config, workdir, checkpoint, device_mesh.replicated)
+  results = {}
+  for target in targets:
+    source = builders[target.label].as_data_source(target.split)
+    result = evaluate(predict, device_mesh, variables, source, config, desc=target.label).metrics
+    results[target.label] = {"checkpoint_step": step, "dataset": target.label.rsplit("-", 1)[0],
+                             "split": target.split, **result}
+    path = write_eval_json(workdir, target.label, results[target.label])
+    print(f"[{target.label}] checkpoint {step}: pixel_f1={result['pixel_f1']:.4f} "
+          f"pixel_auc={result['pixel_auc']:.4f} image_auc={result['image_auc']:.4f} -> {path}")
+  return results

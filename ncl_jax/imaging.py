@@ -1,0 +1,128 @@
+"""Image and mask operations shared by the input pipeline, evaluation, inference and
+the forgery synthesis: decoding, conversion to 8-bit RGB, resizing, normalization.
+
+Everything here is NumPy + PIL on the host; arrays are uint8 [H, W, 3] images and
+uint8 [H, W] masks in {0, 1} unless a docstring says otherwise.
+"""
+import io
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
+MASK_THRESHOLD = 127
+# Refuse images whose decoding alone could exhaust memory (decompression bombs).
+MAX_IMAGE_PIXELS = 100_000_000
+# What to do with a mask whose size differs from its image's.
+MASK_SIZE_POLICIES = ("resize", "skip")
+
+
+class DecodeError(ValueError):
+  """An example that cannot be used: unreadable bytes, or a policy says skip."""
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+  """Any numeric array -> uint8. 8-bit values are kept; a wider range (16-bit
+  scans, float images) is scaled from [0, 65535] when its maximum exceeds 255,
+  else clipped to [0, 255]."""
+  array = np.asarray(array)
+  if array.dtype == np.uint8:
+    return array
+  array = array.astype(np.float32)
+  peak = 65535.0 if array.size and array.max() > 255 else 255.0
+  return (np.clip(array, 0, peak) / peak * 255).astype(np.uint8)
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+  """Any PIL mode (L, LA, P, RGBA, CMYK, I;16, F, ...) -> uint8 [H, W, 3]."""
+  if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+    image = Image.fromarray(to_uint8(np.asarray(image)))
+  return np.asarray(image.convert("RGB"), np.uint8)
+
+
+def array_to_rgb(array) -> np.ndarray:
+  """[H, W], [H, W, 1], [H, W, 3] or [H, W, 4] of any numeric dtype -> uint8 [H, W, 3]."""
+  array = np.asarray(array)
+  if array.ndim == 2:
+    array = array[..., None]
+  if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
+    raise ValueError(f"an image array must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4]; "
+                     f"got {array.shape}")
+  array = to_uint8(array)
+  return np.repeat(array, 3, -1) if array.shape[-1] == 1 else array[..., :3]
+
+
+def decode_image(data: bytes, file_name: str = "", exif_transpose: bool = False) -> np.ndarray:
+  """Encoded bytes -> uint8 [H, W, 3]; DecodeError naming the file on failure.
+
+  `exif_transpose` applies the EXIF orientation (for photos given to the model;
+  dataset masks are aligned with the stored pixels, so training does not)."""
+  name = file_name or "image"
+  try:
+    with Image.open(io.BytesIO(data)) as image:
+      width, height = image.size
+      if width * height > MAX_IMAGE_PIXELS:
+        raise DecodeError(f"{name}: {width}x{height} pixels is over the limit of "
+                          f"{MAX_IMAGE_PIXELS} (a decompression bomb?)")
+      image.load()
+      return to_rgb(ImageOps.exif_transpose(image) if exif_transpose else image)
+  except DecodeError:
+    raise
+  except Image.DecompressionBombError as error:
+    raise DecodeError(f"{name}: over the limit of {MAX_IMAGE_PIXELS} pixels "
+                      f"(a decompression bomb?): {error}") from error
+  except Exception as error:  # PIL raises many types on malformed files
+    raise DecodeError(f"{name}: cannot decode ({type(error).__name__}: {error})") from error
+
+
+def binarize_mask(array: np.ndarray) -> np.ndarray:
+  """uint8 [H, W] or [H, W, C] -> uint8 [H, W] in {0, 1}, manipulated where > 127."""
+  if array.ndim == 3:
+    array = array[..., :3].mean(axis=-1)
+  return (array > MASK_THRESHOLD).astype(np.uint8)
+
+
+def decode_mask(data: bytes, file_name: str = ""):
+  """PNG/JPEG/... bytes -> (uint8 [H, W] in {0, 1}, whether it had other values than 0/255)."""
+  try:
+    with Image.open(io.BytesIO(data)) as image:
+      gray = np.asarray(image.convert("L"))
+  except Exception as error:  # PIL raises many types on malformed files
+    raise DecodeError(f"{file_name or 'mask'}: cannot decode the mask "
+                      f"({type(error).__name__}: {error})") from error
+  nonbinary = bool(np.any((gray != 0) & (gray != 255)))
+  return binarize_mask(gray), nonbinary
+
+
+def resize_image(image: np.ndarray, size) -> np.ndarray:
+  """uint8 [H, W, 3] -> uint8 [size[0], size[1], 3], bilinear."""
+  if image.shape[:2] == tuple(size):
+    return image
+  return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
+
+
+def resize_mask(mask: np.ndarray, size) -> np.ndarray:
+  """uint8 [H, W] -> uint8 [size[0], size[1]], nearest neighbour (stays binary)."""
+  if mask.shape == tuple(size):
+    return mask
+  return np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.NEAREST))
+
+
+def resize_probabilities(probabilities: np.ndarray, size) -> np.ndarray:
+  """float32 [h, w] -> [size[0], size[1]], bilinear (back to an image's original size)."""
+  if probabilities.shape == tuple(size):
+    return probabilities
+  resized = Image.fromarray(probabilities.astype(np.float32), "F").resize(
+      (int(size[1]), int(size[0])), Image.BILINEAR)
+  return np.clip(np.asarray(resized), 0.0, 1.0)
+
+
+def normalize(image: np.ndarray) -> np.ndarray:
+  """uint8 [H, W, 3] -> float32 ImageNet-normalized."""
+  return (image.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def model_input(image: np.ndarray, image_size: int) -> np.ndarray:
+  """uint8 [H, W, 3] of any size -> float32 [image_size, image_size, 3], as evaluated."""
+  return normalize(resize_image(image, (image_size, image_size)))
