@@ -257,3 +257,19 @@ def test_figure_has_a_row_per_example():
   assert len(fig.axes) == 10
   overlaid = visualize.overlay(image, mask)
   assert overlaid[10, 6].tolist() != [0, 0, 0] and overlaid[30, 30].tolist() == [0, 0, 0]
+
+
+def test_serving_needs_no_training_code_and_no_optimizer(trained, monkeypatch):
+  """Serving a checkpoint neither imports the training loop nor builds an optimizer."""
+  code = ("import sys; import ncl_jax.inference, ncl_jax.robustness, ncl_jax.predict; "
+          "print(sorted(m for m in sys.modules if m in ('ncl_jax.train', 'ncl_jax.objective')))")
+  run = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+  assert run.returncode == 0 and run.stdout.strip() == "[]", run.stderr[-2000:]
+  from ncl_jax import optimizer
+  monkeypatch.setattr(optimizer, "create_optimizer",
+                      lambda config: pytest.fail("serving built an optimizer"))
+  config, workdir = trained
+  predictor = inference.Predictor.from_checkpoint(workdir)
+  assert predictor.predict(np.zeros((20, 20, 3), np.uint8)).probabilities.shape == (20, 20)
+  evaluation.restore_for_serving(config, str(workdir))
