@@ -54,6 +54,12 @@ def get_config(arg=""):
   config.model.low_level_channels = 48
   config.model.decoder_channels = 256
   config.model.dtype = "bfloat16"           # compute dtype; parameters, losses stay float32
+  # The reference DeepLabV3+ recipe (jfzhang95/pytorch-deeplab-xception; docs/method.md).
+  config.model.aspp_dropout = 0.5           # after the ASPP projection
+  config.model.decoder_dropouts = (0.5, 0.1)  # after each of the decoder's two 3x3 convs
+  config.model.multi_grid = (1, 2, 4)       # stage-4 dilations x the stage's (ResNet-18: 1, 2)
+  config.model.zero_init_residual = False   # True: each block's last BatchNorm scale starts at 0
+  config.model.head_init = "fan_in"         # He init of ASPP, decoder, heads ("fan_out": backbone's)
 
   config.ncl = ml_collections.ConfigDict()
   config.ncl.weight = 0.1                   # omega (choice); 0 gives the segmentation baseline
@@ -83,6 +89,9 @@ def get_config(arg=""):
   config.optimizer.power = 0.9              # polynomial decay to 0 over num_train_steps
   config.optimizer.warmup_steps = 0
   config.optimizer.grad_clip_norm = 0.0     # 0 disables clipping
+  # ASPP, decoder, output heads and pivot branches train at this multiple of the
+  # learning rate (the reference: 10x for everything outside the backbone).
+  config.optimizer.head_lr_multiplier = 10.0
   if arg == "runlocal":
     apply_runlocal(config)
   return config

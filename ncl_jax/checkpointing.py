@@ -20,6 +20,17 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as preserva
 
 BEST_METRIC = "validation_pixel_f1"
 CONFIG_FILE = "config.json"
+# Keys added after checkpoints were first written, with the behaviour of the code
+# before them: a saved config without a key is read with this value, so a
+# checkpoint restores into the network it was trained with.
+LEGACY_DEFAULTS = {
+    "model.aspp_dropout": 0.0,
+    "model.decoder_dropouts": (0.0, 0.0),
+    "model.multi_grid": (1, 1, 1),
+    "model.zero_init_residual": True,
+    "model.head_init": "fan_out",
+    "optimizer.head_lr_multiplier": 1.0,
+}
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -134,11 +145,23 @@ def write_config(workdir: str, config):
       json.dump(config.to_dict(), file, indent=2, sort_keys=True)
 
 
+def with_legacy_defaults(saved: dict) -> dict:
+  """A saved config dict with every key of LEGACY_DEFAULTS it lacks added."""
+  for key, value in LEGACY_DEFAULTS.items():
+    *parents, leaf = key.split(".")
+    section = saved
+    for parent in parents:
+      section = section.setdefault(parent, {})
+    section.setdefault(leaf, value)
+  return saved
+
+
 def read_config(path: str) -> Any:
-  """The ConfigDict saved in a workdir or in one checkpoint step directory."""
+  """The ConfigDict saved in a workdir or in one checkpoint step directory (keys
+  it predates take their LEGACY_DEFAULTS)."""
   candidates = [os.path.join(path, CONFIG_FILE), os.path.join(path, "config", "metadata")]
   for candidate in candidates:
     if os.path.isfile(candidate):
       with open(candidate, encoding="utf-8") as file:
-        return ml_collections.ConfigDict(json.load(file))
+        return ml_collections.ConfigDict(with_legacy_defaults(json.load(file)))
   raise FileNotFoundError(f"no saved config in {path} (looked for {', '.join(candidates)})")

@@ -28,6 +28,19 @@ def validate_config(config, num_devices=None):
   _check(config.model.width > 0, f"model.width={config.model.width} must be positive")
   _check(config.model.dtype in ("float32", "bfloat16"),
          f"model.dtype={config.model.dtype!r} must be 'float32' or 'bfloat16'")
+  _check(0.0 <= config.model.aspp_dropout < 1.0,
+         f"model.aspp_dropout={config.model.aspp_dropout} must be in [0, 1)")
+  _check(len(config.model.decoder_dropouts) == 2
+         and all(0.0 <= rate < 1.0 for rate in config.model.decoder_dropouts),
+         f"model.decoder_dropouts={tuple(config.model.decoder_dropouts)} must be two rates "
+         "in [0, 1) (one after each of the decoder's 3x3 convs)")
+  _check(len(config.model.multi_grid) > 0
+         and all(int(g) == g and g >= 1 for g in config.model.multi_grid),
+         f"model.multi_grid={tuple(config.model.multi_grid)} must be positive integers")
+  _check(config.model.head_init in ("fan_in", "fan_out"),
+         f"model.head_init={config.model.head_init!r} must be 'fan_in' or 'fan_out'")
+  _check(config.optimizer.head_lr_multiplier > 0,
+         f"optimizer.head_lr_multiplier={config.optimizer.head_lr_multiplier} must be > 0")
   _check(config.patch_size > 0 and config.patch_size % 4 == 0,
          f"patch_size={config.patch_size} must be a positive multiple of 4 "
          "(the patch features come from the stride-4 map)")

@@ -144,17 +144,35 @@ def write_eval_json(workdir: str, label: str, result: dict) -> str:
   return path
 
 
-def restore_for_serving(config, workdir: str, checkpoint: Optional[str] = None, sharding=None):
-  """(step, {"params", "batch_stats"}) of the best checkpoint of `workdir` (the
-  latest where none was selected on validation), or of step `checkpoint`.
-  FileNotFoundError when there is none. No optimizer state is read."""
+class Served(NamedTuple):
+  step: int
+  variables: dict         # {"params", "batch_stats"}
+  config: object          # the config saved with the checkpoint (the network it trained)
+
+
+def restore_for_serving(workdir: str, checkpoint: Optional[str] = None,
+                        sharding=None) -> Served:
+  """The best checkpoint of `workdir` (the latest where none was selected on
+  validation), or step `checkpoint`, for prediction. FileNotFoundError when there
+  is none. No optimizer state is read."""
   checkpointer = checkpointing.Checkpointer(workdir, read_only=True)
   step = int(checkpoint) if checkpoint else checkpointer.best_step()
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}; train first")
+  step_dir = checkpointer.step_dir(step)
+  saved = checkpointing.read_config(step_dir)
   sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  abstract = StateFactory(config, with_optimizer=False).abstract_variables(sharding)
-  return step, checkpointing.restore_variables(checkpointer.step_dir(step), abstract)
+  abstract = StateFactory(saved, with_optimizer=False).abstract_variables(sharding)
+  return Served(step, checkpointing.restore_variables(step_dir, abstract), saved)
+
+
+def with_trained_network(config, saved):
+  """`config` with the network (model, patch size, input size) of a saved config."""
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.model = saved.model
+    config.patch_size, config.image_size = saved.patch_size, saved.image_size
+  return config
 
 
 def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
@@ -168,9 +186,10 @@ def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
   targets = [split_target(config, split)] if split else test_targets(config)
   builders = {target.label: data.ensure_built_everywhere(target.dataset) for target in targets}
   device_mesh = device_mesh or DeviceMesh()
+  step, variables, saved = restore_for_serving(workdir, checkpoint, device_mesh.replicated)
+  config = with_trained_network(config, saved)
   predict = predict or compile_predict(StateFactory(config, with_optimizer=False).model,
                                        device_mesh)
-  step, variables = restore_for_serving(config, workdir, checkpoint, device_mesh.replicated)
   results = {}
   for target in targets:
     source = builders[target.label].as_data_source(target.split)

@@ -77,10 +77,11 @@ def evaluate_robustness(config, workdir, grid="paper", split=None, checkpoint=No
   target = evaluation.split_target(config, split or config.dataset.test_split)
   source = data.ensure_built_everywhere(target.dataset).as_data_source(target.split)
   device_mesh = DeviceMesh()
+  step, variables, saved = evaluation.restore_for_serving(workdir, checkpoint,
+                                                          device_mesh.replicated)
+  config = evaluation.with_trained_network(config, saved)
   predict = evaluation.compile_predict(StateFactory(config, with_optimizer=False).model,
                                        device_mesh)
-  step, variables = evaluation.restore_for_serving(config, workdir, checkpoint,
-                                                   device_mesh.replicated)
   runs = [("none", None)] + [(f"{kind}_{strength}", perturbation_fn(kind, strength, config.seed))
                              for kind, strength in parse_grid(grid)]
   results = {label: evaluation.evaluate(predict, device_mesh, variables, source, config,

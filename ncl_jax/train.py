@@ -24,15 +24,21 @@ from ncl_jax.optimizer import create_learning_rate_schedule
 from ncl_jax.state import StateFactory, TrainState
 
 
+# Step t's randomness is fold_in(state.rng, t): the patch sampling uses that key,
+# dropout a key folded from it with this number, so a resumed run replays both.
+DROPOUT_STREAM = 1
+
+
 def train_step(state: TrainState, batch, *, model, tx, config, mesh=None):
   """One optimizer step. batch: image [b, H, W, 3] float32, mask [b, H, W] uint8."""
-  targets = objective.make_targets(batch["mask"], jax.random.fold_in(state.rng, state.step),
-                                   config)
+  step_rng = jax.random.fold_in(state.rng, state.step)
+  targets = objective.make_targets(batch["mask"], step_rng, config)
 
   def loss_fn(params):
     outputs, updates = model.apply(
         {"params": params, "batch_stats": state.batch_stats}, batch["image"],
-        *objective.pivot_inputs(targets), train=True, mutable=["batch_stats"])
+        *objective.pivot_inputs(targets), train=True, mutable=["batch_stats"],
+        rngs={"dropout": jax.random.fold_in(step_rng, DROPOUT_STREAM)})
     terms = objective.compute_loss(outputs, targets, config, state.step, mesh)
     return terms["loss"], (terms, updates["batch_stats"], outputs["logits"])
 

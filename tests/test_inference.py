@@ -58,7 +58,7 @@ def served(config, workdir):
   """(compiled predict, mesh, variables of checkpoint 4) of the trained workdir."""
   mesh = DeviceMesh()
   predict = evaluation.compile_predict(inference.Predictor.from_checkpoint(workdir).model, mesh)
-  _, variables = evaluation.restore_for_serving(config, str(workdir), "4", mesh.replicated)
+  variables = evaluation.restore_for_serving(str(workdir), "4", mesh.replicated).variables
   return predict, mesh, variables
 
 
@@ -272,4 +272,4 @@ def test_serving_needs_no_training_code_and_no_optimizer(trained, monkeypatch):
   config, workdir = trained
   predictor = inference.Predictor.from_checkpoint(workdir)
   assert predictor.predict(np.zeros((20, 20, 3), np.uint8)).probabilities.shape == (20, 20)
-  evaluation.restore_for_serving(config, str(workdir))
+  evaluation.restore_for_serving(str(workdir))

@@ -18,6 +18,11 @@ def create_model(model_config, patch_size: int) -> NCLModel:
       low_level_channels=model_config.low_level_channels,
       decoder_channels=model_config.decoder_channels,
       dtype=_DTYPES[model_config.dtype],
+      aspp_dropout=model_config.aspp_dropout,
+      decoder_dropouts=tuple(model_config.decoder_dropouts),
+      multi_grid=tuple(model_config.multi_grid),
+      zero_init_residual=model_config.zero_init_residual,
+      head_init=model_config.head_init,
   )
 
 

@@ -1,4 +1,5 @@
 """DeepLabV3+ head: ASPP at the encoder's output stride, decoder at stride 4."""
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -18,43 +19,53 @@ class ConvBNReLU(nn.Module):
   kernel: int = 1
   dilation: int = 1
   dtype: Any = jnp.float32
+  init_mode: str = "fan_in"      # the reference's kaiming_normal_ (fan-in) in ASPP and decoder
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = conv(self.features, self.kernel, 1, self.dilation, self.dtype)(x)
+    x = conv(self.features, self.kernel, 1, self.dilation, self.dtype, init_mode=self.init_mode)(x)
     return nn.relu(batch_norm(train, self.dtype)(x))
 
 
 class ASPP(nn.Module):
-  """1x1, three atrous 3x3 and an image-pooling branch, concatenated and projected."""
+  """1x1, three atrous 3x3 and an image-pooling branch, concatenated, projected,
+  then dropout (the reference: 0.5)."""
   channels: int = 256
   rates: Sequence[int] = (6, 12, 18)
   dtype: Any = jnp.float32
+  dropout: float = 0.5
+  init_mode: str = "fan_in"
 
   @nn.compact
   def __call__(self, x, train: bool):
-    branches = [ConvBNReLU(self.channels, 1, dtype=self.dtype, name="branch_1x1")(x, train)]
+    layer = functools.partial(ConvBNReLU, self.channels, dtype=self.dtype,
+                              init_mode=self.init_mode)
+    branches = [layer(1, name="branch_1x1")(x, train)]
     for rate in self.rates:
-      branches.append(
-          ConvBNReLU(self.channels, 3, rate, self.dtype, name=f"branch_rate{rate}")(x, train))
-    pooled = jnp.mean(x, axis=(1, 2), keepdims=True)
-    pooled = ConvBNReLU(self.channels, 1, dtype=self.dtype, name="branch_pool")(pooled, train)
+      branches.append(layer(3, rate, name=f"branch_rate{rate}")(x, train))
+    pooled = layer(1, name="branch_pool")(jnp.mean(x, axis=(1, 2), keepdims=True), train)
     branches.append(jnp.broadcast_to(pooled, branches[0].shape))
-    x = jnp.concatenate(branches, axis=-1)
-    return ConvBNReLU(self.channels, 1, dtype=self.dtype, name="projection")(x, train)
+    x = layer(1, name="projection")(jnp.concatenate(branches, axis=-1), train)
+    return nn.Dropout(self.dropout)(x, deterministic=not train)
 
 
 class Decoder(nn.Module):
-  """Upsample ASPP output to stride 4, fuse with projected low-level features."""
+  """Upsample ASPP output to stride 4, fuse with projected low-level features; a
+  dropout after each of the two fusing convs (the reference: 0.5 and 0.1)."""
   low_level_channels: int = 48
   channels: int = 256
   dtype: Any = jnp.float32
+  dropouts: Sequence[float] = (0.5, 0.1)
+  init_mode: str = "fan_in"
 
   @nn.compact
   def __call__(self, aspp_features, low_level_features, train: bool):
-    low = ConvBNReLU(self.low_level_channels, 1, dtype=self.dtype, name="low_level")(
-        low_level_features, train)
+    low = ConvBNReLU(self.low_level_channels, 1, dtype=self.dtype, init_mode=self.init_mode,
+                     name="low_level")(low_level_features, train)
     high = resize_bilinear(aspp_features, low.shape[1:3])
     x = jnp.concatenate([high, low.astype(high.dtype)], axis=-1)
-    x = ConvBNReLU(self.channels, 3, dtype=self.dtype, name="fuse1")(x, train)
-    return ConvBNReLU(self.channels, 3, dtype=self.dtype, name="fuse2")(x, train)
+    for index, rate in enumerate(self.dropouts):
+      x = ConvBNReLU(self.channels, 3, dtype=self.dtype, init_mode=self.init_mode,
+                     name=f"fuse{index + 1}")(x, train)
+      x = nn.Dropout(rate)(x, deterministic=not train)
+    return x

@@ -1,5 +1,5 @@
 """The NCL network: DeepLabV3+ (ResNet + ASPP + decoder) plus the pivot branches."""
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from ncl_jax import patches
 from ncl_jax.models.deeplab import ASPP, Decoder, resize_bilinear
 from ncl_jax.models.pivot import PivotBranch
-from ncl_jax.models.resnet import ResNet, scaled_channels
+from ncl_jax.models.resnet import ResNet, kaiming_normal, scaled_channels
 
 
 class NCLModel(nn.Module):
@@ -29,20 +29,35 @@ class NCLModel(nn.Module):
   low_level_channels: int = 48
   decoder_channels: int = 256
   dtype: Any = jnp.float32
+  # The reference recipe (docs/method.md); a config saved before these keys
+  # existed is read with the values of its time (checkpointing.LEGACY_DEFAULTS).
+  aspp_dropout: float = 0.5
+  decoder_dropouts: Sequence[float] = (0.5, 0.1)
+  multi_grid: Sequence[int] = (1, 2, 4)
+  zero_init_residual: bool = False
+  head_init: str = "fan_in"      # ASPP, decoder and output heads; "fan_out" as the backbone
+
+  def _head(self, name):
+    """A 1x1 conv to one logit channel. Under the old "fan_out" recipe the heads
+    kept Flax's default (LeCun normal) initialization."""
+    init = kaiming_normal("fan_in") if self.head_init == "fan_in" else nn.linear.default_kernel_init
+    return nn.Conv(1, (1, 1), dtype=self.dtype, kernel_init=init, name=name)
 
   @nn.compact
   def __call__(self, images, contour_index: Optional[jnp.ndarray] = None,
                contour_valid: Optional[jnp.ndarray] = None, train: bool = False):
     stage1, encoded = ResNet(self.depth, self.width, self.output_stride, self.dtype,
+                             tuple(self.multi_grid), self.zero_init_residual,
                              name="encoder")(images, train)
     rates = tuple(r * 16 // self.output_stride for r in (6, 12, 18))
     aspp = ASPP(scaled_channels(self.aspp_channels, self.width), rates, self.dtype,
-                name="aspp")(encoded, train)
-    aux_coarse = nn.Conv(1, (1, 1), dtype=self.dtype, name="aux_head")(aspp)
+                self.aspp_dropout, self.head_init, name="aspp")(encoded, train)
+    aux_coarse = self._head("aux_head")(aspp)
     decoded = Decoder(scaled_channels(self.low_level_channels, self.width),
                       scaled_channels(self.decoder_channels, self.width), self.dtype,
+                      tuple(self.decoder_dropouts), self.head_init,
                       name="decoder")(aspp, stage1, train)
-    logits_stride4 = nn.Conv(1, (1, 1), dtype=self.dtype, name="classifier")(decoded)
+    logits_stride4 = self._head("classifier")(decoded)
     logits = resize_bilinear(logits_stride4.astype(jnp.float32), images.shape[1:3])
     patch_features = patches.patch_grid(
         stage1.astype(jnp.float32), self.patch_size // patches.FEATURE_STRIDE)

@@ -2,7 +2,7 @@
 
 Every weight starts random: NCL is pre-training free by design.
 """
-from typing import Any
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -27,14 +27,20 @@ def scaled_channels(channels: int, width: float) -> int:
   return max(8, int(round(channels * width)))
 
 
-def conv(features, kernel, strides=1, dilation=1, dtype=jnp.float32, name=None):
-  """Bias-free conv with PyTorch-style symmetric padding (keeps strided shapes exact)."""
+def kaiming_normal(mode: str):
+  """He initialization, std = sqrt(2 / fan) with fan = "fan_in" or "fan_out"."""
+  return nn.initializers.variance_scaling(2.0, mode, "normal")
+
+
+def conv(features, kernel, strides=1, dilation=1, dtype=jnp.float32, name=None,
+         init_mode="fan_out"):
+  """Bias-free conv with PyTorch-style symmetric padding (keeps strided shapes exact).
+  The backbone's init is the reference's normal(0, sqrt(2 / (k * k * out))), fan-out."""
   pad = dilation * (kernel - 1) // 2
   return nn.Conv(
       features, (kernel, kernel), strides=(strides, strides),
       padding=((pad, pad), (pad, pad)), kernel_dilation=(dilation, dilation),
-      use_bias=False, dtype=dtype, name=name,
-      kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"))
+      use_bias=False, dtype=dtype, name=name, kernel_init=kaiming_normal(init_mode))
 
 
 def batch_norm(train: bool, dtype=jnp.float32, name=None, zero_init=False):
@@ -48,6 +54,7 @@ class BasicBlock(nn.Module):
   strides: int = 1
   dilation: int = 1
   dtype: Any = jnp.float32
+  zero_init_residual: bool = False   # last BatchNorm scale starts at 0 (identity block)
   expansion = 1
 
   @nn.compact
@@ -56,7 +63,7 @@ class BasicBlock(nn.Module):
     y = conv(self.filters, 3, self.strides, self.dilation, self.dtype)(x)
     y = nn.relu(batch_norm(train, self.dtype)(y))
     y = conv(self.filters, 3, 1, self.dilation, self.dtype)(y)
-    y = batch_norm(train, self.dtype, zero_init=True)(y)
+    y = batch_norm(train, self.dtype, zero_init=self.zero_init_residual)(y)
     if residual.shape != y.shape:
       residual = conv(self.filters, 1, self.strides, 1, self.dtype, name="proj_conv")(x)
       residual = batch_norm(train, self.dtype, name="proj_bn")(residual)
@@ -68,6 +75,7 @@ class BottleneckBlock(nn.Module):
   strides: int = 1
   dilation: int = 1
   dtype: Any = jnp.float32
+  zero_init_residual: bool = False   # last BatchNorm scale starts at 0 (identity block)
   expansion = 4
 
   @nn.compact
@@ -78,7 +86,7 @@ class BottleneckBlock(nn.Module):
     y = conv(self.filters, 3, self.strides, self.dilation, self.dtype)(y)
     y = nn.relu(batch_norm(train, self.dtype)(y))
     y = conv(self.filters * 4, 1, 1, 1, self.dtype)(y)
-    y = batch_norm(train, self.dtype, zero_init=True)(y)
+    y = batch_norm(train, self.dtype, zero_init=self.zero_init_residual)(y)
     if residual.shape != y.shape:
       residual = conv(self.filters * 4, 1, self.strides, 1, self.dtype, name="proj_conv")(x)
       residual = batch_norm(train, self.dtype, name="proj_bn")(residual)
@@ -89,11 +97,16 @@ class ResNet(nn.Module):
   """Returns (stride-4 features of stage 1, last-stage features at `output_stride`).
 
   images: [batch, height, width, 3] -> ([batch, H/4, W/4, C1], [batch, H/os, W/os, C4]).
+  `multi_grid`: the stage-4 blocks' dilations are these multiples of the stage's
+  dilation (the reference's (1, 2, 4) for ResNet-50/101's three blocks; a stage with
+  fewer blocks takes the first ones, e.g. (1, 2) for ResNet-18's two).
   """
   depth: int = 101
   width: float = 1.0
   output_stride: int = 16
   dtype: Any = jnp.float32
+  multi_grid: Sequence[int] = (1, 2, 4)
+  zero_init_residual: bool = False
 
   @nn.compact
   def __call__(self, images, train: bool):
@@ -107,9 +120,11 @@ class ResNet(nn.Module):
     stage1 = None
     for stage, (num_blocks, (stride, dilation)) in enumerate(zip(stage_sizes, schedule)):
       for block in range(num_blocks):
+        grid = self.multi_grid[min(block, len(self.multi_grid) - 1)] if stage == 3 else 1
         x = block_cls(
-            base * 2**stage, strides=stride if block == 0 else 1, dilation=dilation,
-            dtype=self.dtype, name=f"stage{stage + 1}_block{block + 1}")(x, train)
+            base * 2**stage, strides=stride if block == 0 else 1, dilation=dilation * grid,
+            dtype=self.dtype, zero_init_residual=self.zero_init_residual,
+            name=f"stage{stage + 1}_block{block + 1}")(x, train)
       if stage == 0:
         stage1 = x
     return stage1, x
