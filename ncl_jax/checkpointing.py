@@ -30,6 +30,7 @@ LEGACY_DEFAULTS = {
     "model.zero_init_residual": True,
     "model.head_init": "fan_out",
     "optimizer.head_lr_multiplier": 1.0,
+    "model.conv_impl": "auto",   # the same network and parameters, computed as fast as possible
 }
 
 

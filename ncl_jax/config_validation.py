@@ -4,6 +4,7 @@ import jax
 from ncl_jax.data import DATASET_NAMES
 from ncl_jax.imaging import MASK_SIZE_POLICIES
 from ncl_jax.losses import CONTOUR_ROLES
+from ncl_jax.models.conv import CONV_IMPLS
 from ncl_jax.models.resnet import RESNET_LAYOUTS
 
 
@@ -37,6 +38,8 @@ def validate_config(config, num_devices=None):
   _check(len(config.model.multi_grid) > 0
          and all(int(g) == g and g >= 1 for g in config.model.multi_grid),
          f"model.multi_grid={tuple(config.model.multi_grid)} must be positive integers")
+  _check(config.model.conv_impl in CONV_IMPLS,
+         f"model.conv_impl={config.model.conv_impl!r} must be one of {CONV_IMPLS}")
   _check(config.model.head_init in ("fan_in", "fan_out"),
          f"model.head_init={config.model.head_init!r} must be 'fan_in' or 'fan_out'")
   _check(config.optimizer.head_lr_multiplier > 0,

@@ -73,11 +73,13 @@ def conv_dilations(module, images, *args):
 @pytest.mark.parametrize("depth,expected", [(50, [2, 4, 8]), (18, [2, 4])])
 def test_multi_grid_dilates_the_last_stage(depth, expected):
   images = jnp.zeros((1, 64, 64, 3))
-  dilations = conv_dilations(ResNet(depth, 0.125, 16, multi_grid=(1, 2, 4)), images, False)
+  dilations = conv_dilations(ResNet(depth, 0.125, 16, multi_grid=(1, 2, 4), conv_impl="xla"),
+                             images, False)
   three_by_three = [d[0] for d in dilations if d[0] > 1]
   per_block = 2 if depth == 18 else 1          # basic blocks have two 3x3 convs
   assert three_by_three == [d for d in expected for _ in range(per_block)]
-  plain = conv_dilations(ResNet(depth, 0.125, 16, multi_grid=(1, 1, 1)), images, False)
+  plain = conv_dilations(ResNet(depth, 0.125, 16, multi_grid=(1, 1, 1), conv_impl="xla"), images,
+                         False)
   assert {d[0] for d in plain} == {1, 2}
 
 

@@ -23,6 +23,7 @@ def create_model(model_config, patch_size: int) -> NCLModel:
       multi_grid=tuple(model_config.multi_grid),
       zero_init_residual=model_config.zero_init_residual,
       head_init=model_config.head_init,
+      conv_impl=model_config.conv_impl,
   )
 
 

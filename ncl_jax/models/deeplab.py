@@ -20,10 +20,12 @@ class ConvBNReLU(nn.Module):
   dilation: int = 1
   dtype: Any = jnp.float32
   init_mode: str = "fan_in"      # the reference's kaiming_normal_ (fan-in) in ASPP and decoder
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = conv(self.features, self.kernel, 1, self.dilation, self.dtype, init_mode=self.init_mode)(x)
+    x = conv(self.features, self.kernel, 1, self.dilation, self.dtype, init_mode=self.init_mode,
+             impl=self.conv_impl)(x)
     return nn.relu(batch_norm(train, self.dtype)(x))
 
 
@@ -35,11 +37,12 @@ class ASPP(nn.Module):
   dtype: Any = jnp.float32
   dropout: float = 0.5
   init_mode: str = "fan_in"
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, train: bool):
     layer = functools.partial(ConvBNReLU, self.channels, dtype=self.dtype,
-                              init_mode=self.init_mode)
+                              init_mode=self.init_mode, conv_impl=self.conv_impl)
     branches = [layer(1, name="branch_1x1")(x, train)]
     for rate in self.rates:
       branches.append(layer(3, rate, name=f"branch_rate{rate}")(x, train))
@@ -57,15 +60,16 @@ class Decoder(nn.Module):
   dtype: Any = jnp.float32
   dropouts: Sequence[float] = (0.5, 0.1)
   init_mode: str = "fan_in"
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, aspp_features, low_level_features, train: bool):
-    low = ConvBNReLU(self.low_level_channels, 1, dtype=self.dtype, init_mode=self.init_mode,
-                     name="low_level")(low_level_features, train)
+    layer = functools.partial(ConvBNReLU, dtype=self.dtype, init_mode=self.init_mode,
+                              conv_impl=self.conv_impl)
+    low = layer(self.low_level_channels, 1, name="low_level")(low_level_features, train)
     high = resize_bilinear(aspp_features, low.shape[1:3])
     x = jnp.concatenate([high, low.astype(high.dtype)], axis=-1)
     for index, rate in enumerate(self.dropouts):
-      x = ConvBNReLU(self.channels, 3, dtype=self.dtype, init_mode=self.init_mode,
-                     name=f"fuse{index + 1}")(x, train)
+      x = layer(self.channels, 3, name=f"fuse{index + 1}")(x, train)
       x = nn.Dropout(rate)(x, deterministic=not train)
     return x

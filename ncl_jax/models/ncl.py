@@ -5,6 +5,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from ncl_jax import patches
+from ncl_jax.models import conv as conv_lib
 from ncl_jax.models.deeplab import ASPP, Decoder, resize_bilinear
 from ncl_jax.models.pivot import PivotBranch
 from ncl_jax.models.resnet import ResNet, kaiming_normal, scaled_channels
@@ -36,26 +37,28 @@ class NCLModel(nn.Module):
   multi_grid: Sequence[int] = (1, 2, 4)
   zero_init_residual: bool = False
   head_init: str = "fan_in"      # ASPP, decoder and output heads; "fan_out" as the backbone
+  conv_impl: str = "auto"        # "auto": XLA:CPU-friendly convolutions on CPU (models/conv.py)
 
   def _head(self, name):
     """A 1x1 conv to one logit channel. Under the old "fan_out" recipe the heads
     kept Flax's default (LeCun normal) initialization."""
     init = kaiming_normal("fan_in") if self.head_init == "fan_in" else nn.linear.default_kernel_init
-    return nn.Conv(1, (1, 1), dtype=self.dtype, kernel_init=init, name=name)
+    return nn.Conv(1, (1, 1), dtype=self.dtype, kernel_init=init, name=name,
+                   conv_general_dilated=conv_lib.for_impl(self.conv_impl))
 
   @nn.compact
   def __call__(self, images, contour_index: Optional[jnp.ndarray] = None,
                contour_valid: Optional[jnp.ndarray] = None, train: bool = False):
     stage1, encoded = ResNet(self.depth, self.width, self.output_stride, self.dtype,
-                             tuple(self.multi_grid), self.zero_init_residual,
+                             tuple(self.multi_grid), self.zero_init_residual, self.conv_impl,
                              name="encoder")(images, train)
     rates = tuple(r * 16 // self.output_stride for r in (6, 12, 18))
     aspp = ASPP(scaled_channels(self.aspp_channels, self.width), rates, self.dtype,
-                self.aspp_dropout, self.head_init, name="aspp")(encoded, train)
+                self.aspp_dropout, self.head_init, self.conv_impl, name="aspp")(encoded, train)
     aux_coarse = self._head("aux_head")(aspp)
     decoded = Decoder(scaled_channels(self.low_level_channels, self.width),
                       scaled_channels(self.decoder_channels, self.width), self.dtype,
-                      tuple(self.decoder_dropouts), self.head_init,
+                      tuple(self.decoder_dropouts), self.head_init, self.conv_impl,
                       name="decoder")(aspp, stage1, train)
     logits_stride4 = self._head("classifier")(decoded)
     logits = resize_bilinear(logits_stride4.astype(jnp.float32), images.shape[1:3])

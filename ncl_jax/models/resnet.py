@@ -7,6 +7,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from ncl_jax.models import conv as conv_lib
+
 # depth -> (blocks per stage, bottleneck?)
 RESNET_LAYOUTS = {
     18: ((2, 2, 2, 2), False),
@@ -33,14 +35,15 @@ def kaiming_normal(mode: str):
 
 
 def conv(features, kernel, strides=1, dilation=1, dtype=jnp.float32, name=None,
-         init_mode="fan_out"):
+         init_mode="fan_out", impl="auto"):
   """Bias-free conv with PyTorch-style symmetric padding (keeps strided shapes exact).
   The backbone's init is the reference's normal(0, sqrt(2 / (k * k * out))), fan-out."""
   pad = dilation * (kernel - 1) // 2
   return nn.Conv(
       features, (kernel, kernel), strides=(strides, strides),
       padding=((pad, pad), (pad, pad)), kernel_dilation=(dilation, dilation),
-      use_bias=False, dtype=dtype, name=name, kernel_init=kaiming_normal(init_mode))
+      use_bias=False, dtype=dtype, name=name, kernel_init=kaiming_normal(init_mode),
+      conv_general_dilated=conv_lib.for_impl(impl))
 
 
 def batch_norm(train: bool, dtype=jnp.float32, name=None, zero_init=False):
@@ -55,17 +58,19 @@ class BasicBlock(nn.Module):
   dilation: int = 1
   dtype: Any = jnp.float32
   zero_init_residual: bool = False   # last BatchNorm scale starts at 0 (identity block)
+  conv_impl: str = "auto"
   expansion = 1
 
   @nn.compact
   def __call__(self, x, train: bool):
     residual = x
-    y = conv(self.filters, 3, self.strides, self.dilation, self.dtype)(x)
+    y = conv(self.filters, 3, self.strides, self.dilation, self.dtype, impl=self.conv_impl)(x)
     y = nn.relu(batch_norm(train, self.dtype)(y))
-    y = conv(self.filters, 3, 1, self.dilation, self.dtype)(y)
+    y = conv(self.filters, 3, 1, self.dilation, self.dtype, impl=self.conv_impl)(y)
     y = batch_norm(train, self.dtype, zero_init=self.zero_init_residual)(y)
     if residual.shape != y.shape:
-      residual = conv(self.filters, 1, self.strides, 1, self.dtype, name="proj_conv")(x)
+      residual = conv(self.filters, 1, self.strides, 1, self.dtype, name="proj_conv",
+                      impl=self.conv_impl)(x)
       residual = batch_norm(train, self.dtype, name="proj_bn")(residual)
     return nn.relu(residual + y)
 
@@ -76,19 +81,21 @@ class BottleneckBlock(nn.Module):
   dilation: int = 1
   dtype: Any = jnp.float32
   zero_init_residual: bool = False   # last BatchNorm scale starts at 0 (identity block)
+  conv_impl: str = "auto"
   expansion = 4
 
   @nn.compact
   def __call__(self, x, train: bool):
     residual = x
-    y = conv(self.filters, 1, 1, 1, self.dtype)(x)
+    y = conv(self.filters, 1, 1, 1, self.dtype, impl=self.conv_impl)(x)
     y = nn.relu(batch_norm(train, self.dtype)(y))
-    y = conv(self.filters, 3, self.strides, self.dilation, self.dtype)(y)
+    y = conv(self.filters, 3, self.strides, self.dilation, self.dtype, impl=self.conv_impl)(y)
     y = nn.relu(batch_norm(train, self.dtype)(y))
-    y = conv(self.filters * 4, 1, 1, 1, self.dtype)(y)
+    y = conv(self.filters * 4, 1, 1, 1, self.dtype, impl=self.conv_impl)(y)
     y = batch_norm(train, self.dtype, zero_init=self.zero_init_residual)(y)
     if residual.shape != y.shape:
-      residual = conv(self.filters * 4, 1, self.strides, 1, self.dtype, name="proj_conv")(x)
+      residual = conv(self.filters * 4, 1, self.strides, 1, self.dtype, name="proj_conv",
+                      impl=self.conv_impl)(x)
       residual = batch_norm(train, self.dtype, name="proj_bn")(residual)
     return nn.relu(residual + y)
 
@@ -107,13 +114,15 @@ class ResNet(nn.Module):
   dtype: Any = jnp.float32
   multi_grid: Sequence[int] = (1, 2, 4)
   zero_init_residual: bool = False
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, images, train: bool):
     stage_sizes, bottleneck = RESNET_LAYOUTS[self.depth]
     block_cls = BottleneckBlock if bottleneck else BasicBlock
     base = scaled_channels(64, self.width)
-    x = conv(base, 7, 2, 1, self.dtype, name="stem_conv")(images.astype(self.dtype))
+    x = conv(base, 7, 2, 1, self.dtype, name="stem_conv", impl=self.conv_impl)(
+        images.astype(self.dtype))
     x = nn.relu(batch_norm(train, self.dtype, name="stem_bn")(x))
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     schedule = ((1, 1),) + _STAGE_SCHEDULE[self.output_stride]
@@ -124,7 +133,7 @@ class ResNet(nn.Module):
         x = block_cls(
             base * 2**stage, strides=stride if block == 0 else 1, dilation=dilation * grid,
             dtype=self.dtype, zero_init_residual=self.zero_init_residual,
-            name=f"stage{stage + 1}_block{block + 1}")(x, train)
+            conv_impl=self.conv_impl, name=f"stage{stage + 1}_block{block + 1}")(x, train)
       if stage == 0:
         stage1 = x
     return stage1, x

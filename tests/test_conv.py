@@ -1,0 +1,52 @@
+"""The CPU formulations of convolutions equal nn.Conv's: outputs and gradients to 1e-5."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ncl_jax.models import conv as conv_lib
+
+CASES = [
+    # (input shape, features, kernel, stride, dilation, padding, expected CPU strategy)
+    ((2, 9, 11, 8), 5, 1, 1, 1, "SAME", "matmul"),
+    ((2, 9, 11, 8), 5, 1, 2, 1, ((0, 0), (0, 0)), "matmul"),
+    ((2, 12, 12, 8), 6, 3, 1, 4, ((4, 4), (4, 4)), "taps"),
+    ((1, 12, 14, 6), 4, 3, 1, 6, ((6, 6), (6, 6)), "taps"),
+    ((1, 64, 64, 256), 256, 3, 1, 1, ((1, 1), (1, 1)), "tap_weight_gradient"),
+    ((2, 16, 16, 8), 8, 3, 1, 1, ((1, 1), (1, 1)), "xla"),
+    ((2, 16, 16, 8), 8, 3, 2, 1, ((1, 1), (1, 1)), "xla"),
+    ((2, 16, 16, 3), 8, 7, 2, 1, ((3, 3), (3, 3)), "xla"),
+]
+
+
+@pytest.mark.parametrize("shape,features,kernel,stride,dilation,padding,strategy", CASES)
+def test_cpu_formulation_equals_nn_conv(shape, features, kernel, stride, dilation, padding,
+                                        strategy):
+  assert jax.default_backend() == "cpu"
+  assert conv_lib.cpu_strategy(shape, (kernel, kernel, shape[-1], features), (stride, stride),
+                               padding, None, (dilation, dilation), 1) == strategy
+  modules = [nn.Conv(features, (kernel, kernel), (stride, stride), padding,
+                     kernel_dilation=(dilation, dilation), conv_general_dilated=impl)
+             for impl in (None, conv_lib.conv_general_dilated)]
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  variables = modules[0].init(jax.random.PRNGKey(0), x)
+  cotangent = None
+  results = []
+  for module in modules:
+    y, vjp = jax.vjp(lambda v, x, m=module: m.apply(v, x), variables, x)
+    if cotangent is None:
+      cotangent = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+    results.append((y, *vjp(cotangent)))
+  for reference, ours in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1])):
+    scale = float(jnp.abs(reference).max())
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(reference), rtol=0,
+                               atol=1e-5 * max(scale, 1.0))
+
+
+def test_other_backends_and_xla_impl_use_xla():
+  assert conv_lib.for_impl("xla") is jax.lax.conv_general_dilated
+  assert conv_lib.for_impl("auto") is conv_lib.conv_general_dilated
+  with pytest.raises(ValueError, match="conv_impl"):
+    conv_lib.for_impl("fast")
