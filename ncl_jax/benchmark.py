@@ -2,6 +2,7 @@
 
   python -m ncl_jax.benchmark --config=configs/default.py [--steps=20] [--output=bench.json]
   python -m ncl_jax.benchmark --config=configs/default.py --sweep=8,16,32
+  python -m ncl_jax.benchmark --config=configs/default.py --compare_torch   # needs [torch]
 
 Reports device kind and count, image size, global batch, compile seconds, train
 images/s (median over timed steps after warm-up), model TFLOPs per image (XLA's
@@ -10,8 +11,14 @@ device's peak, peak device memory, eval images/s, input-pipeline images/s alone
 (with its worker count) and the contrastive loss's share of the step time.
 Steps run on random images with rectangle masks, so only the input-pipeline
 figure reads the dataset.
+
+`--compare_torch` instead times, interleaved on the same thread count, one
+training step of the same DeepLabV3+ with the same loss (mean BCE at every
+output: `ncl.weight=0`, `pc.mode=bce`) in ncl_jax and in PyTorch eager
+(ncl_jax.torch_reference), the forward passes, and the full NCL step beside them.
 """
 import json
+import os
 import statistics
 import time
 
@@ -20,7 +27,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from ncl_jax import data, input_pipeline, train
+from ncl_jax import ablate, data, input_pipeline, train
 from ncl_jax.config_validation import validate_config
 from ncl_jax.state import StateFactory
 
@@ -45,40 +52,90 @@ def random_batch(config, seed=0):
   return {"image": image, "mask": mask}
 
 
-def _time_calls(function, args_fn, steps, warmup):
-  """Median seconds of `function(*args_fn())` over `steps` after `warmup`; waits on results."""
-  times = []
-  for index in range(warmup + steps):
-    args = args_fn()
+class StepTimer:
+  """The compiled train step and prediction of `config` on one fixed random batch."""
+
+  def __init__(self, config):
+    runtime = train.Runtime(config, StateFactory(config))
+    self.state = runtime.init_state(config.seed)
+    self.host_batch = random_batch(config)
+    self.batch = {k: runtime.mesh.shard(v) for k, v in self.host_batch.items()}
     start = time.perf_counter()
-    jax.block_until_ready(function(*args))
-    if index >= warmup:
-      times.append(time.perf_counter() - start)
-  return statistics.median(times)
+    self.compiled = runtime.train_step.lower(self.state, self.batch).compile()
+    self.compile_seconds = time.perf_counter() - start
+    cost = self.compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    self.flops_per_step = float((cost or {}).get("flops", float("nan")))
+    self.predict = runtime.predict
+
+  def step(self) -> float:
+    """Seconds of one training step (waits for its result)."""
+    start = time.perf_counter()
+    self.state, metrics = self.compiled(self.state, self.batch)
+    jax.block_until_ready(metrics["loss"])
+    return time.perf_counter() - start
+
+  def forward(self) -> float:
+    """Seconds of one prediction of the batch (compiled on first use)."""
+    start = time.perf_counter()
+    jax.block_until_ready(self.predict(self.state.variables, self.batch["image"]))
+    return time.perf_counter() - start
 
 
 def measure_train(config, steps, warmup):
   """Compile time, step time and FLOPs of the train step of `config`."""
-  runtime = train.Runtime(config, StateFactory(config))
-  state = runtime.init_state(config.seed)
-  host = random_batch(config)
-  batch = {k: runtime.mesh.shard(v) for k, v in host.items()}
-  start = time.perf_counter()
-  compiled = runtime.train_step.lower(state, batch).compile()
-  compile_seconds = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  holder = {"state": state}
+  timer = StepTimer(config)
+  seconds = statistics.median([timer.step() for _ in range(warmup + steps)][warmup:])
+  eval_seconds = statistics.median([timer.forward() for _ in range(warmup + steps)][warmup:])
+  return {"compile_seconds": timer.compile_seconds, "step_seconds": seconds,
+          "flops_per_step": timer.flops_per_step, "eval_seconds": eval_seconds}
 
-  def step():
-    holder["state"], metrics = compiled(holder["state"], batch)
-    return metrics["loss"]
-  seconds = _time_calls(step, lambda: (), steps, warmup)
-  eval_seconds = _time_calls(runtime.predict,
-                             lambda: (holder["state"].variables, batch["image"]), steps, warmup)
-  return {"compile_seconds": compile_seconds, "step_seconds": seconds,
-          "flops_per_step": float((cost or {}).get("flops", float("nan"))),
-          "eval_seconds": eval_seconds}
+
+def compare_with_torch(config, steps=5, warmup=1) -> dict:
+  """Median seconds of a training step and a forward pass of the same network and
+  loss in ncl_jax and PyTorch eager, interleaved, with the full NCL step beside."""
+  from ncl_jax import torch_reference  # pylint: disable=g-import-not-at-top  # optional extra
+  threads = os.cpu_count()
+  bce = ablate.with_overrides(config, {"ncl.weight": 0.0, "pc.mode": "bce"})
+  ours, full = StepTimer(bce), StepTimer(config)
+  theirs = torch_reference.TorchStep(bce, ours.host_batch, threads)
+  runs = {"ours": ours.step, "ours_full_ncl": full.step, "torch": theirs,
+          "ours_forward": ours.forward, "torch_forward": theirs.forward_seconds}
+  times = {key: [] for key in runs}
+  for index in range(warmup + steps):
+    for key, run in runs.items():
+      # Each measurement directly follows an untimed call of the same function, so
+      # neither framework is timed while its memory is cold from the other's call.
+      run()
+      seconds = run()
+      if index >= warmup:
+        times[key].append(seconds)
+  median = {key: statistics.median(values) for key, values in times.items()}
+  batch = config.batch_size
+  return {
+      "device_kind": jax.devices()[0].device_kind, "threads": threads,
+      "torch_version": torch_reference.torch.__version__, "jax_version": jax.__version__,
+      "image_size": config.image_size, "global_batch": batch, "dtype": config.model.dtype,
+      "model": f"resnet{config.model.depth} width {config.model.width} os{config.model.output_stride}",
+      "conv_impl": config.model.conv_impl,
+      "loss": "mean BCE at every output (ncl.weight=0, pc.mode=bce)",
+      "ncl_jax_train_images_per_second": batch / median["ours"],
+      "torch_train_images_per_second": batch / median["torch"],
+      "train_ratio": median["torch"] / median["ours"],
+      "ncl_jax_full_ncl_train_images_per_second": batch / median["ours_full_ncl"],
+      "ncl_jax_forward_seconds": median["ours_forward"],
+      "torch_forward_seconds": median["torch_forward"],
+      "step_seconds": times, "timed_steps": steps, "warmup_steps": warmup,
+      "parameters": {"ncl_jax_segmentation": _parameter_count(bce, exclude=("pivot_",)),
+                     "torch": torch_reference.parameter_count(bce.model)},
+  }
+
+
+def _parameter_count(config, exclude=()):
+  shapes = jax.eval_shape(StateFactory(config, with_optimizer=False).init_variables,
+                          jax.random.PRNGKey(0))["params"]
+  return sum(int(np.prod(x.shape)) for name, subtree in shapes.items()
+             if not name.startswith(exclude) for x in jax.tree.leaves(subtree))
 
 
 def measure_input_pipeline(config, batches):
@@ -141,6 +198,8 @@ def define_flags():
   flags.DEFINE_integer("pipeline_batches", 20, "Batches timed for the input pipeline.")
   flags.DEFINE_string("sweep", "", "Comma-separated global batch sizes to run instead.")
   flags.DEFINE_string("output", "benchmark.json", "Where the JSON goes.")
+  flags.DEFINE_bool("compare_torch", False, "Time the same network and loss in PyTorch eager "
+                    "beside ours (needs the torch extra) instead of the usual measurements.")
   flags.mark_flags_as_required(["config"])
 
 
@@ -153,7 +212,10 @@ def main(argv):
     with config.unlocked():
       config.batch_size = config.eval_batch_size = size
     validate_config(config)
-    runs.append(benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.pipeline_batches))
+    if FLAGS.compare_torch:
+      runs.append(compare_with_torch(config, FLAGS.steps, FLAGS.warmup))
+    else:
+      runs.append(benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.pipeline_batches))
     print(json.dumps(runs[-1], indent=2), flush=True)
   with open(FLAGS.output, "w", encoding="utf-8") as file:
     json.dump(runs if FLAGS.sweep else runs[0], file, indent=2)

@@ -58,6 +58,16 @@ def decode_image(data: bytes, file_name: str = "", exif_transpose: bool = False)
 
   `exif_transpose` applies the EXIF orientation (for photos given to the model;
   dataset masks are aligned with the stored pixels, so training does not)."""
+  return decode_reduced(data, file_name, None, exif_transpose)[0]
+
+
+def decode_reduced(data: bytes, file_name: str = "", min_size=None,
+                   exif_transpose: bool = False):
+  """(uint8 [h, w, 3], (H, W) of the full image): a JPEG much larger than
+  `min_size` (height, width) is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain
+  (JPEG draft mode), never below `min_size`; anything else is decoded whole.
+  Training, evaluation and prediction all reduce images this way before resizing
+  them to the model's input, so the model sees one kind of downscaling."""
   name = file_name or "image"
   try:
     with Image.open(io.BytesIO(data)) as image:
@@ -65,8 +75,15 @@ def decode_image(data: bytes, file_name: str = "", exif_transpose: bool = False)
       if width * height > MAX_IMAGE_PIXELS:
         raise DecodeError(f"{name}: {width}x{height} pixels is over the limit of "
                           f"{MAX_IMAGE_PIXELS} (a decompression bomb?)")
+      if min_size is not None and image.format == "JPEG":
+        image.draft("RGB", (int(min_size[1]), int(min_size[0])))
       image.load()
-      return to_rgb(ImageOps.exif_transpose(image) if exif_transpose else image)
+      if exif_transpose:
+        orientation = image.getexif().get(0x0112, 1)
+        if orientation in (5, 6, 7, 8):
+          height, width = width, height
+        image = ImageOps.exif_transpose(image)
+      return to_rgb(image), (height, width)
   except DecodeError:
     raise
   except Image.DecompressionBombError as error:

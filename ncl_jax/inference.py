@@ -5,10 +5,12 @@
   prediction.probabilities   # float32 [H, W] at the image's original size
   prediction.score           # image score: max of the probability map
 
-Large images: `strategy="resize"` resizes to the training size and back;
+Large images: `strategy="resize"` (default) resizes the whole image to the
+training size and the prediction back, as training and evaluation see images
+(a large JPEG file is decoded reduced first, exactly as the input pipeline does);
 `"sliding"` predicts overlapping training-size windows of the full-resolution
-image and averages them; `"auto"` (default) slides over images larger than 2x the
-training size on either side and resizes the others. Every input is mapped to
+image and averages them; `"auto"` slides over images larger than 2x the training
+size on either side and resizes the others. Every input is mapped to
 [batch_size, S, S, 3] windows, so the model is compiled once, not once per image.
 """
 import dataclasses
@@ -27,7 +29,7 @@ from PIL import Image, ImageOps
 from ncl_jax import checkpointing, evaluation, imaging
 from ncl_jax.state import StateFactory
 
-STRATEGIES = ("auto", "resize", "sliding")
+STRATEGIES = ("resize", "sliding", "auto")
 
 
 @dataclasses.dataclass
@@ -67,7 +69,7 @@ def sliding_windows(height, width, window, overlap=0.5) -> List[tuple]:
 class Predictor:
   """A trained NCL model as a function of images (no config file needed)."""
 
-  def __init__(self, config, variables, strategy="auto", batch_size=8, overlap=0.5):
+  def __init__(self, config, variables, strategy="resize", batch_size=8, overlap=0.5):
     if strategy not in STRATEGIES:
       raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     self.config, self.variables = config, variables
@@ -108,20 +110,33 @@ class Predictor:
       outputs.append(np.asarray(self._forward(self.variables, padded))[:len(chunk)])
     return np.concatenate(outputs) if outputs else np.zeros((0,) * 3, np.float32)
 
-  def _uses_sliding(self, image):
+  def _uses_sliding(self, size):
     if self.strategy != "auto":
       return self.strategy == "sliding"
-    return max(image.shape[:2]) > 2 * self.image_size
+    return max(size) > 2 * self.image_size
+
+  def _read(self, image):
+    """(uint8 array to predict on, (H, W) of the image). A file goes through
+    imaging.decode_reduced, as training and evaluation read files; sliding
+    windows need the full resolution."""
+    if isinstance(image, (str, os.PathLike)) and self.strategy != "sliding":
+      data = pathlib.Path(image).read_bytes()
+      array, size = imaging.decode_reduced(data, str(image), (self.image_size,) * 2,
+                                           exif_transpose=True)
+      if not self._uses_sliding(size):
+        return array, size
+    array = load_image(image)
+    return array, array.shape[:2]
 
   def predict(self, image) -> Prediction:
     return self.predict_batch([image])[0]
 
   def predict_batch(self, images: Sequence) -> List[Prediction]:
     """Predictions for many images; all their windows share compiled batches."""
-    arrays = [load_image(image) for image in images]
+    read = [self._read(image) for image in images]
     plans, windows = [], []
-    for array in arrays:
-      if self._uses_sliding(array):
+    for array, size in read:
+      if self._uses_sliding(size):
         padded, corners = self._pad_for_windows(array)
         plans.append(("sliding", len(windows), corners, padded.shape[:2]))
         windows += [imaging.normalize(padded[t:t + self.image_size, l:l + self.image_size])
@@ -130,7 +145,7 @@ class Predictor:
         plans.append(("resize", len(windows), None, None))
         windows.append(imaging.model_input(array, self.image_size))
     outputs = self._run(np.stack(windows)) if windows else []
-    return [self._assemble(array, plan, outputs) for array, plan in zip(arrays, plans)]
+    return [self._assemble(size, plan, outputs) for (_, size), plan in zip(read, plans)]
 
   def _pad_for_windows(self, array):
     """Reflect-pad sides shorter than the window; returns (padded, corners)."""
@@ -140,9 +155,9 @@ class Predictor:
       array = np.pad(array, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
     return array, sliding_windows(array.shape[0], array.shape[1], self.image_size, self.overlap)
 
-  def _assemble(self, array, plan, outputs) -> Prediction:
+  def _assemble(self, size, plan, outputs) -> Prediction:
     kind, first, corners, padded_shape = plan
-    height, width = array.shape[:2]
+    height, width = size
     if kind == "resize":
       probabilities = imaging.resize_probabilities(outputs[first], (height, width))
     else:

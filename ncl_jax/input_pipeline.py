@@ -18,7 +18,7 @@ import grain
 import jax
 import numpy as np
 
-from ncl_jax.imaging import (DecodeError, decode_image, decode_mask, normalize, resize_image,
+from ncl_jax.imaging import (DecodeError, decode_mask, decode_reduced, normalize, resize_image,
                             resize_mask)
 
 
@@ -26,23 +26,29 @@ def _text(value) -> str:
   return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def decode_example(record, mask_size_policy: str = "resize") -> dict:
-  """A TFDS record -> {"image": uint8 [H, W, 3], "mask": uint8 [H, W] in {0, 1}, ...}.
+def decode_example(record, mask_size_policy: str = "resize", reduce_to=None) -> dict:
+  """A record -> {"image": uint8 [h, w, 3], "mask": uint8 [H, W] in {0, 1}, ...}.
 
-  Masks are binarized at > 127 (`mask_nonbinary` says whether that changed
-  anything); a mask of another size than its image is resized with nearest
-  neighbour (`mask_resized`) or, with mask_size_policy="skip", rejected.
+  The record's mask is PNG (or other) bytes, or already a uint8 array in {0, 1}
+  (synthesized data). Masks are binarized at > 127 (`mask_nonbinary` says whether
+  that changed anything); a mask of another size than its image is resized with
+  nearest neighbour (`mask_resized`) or, with mask_size_policy="skip", rejected.
+  With `reduce_to` (height, width), a large JPEG is decoded reduced (see
+  imaging.decode_reduced): the image is then smaller than its mask.
   Raises DecodeError naming the file for anything unusable.
   """
   file_name = _text(record["file_name"])
-  image = decode_image(record["image"], file_name)
-  mask, nonbinary = decode_mask(record["mask"], file_name)
-  resized = mask.shape != image.shape[:2]
+  image, size = decode_reduced(record["image"], file_name, reduce_to)
+  if isinstance(record["mask"], np.ndarray):
+    mask, nonbinary = record["mask"].astype(np.uint8), False
+  else:
+    mask, nonbinary = decode_mask(record["mask"], file_name)
+  resized = mask.shape != size
   if resized:
     if mask_size_policy == "skip":
       raise DecodeError(f"{file_name}: mask {mask.shape[1]}x{mask.shape[0]} differs from "
-                        f"image {image.shape[1]}x{image.shape[0]} (mask_size_policy=skip)")
-    mask = resize_mask(mask, image.shape[:2])
+                        f"image {size[1]}x{size[0]} (mask_size_policy=skip)")
+    mask = resize_mask(mask, size)
   return {"image": image, "mask": mask, "label": np.int32(record["label"]),
           "file_name": file_name, "mask_resized": resized, "mask_nonbinary": nonbinary}
 
@@ -70,15 +76,16 @@ class TrainPreprocess(grain.transforms.RandomMap):
   mask_size_policy: str = "resize"
 
   def random_map(self, record, rng: np.random.Generator):
-    try:
-      example = decode_example(record, self.mask_size_policy)
+    size = (self.image_size, self.image_size)
+    try:   # a random crop needs the full resolution; a resize does not
+      example = decode_example(record, self.mask_size_policy,
+                               None if self.crop == "random_crop" else size)
     except DecodeError as error:
       return {"skip_reason": str(error)}
     image, mask = example["image"], example["mask"]
     if self.crop == "random_crop":
       image, mask = random_crop(image, mask, self.image_size, rng)
     else:
-      size = (self.image_size, self.image_size)
       image, mask = resize_image(image, size), resize_mask(mask, size)
     if self.random_flip and rng.random() < 0.5:
       image, mask = image[:, ::-1], mask[:, ::-1]
@@ -144,11 +151,15 @@ class EvalPreprocess(grain.transforms.Map):
     if index >= len(self.source):
       return self._padding()
     record = self.source[index]
-    try:
-      example = decode_example(record, self.mask_size_policy)
+    try:   # a perturbation applies to the file's full resolution, as to a user's file
+      example = decode_example(record, self.mask_size_policy,
+                               size if self.perturbation is None else None)
     except DecodeError as error:
       return self._padding(index, _text(record["file_name"]), str(error))
-    return {"image": normalize(resize_image(example["image"], size)),
+    image = example["image"]
+    if self.perturbation is not None:
+      image = self.perturbation(index, image)
+    return {"image": normalize(resize_image(image, size)),
             "mask": resize_mask(example["mask"], size), "label": example["label"],
             "valid": True, "original_mask": example["mask"], "file_name": example["file_name"],
             "index": np.int32(index), "skip_reason": ""}

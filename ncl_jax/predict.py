@@ -4,10 +4,14 @@
 
 PATH: image files or folders (searched recursively). For each image it writes
 <name>_mask.png (binary), <name>_prob.png (heat map) and <name>_overlay.png, and
-appends a line to <output>/predictions.jsonl. A file that cannot be read is
-reported on stderr and in the JSONL with its error; the others are still done.
-Exit code 0 if every file was processed, 1 if any failed.
+appends a line to <output>/predictions.jsonl naming them. <name> is the file's
+stem (its path below a given folder, joined with "__"); where two inputs would
+share one, such as x.jpg and x.png, each keeps its extension (x.jpg_mask.png), so
+no output is ever overwritten. A file that cannot be read is reported on stderr
+and in the JSONL with its error; the others are still done. Exit code 0 if every
+file was processed, 1 if any failed.
 """
+import collections
 import json
 import os
 import pathlib
@@ -29,29 +33,45 @@ def define_flags():
   """Flags, defined only when run as a program, so the CLI modules import together."""
   flags.DEFINE_string("checkpoint", None, "A workdir (its best checkpoint) or a checkpoint step dir.")
   flags.DEFINE_string("output", "predictions", "Where the pictures and predictions.jsonl go.")
-  flags.DEFINE_enum("strategy", "auto", list(inference.STRATEGIES), "Large-image strategy.")
+  flags.DEFINE_enum("strategy", "resize", list(inference.STRATEGIES),
+                    "resize (default: the whole image at the training size, as evaluated), "
+                    "sliding (full-resolution windows) or auto.")
   flags.DEFINE_float("threshold", 0.5, "Probability above which a pixel is manipulated.")
   flags.mark_flag_as_required("checkpoint")
 
 
 def collect(paths):
-  """(file, output name) pairs: files as given, folders recursed for images."""
+  """(file, output name) pairs: files as given, folders recursed for images. Names
+  are unique: inputs whose stems collide keep their extensions."""
   found = []
   for path in map(pathlib.Path, paths):
     if path.is_dir():
       for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
-        found.append((file, "__".join(file.relative_to(path).with_suffix("").parts)))
+        found.append((file, file.relative_to(path).parts))
     else:
-      found.append((path, path.stem))
-  return found
+      found.append((path, (path.name,)))
+  stems = collections.Counter("__".join(parts[:-1] + (pathlib.Path(parts[-1]).stem,))
+                              for _, parts in found)
+  named, taken = [], set()
+  for file, parts in found:
+    name = "__".join(parts[:-1] + (pathlib.Path(parts[-1]).stem,))
+    if stems[name] > 1 or name in taken:
+      name = "__".join(parts)
+    while name in taken:                   # the same file given twice
+      name += "_"
+    taken.add(name)
+    named.append((file, name))
+  return named
 
 
-def write_outputs(output, name, image, prediction, threshold):
+def write_outputs(output, name, image, prediction, threshold) -> dict:
+  """Writes the three pictures; returns {"mask", "prob", "overlay"}: their file names."""
   mask = prediction.mask(threshold)
-  Image.fromarray(mask * 255).save(output / f"{name}_mask.png")
-  Image.fromarray(visualize.heatmap(prediction.probabilities)).save(output / f"{name}_prob.png")
-  Image.fromarray(visualize.overlay(image, mask)).save(output / f"{name}_overlay.png")
-  return float(mask.mean())
+  files = {kind: f"{name}_{kind}.png" for kind in ("mask", "prob", "overlay")}
+  Image.fromarray(mask * 255).save(output / files["mask"])
+  Image.fromarray(visualize.heatmap(prediction.probabilities)).save(output / files["prob"])
+  Image.fromarray(visualize.overlay(image, mask)).save(output / files["overlay"])
+  return files
 
 
 def run(predictor, paths, output, threshold=0.5, log=print) -> int:
@@ -63,11 +83,11 @@ def run(predictor, paths, output, threshold=0.5, log=print) -> int:
     for file, name in tqdm(collect(paths), desc="predict", unit="image"):
       start = time.time()
       try:
-        image = inference.load_image(file)
-        prediction = predictor.predict(image)
-        fraction = write_outputs(output, name, image, prediction, threshold)
+        prediction = predictor.predict(file)   # the file, read as evaluation reads files
+        files = write_outputs(output, name, inference.load_image(file), prediction, threshold)
         record = {"file": str(file), "image_score": prediction.score,
-                  "manipulated_fraction": fraction, "seconds": round(time.time() - start, 4)}
+                  "manipulated_fraction": float(prediction.mask(threshold).mean()),
+                  "outputs": files, "seconds": round(time.time() - start, 4)}
       except Exception as error:  # report and go on: one bad file never stops the batch
         failures += 1
         record = {"file": str(file), "error": f"{type(error).__name__}: {error}"}

@@ -1,10 +1,21 @@
-"""Shared fixtures: tiny configs and a tiny synthetic dataset built once per session."""
+"""Shared fixtures: tiny configs and a tiny synthetic dataset built once per session.
+
+Every test process, and every program the tests start, shares one persistent
+compilation cache for the session (set here, before JAX is imported), so the same
+tiny model is compiled once, not once per test.
+"""
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
 import textwrap
 
 import pytest
+
+_COMPILATION_CACHE = tempfile.mkdtemp(prefix="ncl_jax_tests_xla_cache_")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _COMPILATION_CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -51,3 +62,8 @@ def tiny_data_dir(tmp_path_factory):
   data.ensure_built({"name": "ncl_synthetic", "data_dir": str(data_dir),
                      "options": TINY_DATASET_OPTIONS}, log=lambda *_: None)
   return data_dir
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session, exitstatus
+  shutil.rmtree(_COMPILATION_CACHE, ignore_errors=True)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from ncl_jax import (data, evaluation, inference, input_pipeline, metrics, robustness, train,
                      visualize)
+from ncl_jax import predict as predict_cli
 from ncl_jax.devices import DeviceMesh
 from ncl_jax.data import export as data_export
 from tests.conftest import REPO_ROOT, tiny_config
@@ -156,7 +157,7 @@ def test_cli_masks_match_the_eval_json(trained, tmp_path):
   assert run.returncode == 0, run.stderr[-3000:]
   expected = json.load(open(workdir / "eval" / "ncl_synthetic-test.json"))
   assert f1_from_pngs(tmp_path / "out", tmp_path / "test" / "masks") == pytest.approx(
-      expected["pixel_f1"], abs=0.01)
+      expected["pixel_f1"], abs=1e-9)
   lines = [json.loads(line) for line in open(tmp_path / "out" / "predictions.jsonl")]
   assert len(lines) == 6 and all({"image_score", "manipulated_fraction", "seconds"} <= set(l)
                                  for l in lines)
@@ -233,6 +234,9 @@ def test_robustness_cli_writes_json_and_plot(trained):
   assert set(result["results"]) == {"none", "resize_0.78", "resize_0.25", "blur_3", "blur_5",
                                     "noise_3", "noise_5", "jpeg_50", "jpeg_100"}
   assert all(r["num_images"] == 6 for r in result["results"].values())
+  for label in ("resize_0.25", "blur_5", "noise_5", "jpeg_50"):   # each one reaches the model
+    assert result["results"][label]["pixel_auc_pooled"] != result["results"]["none"][
+        "pixel_auc_pooled"], label
   assert (workdir / "robustness" / "ncl_synthetic-test-paper.png").stat().st_size > 1000
 
 
@@ -273,3 +277,23 @@ def test_serving_needs_no_training_code_and_no_optimizer(trained, monkeypatch):
   predictor = inference.Predictor.from_checkpoint(workdir)
   assert predictor.predict(np.zeros((20, 20, 3), np.uint8)).probabilities.shape == (20, 20)
   evaluation.restore_for_serving(str(workdir))
+
+
+def test_cli_gives_every_input_its_own_outputs(trained, tmp_path):
+  """x.jpg and x.png both get their pictures, and each JSONL line names its own."""
+  _, workdir = trained
+  folder = tmp_path / "photos"
+  folder.mkdir()
+  rng = np.random.default_rng(9)
+  for name in ("x.jpg", "x.png", "y.png"):
+    Image.fromarray(rng.integers(0, 256, (40, 50, 3), np.uint8)).save(folder / name)
+  assert predict_cli.collect([folder]) == [(folder / "x.jpg", "x.jpg"),
+                                           (folder / "x.png", "x.png"), (folder / "y.png", "y")]
+  predictor = inference.Predictor.from_checkpoint(workdir)
+  assert predict_cli.run(predictor, [folder], tmp_path / "out", log=lambda *a, **k: None) == 0
+  lines = [json.loads(line) for line in open(tmp_path / "out" / "predictions.jsonl")]
+  masks = [line["outputs"]["mask"] for line in lines]
+  assert masks == ["x.jpg_mask.png", "x.png_mask.png", "y_mask.png"]
+  for line in lines:
+    for file in line["outputs"].values():
+      assert (tmp_path / "out" / file).is_file()

@@ -8,6 +8,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from ncl_jax import benchmark
 from tests.conftest import REPO_ROOT, make_runtime, tiny_config, tiny_config_file
@@ -58,3 +59,15 @@ def test_benchmark_writes_json(tmp_path, tiny_data_dir):
                 "input_pipeline_images_per_second"):
       assert result[key] > 0, key
     assert 0.0 <= result["contrastive_share_of_step"] < 1.0
+
+
+def test_torch_comparison_runs_the_same_network(tmp_path):
+  """The PyTorch comparator has exactly our segmentation network's parameters, and
+  both frameworks' steps are timed on the same batch."""
+  pytest.importorskip("torch")
+  result = benchmark.compare_with_torch(tiny_config(tmp_path), steps=1, warmup=0)
+  assert result["parameters"]["torch"] == result["parameters"]["ncl_jax_segmentation"] > 0
+  for key in ("ncl_jax_train_images_per_second", "torch_train_images_per_second",
+              "ncl_jax_full_ncl_train_images_per_second", "train_ratio"):
+    assert result[key] > 0, key
+  assert result["threads"] >= 1 and len(result["step_seconds"]["torch"]) == 1

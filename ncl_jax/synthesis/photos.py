@@ -1,0 +1,216 @@
+"""Collections of authentic photos that forgeries are synthesized from.
+
+Three sources, one interface (`len(source)`, `source.name(i)`, `source.encoded(i)`):
+
+- `FolderPhotos`: every image file under a folder, recursively (anything PIL
+  opens); files that PIL cannot open are reported and skipped with a count;
+- `TfdsPhotos`: the image feature of a TFDS dataset already built on disk in
+  ArrayRecord format (e.g. `coco/2017`, `imagenet2012`), read without TensorFlow;
+- `BundledPhotos`: the colour photos that ship with scikit-image (no files needed).
+
+`PhotoCache` sits in front of any of them: it decodes a photo once, downscaled
+(JPEG draft mode) to at most `max_side` pixels, keeps an alpha channel if the file
+has one, and holds a bounded number of them in memory, so a small folder is not
+decoded again for every forgery.
+"""
+import collections
+import dataclasses
+import io
+import logging
+import os
+import pathlib
+import threading
+from typing import List, Optional
+
+import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image, ImageOps
+
+from ncl_jax import imaging
+
+# The colour photos of scikit-image's data module (the default source).
+BUNDLED_PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
+                       "immunohistochemistry", "retina", "colorwheel")
+
+
+class PhotoError(ValueError):
+  """A photo that cannot be used (unreadable, or a source that cannot be read)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Photo:
+  rgb: np.ndarray                  # uint8 [H, W, 3]
+  alpha: Optional[np.ndarray]      # uint8 [H, W] where the file has transparency, else None
+
+  @property
+  def is_cutout(self) -> bool:
+    """An object cut out on a transparent background: a splice donor, never a host."""
+    return self.alpha is not None and bool((self.alpha < 128).mean() > 0.05)
+
+
+class FolderPhotos:
+  """Every file under `root` (recursively) that PIL opens, sorted by path."""
+
+  def __init__(self, root, log=logging.warning):
+    self.root = pathlib.Path(os.path.expanduser(str(root)))
+    if not self.root.is_dir():
+      raise PhotoError(f"photo folder {self.root} does not exist or is not a folder")
+    self.paths: List[pathlib.Path] = []
+    self.alpha: List[bool] = []
+    self.skipped: List[str] = []
+    for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
+      try:
+        with Image.open(path) as image:   # reads the header only
+          self.alpha.append(has_alpha(image))
+      except Exception as error:  # PIL raises many types on files it cannot read
+        self.skipped.append(f"{path}: {type(error).__name__}: {error}")
+        continue
+      self.paths.append(path)
+    if self.skipped:
+      log(f"{len(self.skipped)} file(s) in {self.root} are not images PIL can read and are "
+          f"skipped, e.g. {self.skipped[0]}")
+    if not self.paths:
+      raise PhotoError(f"no image in {self.root} (looked recursively for anything PIL opens; "
+                       f"{len(self.skipped)} file(s) skipped)")
+
+  def __len__(self):
+    return len(self.paths)
+
+  def name(self, index: int) -> str:
+    return str(self.paths[index].relative_to(self.root))
+
+  def encoded(self, index: int) -> bytes:
+    return self.paths[index].read_bytes()
+
+  def may_have_alpha(self, index: int) -> bool:
+    return self.alpha[index]
+
+
+class TfdsPhotos:
+  """The `image_key` feature of a TFDS dataset built in ArrayRecord format."""
+
+  def __init__(self, name: str, data_dir: str, split: str = "train", image_key: str = "image"):
+    builder = tfds.builder(name, data_dir=os.path.expanduser(data_dir))
+    if not builder.is_prepared():
+      raise PhotoError(f"TFDS dataset {name} is not built in {builder.data_dir}; build it "
+                       f"first (`tfds build {name} --file_format=array_record`)")
+    try:
+      self.source = builder.as_data_source(split,
+                                           decoders={image_key: tfds.decode.SkipDecoding()})
+    except NotImplementedError as error:
+      raise PhotoError(
+          f"TFDS dataset {name} in {builder.data_dir} is stored as "
+          f"{builder.info.file_format}, which only TensorFlow can read. Build it as "
+          f"ArrayRecord instead (`tfds build {name} --file_format=array_record`), or convert "
+          f"the existing build once where TensorFlow is installed (`tfds convert_format "
+          f"--dataset_dir={builder.data_path} --out_file_format=array_record`).") from error
+    self.dataset_name, self.image_key = name, image_key
+
+  def __len__(self):
+    return len(self.source)
+
+  def name(self, index: int) -> str:
+    return f"{self.dataset_name}[{index}]"
+
+  def encoded(self, index: int) -> bytes:
+    return self.source[index][self.image_key]
+
+  def may_have_alpha(self, index: int) -> bool:
+    del index
+    return False   # not read ahead: the image feature of a large dataset
+
+
+class BundledPhotos:
+  """scikit-image's bundled colour photos, encoded as PNG."""
+
+  def __init__(self, names=BUNDLED_PHOTO_NAMES):
+    self.names = tuple(names)
+
+  def __len__(self):
+    return len(self.names)
+
+  def name(self, index: int) -> str:
+    return f"skimage:{self.names[index]}"
+
+  def encoded(self, index: int) -> bytes:
+    import skimage.data  # pylint: disable=g-import-not-at-top  # slow; only when used
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(getattr(skimage.data, self.names[index])())[..., :3]).save(
+        buffer, "PNG")
+    return buffer.getvalue()
+
+  def may_have_alpha(self, index: int) -> bool:
+    del index
+    return False
+
+
+def has_alpha(image: Image.Image) -> bool:
+  """Whether an opened image has a transparency channel (from its header)."""
+  return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and
+                                                "transparency" in image.info)
+
+
+def decode_photo(data: bytes, max_side: int, name: str = "") -> Photo:
+  """Encoded photo -> Photo no larger than `max_side` on its longer side (EXIF
+  orientation applied, 16-bit and other modes converted; alpha kept)."""
+  try:
+    with Image.open(io.BytesIO(data)) as image:
+      width, height = image.size
+      if width * height > imaging.MAX_IMAGE_PIXELS:
+        raise PhotoError(f"{name}: {width}x{height} pixels is over the limit of "
+                         f"{imaging.MAX_IMAGE_PIXELS}")
+      scale = min(1.0, max_side / max(width, height))
+      if image.format == "JPEG" and scale < 1.0:
+        image.draft("RGB", (int(width * scale), int(height * scale)))
+      image = ImageOps.exif_transpose(image)
+      alpha = None
+      if has_alpha(image):
+        image = image.convert("RGBA")
+        alpha = np.asarray(image)[..., 3]
+      rgb = imaging.to_rgb(image)
+  except PhotoError:
+    raise
+  except Exception as error:  # PIL raises many types on malformed files
+    raise PhotoError(f"{name}: cannot decode ({type(error).__name__}: {error})") from error
+  height, width = rgb.shape[:2]
+  if max(height, width) > max_side:
+    size = (max(1, round(height * max_side / max(height, width))),
+            max(1, round(width * max_side / max(height, width))))
+    rgb = imaging.resize_image(rgb, size)
+    alpha = None if alpha is None else imaging.resize_image(
+        np.repeat(alpha[..., None], 3, -1), size)[..., 0]
+  return Photo(rgb, alpha)
+
+
+class PhotoCache:
+  """Decoded, downscaled photos of a source, the `capacity` most recent in memory
+  (thread-safe; each worker process has its own)."""
+
+  def __init__(self, source, max_side: int, capacity: int = 64):
+    self.source, self.max_side, self.capacity = source, max_side, capacity
+    self._photos = collections.OrderedDict()
+    self._lock = threading.Lock()
+    self.decode_failures = set()
+
+  def __len__(self):
+    return len(self.source)
+
+  def get(self, index: int) -> Photo:
+    """The photo, or PhotoError (remembered: a bad file is not decoded twice)."""
+    with self._lock:
+      if index in self._photos:
+        self._photos.move_to_end(index)
+        return self._photos[index]
+      if index in self.decode_failures:
+        raise PhotoError(f"{self.source.name(index)}: could not be decoded")
+    try:
+      photo = decode_photo(self.source.encoded(index), self.max_side, self.source.name(index))
+    except PhotoError:
+      with self._lock:
+        self.decode_failures.add(index)
+      raise
+    with self._lock:
+      self._photos[index] = photo
+      while len(self._photos) > self.capacity:
+        self._photos.popitem(last=False)
+    return photo

@@ -1,0 +1,144 @@
+"""One forgery, or one authentic image, with the life of a real photo
+(docs/synthesis.md):
+
+1. a "camera" image: a crop of an authentic photo at its own scale (a long side
+   drawn between `camera_long_side`, never above the photo's), usually saved
+   as a JPEG at a random camera quality and decoded again;
+2. the edit, made on the decoded image (splicing, copy-move or removal; none for
+   the authentic share);
+3. sometimes a global rescale of the result;
+4. the final save: a JPEG at another quality whose 8x8 grid is shifted from the
+   camera's (the image is cropped by a few pixels first), or a PNG.
+
+Authentic images live the same life, so compression alone tells nothing. Every
+forgery is a pure function of (seed, index): an endless, reproducible stream.
+"""
+import dataclasses
+import io
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ncl_jax.synthesis import edits
+
+KINDS = ("authentic", "splicing", "copy_move", "removal")
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesisConfig:
+  """Every knob of the recipe (`config.synthesis` in a config file)."""
+  camera_long_side: Tuple[int, int] = (384, 2048)   # pixels, drawn log-uniformly
+  camera_jpeg_probability: float = 0.9
+  camera_quality: Tuple[int, int] = (70, 98)
+  authentic_fraction: float = 0.25
+  splicing_weight: float = 0.4
+  copy_move_weight: float = 0.3
+  removal_weight: float = 0.3
+  region_area: Tuple[float, float] = (0.005, 0.25)  # fraction of the image, log-uniform
+  cutout_probability: float = 0.5          # a splice uses a cut-out donor when there are any
+  donor_jpeg_probability: float = 0.7
+  donor_quality: Tuple[int, int] = (60, 98)
+  donor_scale: Tuple[float, float] = (0.5, 1.5)
+  colour_match_probability: float = 0.5
+  feather_probability: float = 0.5
+  feather_sigma: Tuple[float, float] = (0.5, 3.0)   # pixels at camera scale
+  content_blur_probability: float = 0.2
+  content_noise_probability: float = 0.2
+  copy_move_scale: Tuple[float, float] = (0.75, 1.3)
+  copy_move_rotation: float = 30.0         # degrees, either way
+  copy_move_flip_probability: float = 0.2
+  inpaint_radius: Tuple[int, int] = (3, 9)
+  rescale_probability: float = 0.3
+  rescale_range: Tuple[float, float] = (0.5, 0.95)
+  final_png_probability: float = 0.25
+  final_quality: Tuple[int, int] = (65, 98)
+  grid_shift_probability: float = 0.8
+
+  @classmethod
+  def from_config(cls, section) -> "SynthesisConfig":
+    """From a mapping of knob -> value (missing knobs keep their defaults)."""
+    values = dict(section or {})
+    unknown = set(values) - {field.name for field in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f"unknown synthesis knob(s): {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class Forgery:
+  image_bytes: bytes        # the final file, as a user would have it
+  image_format: str         # "jpeg" or "png"
+  mask: np.ndarray          # uint8 [H, W] in {0, 1}, at the final file's size
+  kind: str                 # one of KINDS
+  photo: str                # the host photo's name
+
+
+def camera_image(rng, photo_rgb, knobs: SynthesisConfig) -> np.ndarray:
+  """A random crop of the photo at a random camera scale, usually JPEG'd once."""
+  height, width = photo_rgb.shape[:2]
+  aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.67))))
+  crop_area = rng.uniform(0.4, 1.0) * height * width
+  crop_h = int(min(height, np.sqrt(crop_area / aspect)))
+  crop_w = int(min(width, crop_h * aspect))
+  top = int(rng.integers(0, height - crop_h + 1))
+  left = int(rng.integers(0, width - crop_w + 1))
+  crop = photo_rgb[top:top + crop_h, left:left + crop_w]
+  low, high = knobs.camera_long_side
+  long_side = min(float(np.exp(rng.uniform(np.log(low), np.log(high)))), max(crop.shape[:2]))
+  scale = long_side / max(crop.shape[:2])
+  if scale < 1.0:
+    crop = cv2.resize(crop, (max(8, round(crop_w * scale)), max(8, round(crop_h * scale))),
+                      interpolation=cv2.INTER_AREA)
+  image = crop.astype(np.float32)
+  if rng.random() < knobs.camera_jpeg_probability:
+    image = edits.jpeg_roundtrip(image, int(rng.integers(*knobs.camera_quality, endpoint=True)))
+  return image
+
+
+def draw_kind(rng, knobs: SynthesisConfig) -> str:
+  """One of KINDS, with the configured authentic share and edit weights."""
+  if rng.random() < knobs.authentic_fraction:
+    return "authentic"
+  weights = np.array([knobs.splicing_weight, knobs.copy_move_weight, knobs.removal_weight])
+  return str(rng.choice(KINDS[1:], p=weights / weights.sum()))
+
+
+def final_save(rng, image, mask, knobs: SynthesisConfig):
+  """(bytes, format, mask): an optional rescale, then a JPEG with a shifted grid or a PNG."""
+  if rng.random() < knobs.rescale_probability:
+    factor = float(rng.uniform(*knobs.rescale_range))
+    size = (max(16, round(image.shape[1] * factor)), max(16, round(image.shape[0] * factor)))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+  pixels = np.clip(np.round(image), 0, 255).astype(np.uint8)
+  buffer = io.BytesIO()
+  if rng.random() < knobs.final_png_probability:
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue(), "png", mask
+  if rng.random() < knobs.grid_shift_probability:
+    dy, dx = (int(v) for v in rng.integers(1, 8, 2))
+    pixels, mask = pixels[dy:, dx:], mask[dy:, dx:]
+  quality = int(rng.integers(*knobs.final_quality, endpoint=True))
+  Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
+  return buffer.getvalue(), "jpeg", mask
+
+
+def synthesize(rng, host, donor: Optional[object], knobs: SynthesisConfig,
+               host_name: str = "", kind: Optional[str] = None) -> Forgery:
+  """One example from a host Photo (and a donor Photo for splicing). `kind`
+  defaults to a draw from the configured weights."""
+  kind = kind or draw_kind(rng, knobs)
+  image = camera_image(rng, host.rgb, knobs)
+  mask = np.zeros(image.shape[:2], np.uint8)
+  if kind == "splicing":
+    image, mask = edits.splice(rng, image, donor, knobs)
+  elif kind == "copy_move":
+    image, mask = edits.copy_move(rng, image, knobs)
+  elif kind == "removal":
+    image, mask = edits.removal(rng, image, knobs)
+  image_bytes, image_format, mask = final_save(rng, image, mask, knobs)
+  if kind != "authentic" and not mask.any():
+    kind = "authentic"   # the edit fell outside the final crop (vanishingly rare)
+  return Forgery(image_bytes, image_format, mask, kind, host_name)

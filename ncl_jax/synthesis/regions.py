@@ -1,0 +1,92 @@
+"""Object-shaped regions for forgeries: smooth random blobs, polygons, unions of
+ellipses (a body with limbs), and the alpha matte of a cut-out.
+
+Every function takes a NumPy Generator and returns uint8 [height, width] in {0, 1}.
+"""
+import cv2
+import numpy as np
+
+SHAPES = ("blob", "polygon", "object")
+
+
+def _radius(height, width, area):
+  return np.sqrt(area * height * width / np.pi)
+
+
+def _center(rng, height, width, radius):
+  """A centre that keeps most of a region of this radius inside the image."""
+  margin_y, margin_x = min(radius, height / 2), min(radius, width / 2)
+  return rng.uniform(margin_x, width - margin_x), rng.uniform(margin_y, height - margin_y)
+
+
+def polygon(rng, height, width, area):
+  """A star-shaped polygon of 5-12 vertices with about `area` of the image."""
+  vertices = int(rng.integers(5, 13))
+  angles = np.sort(rng.uniform(0, 2 * np.pi, vertices))
+  radius = _radius(height, width, area)
+  radii = radius * rng.uniform(0.55, 1.45, vertices)
+  cx, cy = _center(rng, height, width, radius)
+  points = np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], -1)
+  mask = np.zeros((height, width), np.uint8)
+  cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
+  return mask
+
+
+def blob(rng, height, width, area):
+  """A smooth random blob: low-frequency noise biased toward one centre,
+  thresholded so that about `area` of the image is inside."""
+  coarse = rng.normal(size=(6, 6)).astype(np.float32)
+  field = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+  yy, xx = np.mgrid[0:height, 0:width]
+  cx, cy = _center(rng, height, width, _radius(height, width, area))
+  scale = max(height, width)
+  field = field - 3.0 * (((yy - cy) / scale) ** 2 + ((xx - cx) / scale) ** 2) * 6
+  return (field > np.quantile(field, 1.0 - area)).astype(np.uint8)
+
+
+def object_like(rng, height, width, area):
+  """A union of 2-4 overlapping rotated ellipses (a body with limbs)."""
+  mask = np.zeros((height, width), np.uint8)
+  radius = _radius(height, width, area)
+  cx, cy = _center(rng, height, width, radius)
+  for part in range(int(rng.integers(2, 5))):
+    scale = 1.0 if part == 0 else rng.uniform(0.3, 0.7)
+    px, py = (cx, cy) if part == 0 else (cx + rng.normal(0, 0.7 * radius),
+                                         cy + rng.normal(0, 0.7 * radius))
+    axes = (max(1, int(radius * scale * rng.uniform(0.6, 1.4))),
+            max(1, int(radius * scale * rng.uniform(0.4, 1.0))))
+    cv2.ellipse(mask, (int(px), int(py)), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+  return mask
+
+
+_MAKERS = {"blob": blob, "polygon": polygon, "object": object_like}
+
+
+def random_region(rng, height, width, min_area, max_area):
+  """(shape name, mask) with a log-uniform area fraction in [min_area, max_area];
+  a draw that leaves too little or too much of the image is drawn again."""
+  name, mask = "blob", None
+  for _ in range(10):
+    name = str(rng.choice(SHAPES))
+    area = float(np.exp(rng.uniform(np.log(min_area), np.log(max_area))))
+    mask = _MAKERS[name](rng, height, width, area)
+    covered = mask.mean()
+    if 0.5 * min_area <= covered <= min(0.7, 2 * max_area):
+      return name, mask
+  return name, mask
+
+
+def alpha_region(alpha: np.ndarray) -> np.ndarray:
+  """The opaque part of a cut-out's alpha matte, cropped to its bounding box:
+  uint8 [h, w] in {0, 1}."""
+  mask = (alpha >= 128).astype(np.uint8)
+  ys, xs = np.nonzero(mask)
+  if len(ys) == 0:
+    return mask
+  return mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+def bounding_box(mask: np.ndarray):
+  """(top, bottom, left, right), exclusive ends, of the nonzero part of a mask."""
+  ys, xs = np.nonzero(mask)
+  return ys.min(), ys.max() + 1, xs.min(), xs.max() + 1

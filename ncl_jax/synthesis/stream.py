@@ -1,0 +1,83 @@
+"""Forgeries synthesized on the fly as an indexable data source for grain.
+
+`ForgerySource(photos, seed, length)[i]` is a record like a TFDS benchmark's
+(encoded image bytes, mask, label, file name, manipulation type), a pure function
+of (seed, i): resuming a grain iterator or splitting rows across hosts gives the
+same forgeries, and a handful of photos gives an endless variety of them.
+"""
+import logging
+import threading
+
+import numpy as np
+
+from ncl_jax.synthesis import photos as photos_lib
+from ncl_jax.synthesis import recipe
+
+# Long enough never to repeat in a training run; grain indexes it lazily.
+ENDLESS = 2**40
+
+
+class ForgerySource:
+  """Random access to an endless (or `length`-long) stream of synthesized examples.
+
+  Photos whose files have an alpha channel are cut-outs: they are pasted whole
+  into other photos (splicing) and never serve as hosts. A photo that fails to
+  decode is reported once and replaced by the next one, deterministically.
+  """
+
+  def __init__(self, source, knobs: recipe.SynthesisConfig, seed: int, length: int = ENDLESS,
+               cache_size: int = 64, photo_indices=None):
+    self.knobs, self.seed, self.length = knobs, seed, length
+    self.cache = photos_lib.PhotoCache(source, knobs.camera_long_side[1], cache_size)
+    indices = list(range(len(source))) if photo_indices is None else list(photo_indices)
+    alpha = [source.may_have_alpha(i) for i in indices]
+    self.hosts = [i for i, a in zip(indices, alpha) if not a]
+    self.cutouts = [i for i, a in zip(indices, alpha) if a]
+    if not self.hosts:
+      raise photos_lib.PhotoError("no photo to edit: every photo given is a cut-out with "
+                                  "transparency (those are only pasted into other photos)")
+    self._reported = set()
+    self._lock = threading.Lock()
+
+  def __len__(self):
+    return self.length
+
+  def _photo(self, candidates, start):
+    """The first photo of `candidates` from position `start` on that decodes."""
+    for offset in range(len(candidates)):
+      index = candidates[(start + offset) % len(candidates)]
+      try:
+        return index, self.cache.get(index)
+      except photos_lib.PhotoError as error:
+        with self._lock:
+          if index not in self._reported:
+            self._reported.add(index)
+            logging.warning("skipped photo %s (%d unusable so far)", error, len(self._reported))
+    raise photos_lib.PhotoError(f"none of the {len(candidates)} photos decodes")
+
+  def forgery(self, index: int) -> recipe.Forgery:
+    rng = np.random.default_rng([self.seed, index])
+    host_index, host = self._photo(self.hosts, int(rng.integers(len(self.hosts))))
+    donor = None
+    kind = recipe.draw_kind(rng, self.knobs)
+    if kind == "splicing":
+      use_cutout = self.cutouts and rng.random() < self.knobs.cutout_probability
+      if use_cutout:
+        _, donor = self._photo(self.cutouts, int(rng.integers(len(self.cutouts))))
+      elif len(self.hosts) > 1:
+        pick = int(rng.integers(len(self.hosts) - 1))
+        others = [i for i in self.hosts if i != host_index]
+        _, donor = self._photo(others, pick)
+      else:
+        _, donor = host_index, host
+    return recipe.synthesize(rng, host, donor, self.knobs, self.cache.source.name(host_index),
+                             kind)
+
+  def __getitem__(self, index: int) -> dict:
+    if not 0 <= index < self.length:
+      raise IndexError(f"index {index} out of range for {self.length} forgeries")
+    example = self.forgery(int(index))
+    return {"image": example.image_bytes, "image_format": example.image_format,
+            "mask": example.mask, "label": int(example.mask.any()),
+            "file_name": f"forgery-{self.seed}-{index}", "manipulation_type": example.kind,
+            "photo": example.photo}
