@@ -5,9 +5,11 @@
 DIR/images/<file_name> and DIR/masks/<stem>.png (255 = manipulated), e.g. to try
 `python -m ncl_jax.predict` on images the benchmark knows the answer for.
 """
-import pathlib
+import posixpath
 
 from absl import app, flags
+
+from ncl_jax import paths
 
 from . import get_builder
 
@@ -23,14 +25,14 @@ def define_flags():
 
 
 def export_split(builder, split, output) -> int:
-  output = pathlib.Path(output)
+  output = paths.resolve(output)
   for sub in ("images", "masks"):
     (output / sub).mkdir(parents=True, exist_ok=True)
   count = 0
   for record in builder.as_data_source(split):
-    name = pathlib.Path(record["file_name"].decode()).name
+    name = posixpath.basename(record["file_name"].decode())
     (output / "images" / name).write_bytes(record["image"])
-    (output / "masks" / f"{pathlib.Path(name).stem}.png").write_bytes(record["mask"])
+    (output / "masks" / f"{posixpath.splitext(name)[0]}.png").write_bytes(record["mask"])
     count += 1
   return count
 

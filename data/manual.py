@@ -8,16 +8,16 @@ by name rule, never by sorted position.
 """
 import collections
 import dataclasses
-import hashlib
 import io
-import json
-import os
 import pathlib
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 from PIL import Image
+
+from ncl_jax import paths, splits
 
 from . import features as features_lib
 
@@ -30,16 +30,17 @@ class LayoutError(FileNotFoundError):
 
 @dataclasses.dataclass
 class Item:
-  image: pathlib.Path
-  mask: Optional[pathlib.Path]          # None: authentic, all-zero mask
+  image: epath.Path
+  mask: Optional[epath.Path]          # None: authentic, all-zero mask
   name: str                             # recorded as file_name (relative to the root)
   manipulation_type: str = ""
   mask_rule: str = "gray"               # see read_mask
+  group: str = ""                       # examples that must share a split (default: name)
 
 
-def child(folder, variants: Sequence[str], what="folder") -> pathlib.Path:
+def child(folder, variants: Sequence[str], what="folder") -> epath.Path:
   """The entry of `folder` whose name matches one of `variants`, ignoring case."""
-  folder = pathlib.Path(folder)
+  folder = paths.resolve(folder)
   if not folder.is_dir():
     raise LayoutError(f"expected a {what} named {' or '.join(variants)!s} in {folder}, "
                       f"but {folder} is not a directory")
@@ -51,22 +52,22 @@ def child(folder, variants: Sequence[str], what="folder") -> pathlib.Path:
                     f"{sorted(e.name for e in entries.values())[:30]}")
 
 
-def optional_child(folder, variants: Sequence[str]) -> Optional[pathlib.Path]:
+def optional_child(folder, variants: Sequence[str]) -> Optional[epath.Path]:
   try:
     return child(folder, variants)
   except LayoutError:
     return None
 
 
-def image_files(folder, recursive=False) -> List[pathlib.Path]:
+def image_files(folder, recursive=False) -> List[epath.Path]:
   """Image files of `folder` (extension matched ignoring case), sorted by name."""
-  folder = pathlib.Path(folder)
-  entries = folder.rglob("*") if recursive else folder.iterdir()
+  folder = paths.resolve(folder)
+  entries = paths.files_under(folder) if recursive else folder.iterdir()
   return sorted(p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def by_stem(paths) -> Dict[str, pathlib.Path]:
-  return {p.stem: p for p in paths}
+def by_stem(files) -> Dict[str, epath.Path]:
+  return {p.stem: p for p in files}
 
 
 def read_mask(data: bytes, rule: str) -> np.ndarray:
@@ -90,18 +91,12 @@ def read_mask(data: bytes, rule: str) -> np.ndarray:
   raise ValueError(f"unknown mask rule {rule!r}")
 
 
-def read_image(path: pathlib.Path):
+def read_image(path: epath.Path):
   """(original bytes, format name, (height, width)); raises on an unreadable file."""
   data = path.read_bytes()
   with Image.open(io.BytesIO(data)) as image:
     image.load()                       # a truncated file fails here, not in training
     return data, (image.format or path.suffix[1:]).lower(), (image.height, image.width)
-
-
-def seeded_fraction(name: str, seed: int) -> float:
-  """A stable number in [0, 1) from a name: the basis of seeded splits."""
-  digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
-  return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def split_list(name: str) -> List[str]:
@@ -149,8 +144,7 @@ class BuildReport:
     return "\n".join(lines)
 
   def write(self, path):
-    with open(path, "w", encoding="utf-8") as file:
-      json.dump(self.as_dict(), file, indent=2)
+    paths.write_json(path, self.as_dict(), indent=2)
 
 
 @dataclasses.dataclass
@@ -159,12 +153,22 @@ class ManualConfig(tfds.core.BuilderConfig):
   seed: int = 0                         # for seeded splits (Columbia, DEFACTO train subset)
   train_subset: int = 0                 # DEFACTO: train on this many (0 = all)
   folder_name: str = ""                 # iml_folder: the dataset's name
+  validation_fraction: float = 0.1      # carved from train where a benchmark has no validation
 
 
 class ManualBuilder(tfds.core.GeneratorBasedBuilder):
-  """Base of the benchmark builders: subclasses define `split_items(root)`."""
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  """Base of the benchmark builders: subclasses define `split_items(root)`.
+
+  A benchmark with a train split but no validation split gets one: a seeded
+  `validation_fraction` of its training examples, carved by group (`Item.group`)
+  so that related images (a forgery and its original, one base photo's
+  manipulations) never straddle train and validation. The build report lists
+  the files of every split."""
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "A validation split carved from train by group, where the "
+                            "benchmark has none; NIST16's non-target probes as split "
+                            "'authentic'."}
   BUILDER_CONFIGS = [ManualConfig(name="default")]
 
   def __init__(self, *args, **kwargs):
@@ -175,12 +179,21 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder):
     return tfds.core.DatasetInfo(builder=self, description=self.__doc__,
                                  features=features_lib.features())
 
-  def split_items(self, root: pathlib.Path) -> Dict[str, List[Item]]:
+  def split_items(self, root: epath.Path) -> Dict[str, List[Item]]:
     raise NotImplementedError
 
   def _split_generators(self, dl_manager):
-    root = pathlib.Path(getattr(self, "manual_path", None) or dl_manager.manual_dir)
+    root = paths.resolve(getattr(self, "manual_path", None) or dl_manager.manual_dir)
     items = self.split_items(root)
+    fraction = self.builder_config.validation_fraction
+    if "train" in items and "validation" not in items and fraction > 0:
+      train, validation = splits.carve(items["train"], lambda item: item.group or item.name,
+                                       fraction, self.builder_config.seed)
+      if validation:   # a single group of training images cannot be split
+        items["train"], items["validation"] = train, validation
+    for split in [split for split, split_items in items.items() if not split_items]:
+      del items[split]   # nothing of it was found (a partial download): the report says what
+      self.report.add_skip(split, "(the whole split)", "nothing found", "no listed file exists")
     return {split: self._generate_examples(split, split_items)
             for split, split_items in items.items()}
 

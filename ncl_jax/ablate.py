@@ -11,14 +11,12 @@ Writes <workdir>/ablation.{json,md} (mean and standard deviation over seeds of
 test pixel F1, best-threshold F1, pixel AUC and image AUC) or sweep.{json,md}
 (validation metrics, one hyperparameter varied at a time around the config).
 """
-import json
-import os
 
 import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from ncl_jax import evaluation, train
+from ncl_jax import evaluation, paths, train
 
 # name -> (description, overrides)
 VARIANTS = {
@@ -59,11 +57,10 @@ def with_overrides(config, overrides):
 def run_once(config, workdir, split):
   """Metrics of one run on `split`, training it unless its evaluation exists."""
   path = evaluation.eval_json_path(workdir, evaluation.eval_label(config.dataset.name, split))
-  if not os.path.exists(path):
+  if not path.exists():
     config.dataset.test_split = split
     train.train_and_evaluate(config, workdir)
-  with open(path, encoding="utf-8") as file:
-    return json.load(file)
+  return paths.read_json(path)
 
 
 def summarize(runs):
@@ -77,7 +74,8 @@ def ablation(config, workdir, seeds, variants=tuple(VARIANTS)):
   for name in variants:
     description, overrides = VARIANTS[name]
     runs = [run_once(with_overrides(config, {**overrides, "seed": seed}),
-                     os.path.join(workdir, name, f"seed{seed}"), "test") for seed in range(seeds)]
+                     paths.resolve(workdir) / name / f"seed{seed}", "test")
+            for seed in range(seeds)]
     results[name] = {"description": description, "overrides": overrides,
                      "runs": [{m: r[m] for m in METRICS} for r in runs],
                      "summary": summarize(runs)}
@@ -95,7 +93,7 @@ def sweep(config, workdir, seed=0, grid=None):
       is_base = target[leaf] == value
       name = f"{key}={value}" + (" (config)" if is_base else "")
       run = run_once(with_overrides(config, {key: value, "seed": seed}),
-                     os.path.join(workdir, "base" if is_base else f"{key}={value}"),
+                     paths.resolve(workdir) / ("base" if is_base else f"{key}={value}"),
                      config.dataset.eval_split)
       results[name] = {m: run[m] for m in METRICS}
   return results
@@ -135,17 +133,14 @@ def define_flags():
 
 def main(argv):
   del argv
-  os.makedirs(FLAGS.workdir, exist_ok=True)
   if FLAGS.sweep:
     results, name = sweep(FLAGS.config, FLAGS.workdir), "sweep"
     table = sweep_table(results)
   else:
     results, name = ablation(FLAGS.config, FLAGS.workdir, FLAGS.seeds, FLAGS.variants), "ablation"
     table = ablation_table(results, FLAGS.seeds)
-  with open(os.path.join(FLAGS.workdir, f"{name}.json"), "w", encoding="utf-8") as file:
-    json.dump(results, file, indent=2)
-  with open(os.path.join(FLAGS.workdir, f"{name}.md"), "w", encoding="utf-8") as file:
-    file.write(table)
+  paths.write_json(paths.resolve(FLAGS.workdir) / f"{name}.json", results, indent=2)
+  (paths.resolve(FLAGS.workdir) / f"{name}.md").write_text(table)
   print(table)
 
 

@@ -1,12 +1,11 @@
 """Orbax checkpoints in `<workdir>/checkpoints`: train state, input-pipeline state,
-and the resolved config, so one checkpoint directory is self-contained.
+and the resolved config, so one checkpoint directory is self-contained. The
+workdir may be local or on GCS (gs://...; see paths.py).
 
 Kept: the latest `keep` checkpoints plus the best one by validation pixel F1.
 """
 import json
 import logging
-import os
-import shutil
 import sys
 import time
 from typing import Any, Optional
@@ -16,7 +15,10 @@ import grain
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint.checkpoint_managers import preservation_policy as preservation
+
+from ncl_jax import paths
 
 BEST_METRIC = "validation_pixel_f1"
 CONFIG_FILE = "config.json"
@@ -34,8 +36,8 @@ LEGACY_DEFAULTS = {
 }
 
 
-def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(os.path.abspath(workdir), "checkpoints")
+def checkpoint_dir(workdir) -> epath.Path:
+  return paths.resolve(workdir) / "checkpoints"
 
 
 def _best_metric(metrics) -> float:
@@ -58,8 +60,8 @@ class Checkpointer:
     self.directory = checkpoint_dir(workdir)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
-  def step_dir(self, step: int) -> str:
-    return os.path.join(self.directory, str(step))
+  def step_dir(self, step: int) -> epath.Path:
+    return self.directory / str(step)
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
@@ -108,16 +110,14 @@ class Checkpointer:
     return None
 
   def _quarantine(self, step, error):
-    destination = os.path.join(os.path.dirname(self.directory), "checkpoints_corrupt")
+    destination = self.directory.parent / "checkpoints_corrupt"
     message = (f"checkpoint {step} in {self.directory} is incomplete or corrupt "
                f"({type(error).__name__}: {str(error)[:300]}); moved to {destination}, "
                "trying the previous one")
     logging.error(message)
     print(message, file=sys.stderr)
     if jax.process_index() == 0:
-      os.makedirs(destination, exist_ok=True)
-      shutil.move(os.path.join(self.directory, str(step)),
-                  os.path.join(destination, f"{step}-{int(time.time())}"))
+      paths.move_tree(self.step_dir(step), destination / f"{step}-{int(time.time())}")
     self.manager.reload()
 
   def wait(self):
@@ -133,17 +133,16 @@ def restore_variables(step_dir: str, abstract_variables) -> dict:
   restore_args = jax.tree.map(lambda s: ocp.ArrayRestoreArgs(sharding=s.sharding),
                               abstract_variables)
   return ocp.PyTreeCheckpointer().restore(
-      os.path.join(os.path.abspath(step_dir), "state"),
+      paths.resolve(step_dir) / "state",
       args=ocp.args.PyTreeRestore(item=abstract_variables, restore_args=restore_args,
                                   partial_restore=True))
 
 
-def write_config(workdir: str, config):
+def write_config(workdir, config):
   """The resolved config as JSON beside the checkpoints (process 0)."""
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, CONFIG_FILE), "w", encoding="utf-8") as file:
-      json.dump(config.to_dict(), file, indent=2, sort_keys=True)
+    paths.write_json(paths.resolve(workdir) / CONFIG_FILE, config.to_dict(), indent=2,
+                     sort_keys=True)
 
 
 def with_legacy_defaults(saved: dict) -> dict:
@@ -157,12 +156,13 @@ def with_legacy_defaults(saved: dict) -> dict:
   return saved
 
 
-def read_config(path: str) -> Any:
+def read_config(path) -> Any:
   """The ConfigDict saved in a workdir or in one checkpoint step directory (keys
   it predates take their LEGACY_DEFAULTS)."""
-  candidates = [os.path.join(path, CONFIG_FILE), os.path.join(path, "config", "metadata")]
+  path = paths.resolve(path)
+  candidates = [path / CONFIG_FILE, path / "config" / "metadata"]
   for candidate in candidates:
-    if os.path.isfile(candidate):
-      with open(candidate, encoding="utf-8") as file:
-        return ml_collections.ConfigDict(with_legacy_defaults(json.load(file)))
-  raise FileNotFoundError(f"no saved config in {path} (looked for {', '.join(candidates)})")
+    if candidate.is_file():
+      return ml_collections.ConfigDict(with_legacy_defaults(json.loads(candidate.read_text())))
+  raise FileNotFoundError(f"no saved config in {path} (looked for "
+                          f"{', '.join(map(str, candidates))})")

@@ -15,9 +15,9 @@ size on either side and resizes the others. Every input is mapped to
 """
 import dataclasses
 import functools
+import io
 import json
 import os
-import pathlib
 from typing import List, Sequence
 
 import flax.serialization
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageOps
 
-from ncl_jax import checkpointing, evaluation, imaging
+from ncl_jax import checkpointing, evaluation, imaging, paths
 from ncl_jax.state import StateFactory
 
 STRATEGIES = ("resize", "sliding", "auto")
@@ -49,8 +49,8 @@ def load_image(image) -> np.ndarray:
   imaging.MAX_IMAGE_PIXELS is refused with DecodeError.
   """
   if isinstance(image, (str, os.PathLike)):
-    return imaging.decode_image(pathlib.Path(image).read_bytes(), str(image),
-                               exif_transpose=True)
+    return imaging.decode_image(paths.resolve(image).read_bytes(), str(image),
+                                exif_transpose=True)
   if isinstance(image, Image.Image):
     return imaging.to_rgb(ImageOps.exif_transpose(image))
   return imaging.array_to_rgb(image)
@@ -86,19 +86,19 @@ class Predictor:
   @classmethod
   def from_checkpoint(cls, path, step=None, **kwargs) -> "Predictor":
     """`path`: a workdir (its best checkpoint, or `step`) or one checkpoint step dir."""
-    path = pathlib.Path(path)
+    path = paths.resolve(path)
     if (path / "state").is_dir():
       step_dir = path
     else:
-      checkpointer = checkpointing.Checkpointer(str(path), read_only=True)
+      checkpointer = checkpointing.Checkpointer(path, read_only=True)
       step = checkpointer.best_step() if step is None else step
       if step is None:
         raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}")
-      step_dir = pathlib.Path(checkpointer.directory) / str(step)
-    config = checkpointing.read_config(str(step_dir))
+      step_dir = checkpointer.step_dir(step)
+    config = checkpointing.read_config(step_dir)
     abstract = StateFactory(config, with_optimizer=False).abstract_variables(
         jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-    return cls(config, checkpointing.restore_variables(str(step_dir), abstract), **kwargs)
+    return cls(config, checkpointing.restore_variables(step_dir, abstract), **kwargs)
 
   def _run(self, windows: np.ndarray) -> np.ndarray:
     """float32 [n, S, S, 3] -> [n, S, S], in fixed-size batches (one compilation)."""
@@ -120,7 +120,7 @@ class Predictor:
     imaging.decode_reduced, as training and evaluation read files; sliding
     windows need the full resolution."""
     if isinstance(image, (str, os.PathLike)) and self.strategy != "sliding":
-      data = pathlib.Path(image).read_bytes()
+      data = paths.resolve(image).read_bytes()
       array, size = imaging.decode_reduced(data, str(image), (self.image_size,) * 2,
                                            exif_transpose=True)
       if not self._uses_sliding(size):
@@ -174,7 +174,7 @@ class Predictor:
   def export(self, directory):
     """A serialized StableHLO function (jax.export) plus its parameters, runnable
     without the model code: see `load_exported`."""
-    directory = pathlib.Path(directory)
+    directory = paths.resolve(directory)
     directory.mkdir(parents=True, exist_ok=True)
     shape = (self.batch_size, self.image_size, self.image_size, 3)
     forward = functools.partial(evaluation.predict_probabilities, self.model)
@@ -184,7 +184,8 @@ class Predictor:
     (directory / "model.stablehlo").write_bytes(exported.serialize())
     flat = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(self.variables),
                                            sep="/")
-    np.savez(directory / "variables.npz", **{k: np.asarray(v) for k, v in flat.items()})
+    with (directory / "variables.npz").open("wb") as file:
+      np.savez(file, **{k: np.asarray(v) for k, v in flat.items()})
     (directory / "export.json").write_text(json.dumps({
         "input_shape": list(shape), "image_size": self.image_size,
         "mean": imaging.IMAGENET_MEAN.tolist(), "std": imaging.IMAGENET_STD.tolist(),
@@ -194,9 +195,10 @@ class Predictor:
 
 def load_exported(directory):
   """(function of float32 [batch, S, S, 3] normalized images -> probabilities, metadata)."""
-  directory = pathlib.Path(directory)
+  directory = paths.resolve(directory)
   exported = jax.export.deserialize(bytearray((directory / "model.stablehlo").read_bytes()))
-  with np.load(directory / "variables.npz", allow_pickle=False) as archive:
+  with np.load(io.BytesIO((directory / "variables.npz").read_bytes()),
+               allow_pickle=False) as archive:
     variables = flax.traverse_util.unflatten_dict({k: archive[k] for k in archive.files}, sep="/")
   metadata = json.loads((directory / "export.json").read_text())
   return (lambda images: np.asarray(exported.call(variables, jnp.asarray(images)))), metadata

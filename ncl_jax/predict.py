@@ -3,8 +3,10 @@
   python -m ncl_jax.predict --checkpoint=runs/synthetic [--output=predictions] PATH...
 
 PATH: image files or folders (searched recursively). For each image it writes
-<name>_mask.png (binary), <name>_prob.png (heat map) and <name>_overlay.png, and
-appends a line to <output>/predictions.jsonl naming them. <name> is the file's
+<name>_mask.png (binary), <name>_prob.png (heat map), <name>_overlay.png and
+<name>_prob16.png (the probabilities themselves as 16-bit gray levels, p * 65535,
+for computing metrics), and appends a line to <output>/predictions.jsonl naming
+them. <name> is the file's
 stem (its path below a given folder, joined with "__"); where two inputs would
 share one, such as x.jpg and x.png, each keeps its extension (x.jpg_mask.png), so
 no output is ever overwritten. A file that cannot be read is reported on stderr
@@ -12,9 +14,8 @@ and in the JSONL with its error; the others are still done. Exit code 0 if every
 file was processed, 1 if any failed.
 """
 import collections
+import io
 import json
-import os
-import pathlib
 import sys
 import time
 
@@ -24,6 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ncl_jax import inference, visualize
+from ncl_jax import paths as paths_lib
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 FLAGS = flags.FLAGS
@@ -40,21 +42,25 @@ def define_flags():
   flags.mark_flag_as_required("checkpoint")
 
 
-def collect(paths):
+def _stem(file_name: str) -> str:
+  return file_name.rsplit(".", 1)[0] if "." in file_name[1:] else file_name
+
+
+def collect(inputs):
   """(file, output name) pairs: files as given, folders recursed for images. Names
   are unique: inputs whose stems collide keep their extensions."""
   found = []
-  for path in map(pathlib.Path, paths):
+  for path in map(paths_lib.resolve, inputs):
     if path.is_dir():
-      for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
+      for file in (p for p in paths_lib.files_under(path)
+                   if p.suffix.lower() in IMAGE_EXTENSIONS):
         found.append((file, file.relative_to(path).parts))
     else:
       found.append((path, (path.name,)))
-  stems = collections.Counter("__".join(parts[:-1] + (pathlib.Path(parts[-1]).stem,))
-                              for _, parts in found)
+  stems = collections.Counter("__".join(parts[:-1] + (_stem(parts[-1]),)) for _, parts in found)
   named, taken = [], set()
   for file, parts in found:
-    name = "__".join(parts[:-1] + (pathlib.Path(parts[-1]).stem,))
+    name = "__".join(parts[:-1] + (_stem(parts[-1]),))
     if stems[name] > 1 or name in taken:
       name = "__".join(parts)
     while name in taken:                   # the same file given twice
@@ -65,35 +71,74 @@ def collect(paths):
 
 
 def write_outputs(output, name, image, prediction, threshold) -> dict:
-  """Writes the three pictures; returns {"mask", "prob", "overlay"}: their file names."""
+  """Writes the pictures; returns {"mask", "prob", "overlay", "prob16"}: their file names."""
   mask = prediction.mask(threshold)
-  files = {kind: f"{name}_{kind}.png" for kind in ("mask", "prob", "overlay")}
-  Image.fromarray(mask * 255).save(output / files["mask"])
-  Image.fromarray(visualize.heatmap(prediction.probabilities)).save(output / files["prob"])
-  Image.fromarray(visualize.overlay(image, mask)).save(output / files["overlay"])
+  pictures = {"mask": mask * 255, "prob": visualize.heatmap(prediction.probabilities),
+              "overlay": visualize.overlay(image, mask),
+              "prob16": probabilities_to_uint16(prediction.probabilities)}
+  files = {}
+  for kind, picture in pictures.items():
+    files[kind] = f"{name}_{kind}.png"
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, "PNG")
+    (output / files[kind]).write_bytes(buffer.getvalue())
   return files
 
 
-def run(predictor, paths, output, threshold=0.5, log=print) -> int:
-  """Process every file; returns the number of files that failed."""
-  output = pathlib.Path(output)
+def probabilities_to_uint16(probabilities) -> np.ndarray:
+  """float [H, W] in [0, 1] -> uint16, p * 65535 rounded (what _prob16.png holds)."""
+  return np.round(np.clip(probabilities, 0, 1) * 65535).astype(np.uint16)
+
+
+def run(predictor, inputs, output, threshold=0.5, log=print) -> int:
+  """Process every file; returns the number of files that failed. Inputs and
+  output may be local or on GCS (gs://...)."""
+  output = paths_lib.resolve(output)
   output.mkdir(parents=True, exist_ok=True)
+  jsonl = JsonLines(output / "predictions.jsonl")
   failures = 0
-  with open(output / "predictions.jsonl", "a", encoding="utf-8") as jsonl:
-    for file, name in tqdm(collect(paths), desc="predict", unit="image"):
-      start = time.time()
-      try:
-        prediction = predictor.predict(file)   # the file, read as evaluation reads files
-        files = write_outputs(output, name, inference.load_image(file), prediction, threshold)
-        record = {"file": str(file), "image_score": prediction.score,
-                  "manipulated_fraction": float(prediction.mask(threshold).mean()),
-                  "outputs": files, "seconds": round(time.time() - start, 4)}
-      except Exception as error:  # report and go on: one bad file never stops the batch
-        failures += 1
-        record = {"file": str(file), "error": f"{type(error).__name__}: {error}"}
-        log(f"error: {file}: {record['error']}", file=sys.stderr)
-      jsonl.write(json.dumps(record) + "\n")
+  for file, name in tqdm(collect(inputs), desc="predict", unit="image"):
+    start = time.time()
+    try:
+      prediction = predictor.predict(file)   # the file, read as evaluation reads files
+      files = write_outputs(output, name, inference.load_image(file), prediction, threshold)
+      record = {"file": str(file), "image_score": prediction.score,
+                "manipulated_fraction": float(prediction.mask(threshold).mean()),
+                "outputs": files, "seconds": round(time.time() - start, 4)}
+    except Exception as error:  # report and go on: one bad file never stops the batch
+      failures += 1
+      record = {"file": str(file), "error": f"{type(error).__name__}: {error}"}
+      log(f"error: {file}: {record['error']}", file=sys.stderr)
+    jsonl.append(record)
+  jsonl.close()
   return failures
+
+
+class JsonLines:
+  """Appends JSON lines to a file: at once on local disk; on a remote filesystem,
+  which cannot append, by rewriting the object every 50 lines and at the end."""
+
+  def __init__(self, path):
+    self.path, self.remote = path, paths_lib.is_remote(path)
+    if self.remote:
+      self.lines = path.read_text().splitlines() if path.exists() else []
+    else:
+      self.file = path.open("a")
+
+  def append(self, record):
+    if self.remote:
+      self.lines.append(json.dumps(record))
+      if len(self.lines) % 50 == 0:
+        self.close()
+    else:
+      self.file.write(json.dumps(record) + "\n")
+      self.file.flush()
+
+  def close(self):
+    if self.remote:
+      self.path.write_text("\n".join(self.lines) + "\n")
+    else:
+      self.file.close()
 
 
 def main(argv):
@@ -101,7 +146,7 @@ def main(argv):
     raise app.UsageError("give at least one image file or folder")
   predictor = inference.Predictor.from_checkpoint(FLAGS.checkpoint, strategy=FLAGS.strategy)
   failures = run(predictor, argv[1:], FLAGS.output, FLAGS.threshold)
-  print(f"{failures} file(s) failed; results in {os.path.abspath(FLAGS.output)}")
+  print(f"{failures} file(s) failed; results in {paths_lib.resolve(FLAGS.output)}")
   sys.exit(1 if failures else 0)
 
 

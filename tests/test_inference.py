@@ -297,3 +297,7 @@ def test_cli_gives_every_input_its_own_outputs(trained, tmp_path):
   for line in lines:
     for file in line["outputs"].values():
       assert (tmp_path / "out" / file).is_file()
+  # _prob16.png holds the probabilities themselves, to 1/65535
+  probabilities = predictor.predict(folder / "y.png").probabilities
+  stored = np.asarray(Image.open(tmp_path / "out" / "y_prob16.png")).astype(np.float64) / 65535
+  np.testing.assert_allclose(stored, probabilities, atol=0.6 / 65535)

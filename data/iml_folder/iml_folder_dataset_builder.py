@@ -1,8 +1,14 @@
 """Any IMDL-BenCo-style dataset: a Tp/ + Gt/ folder, or a JSON list."""
 import json
-import pathlib
+import os
+
+from ncl_jax import paths
 
 from .. import manual
+
+
+def _absolute(path: str) -> bool:
+  return paths.is_remote(path) or os.path.isabs(path)
 
 MASK_SUFFIXES = ("", "_gt", "_mask")
 
@@ -28,11 +34,11 @@ def _json_items(path, report):
   items = []
   for entry in json.loads(path.read_text()):
     image, mask = entry[0], entry[1]
-    image_path = pathlib.Path(image) if pathlib.Path(image).is_absolute() else base / image
+    image_path = paths.resolve(image) if _absolute(image) else base / image
     if mask == "Negative":
       items.append(manual.Item(image_path, None, image, "authentic"))
       continue
-    mask_path = pathlib.Path(mask) if pathlib.Path(mask).is_absolute() else base / mask
+    mask_path = paths.resolve(mask) if _absolute(mask) else base / mask
     if not mask_path.is_file():
       report.add_skip("full", image, "no mask", f"{mask} not found")
       continue
