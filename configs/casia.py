@@ -13,6 +13,9 @@ from configs import default
 def get_config(arg=""):
   config = default.get_config(arg)
   config.dataset.name = "casia/v2"
+  if arg != "runlocal":   # about 31k steps of batch 16 (CAT-Net's 10k training images)
+    config.num_epochs = 50.0
+    config.eval_every_epochs = 5.0
   config.dataset.test_split = ""        # CASIA v1 is the test set
   config.test_datasets.casia_v1 = ml_collections.ConfigDict(
       {"name": "casia/v1", "split": "test", "manual_dir": "", "data_dir": ""})

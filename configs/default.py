@@ -13,6 +13,10 @@ def get_config(arg=""):
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.num_train_steps = 30_000
+  # A schedule in epochs of the training split, where > 0 (turned into steps once the
+  # dataset is built; config.json records the steps): the benchmark configs use these.
+  config.num_epochs = 0.0
+  config.eval_every_epochs = 0.0
   config.batch_size = 16                    # global, over all devices and hosts
   config.eval_batch_size = 16
   config.image_size = 512
@@ -23,6 +27,9 @@ def get_config(arg=""):
   config.keep_checkpoints = 3               # the latest N, plus the best by validation pixel F1
   config.eval_threshold = 0.5
   config.eval_at_original_size = True       # else at image_size (masks resized, nearest)
+  # "ncl": the metrics of ncl_jax/metrics.py; "imdlbenco": IMDL-BenCo's evaluator (512x512,
+  # authentic images scored 0, means over every image). A test dataset may set its own.
+  config.eval_protocol = "ncl"
   config.num_summary_images = 4             # validation pictures in TensorBoard at each eval
   config.nan_policy = "stop"                # non-finite loss/gradient: "stop" or "skip" the step
 

@@ -1,10 +1,17 @@
-r"""IMDL-BenCo's protocol (from MVSS-Net): train on CASIA v2.0 only, evaluate on
-CASIA v1.0, Columbia, COVERAGE, NIST16 and IMD2020 with pixel F1 at 0.5, 512x512.
-Compare only with IMDL-BenCo's numbers, never with the per-dataset table.
+r"""IMDL-BenCo's protocol (from MVSS-Net): train on CASIA v2.0, evaluate on CASIA
+v1.0, Columbia, COVERAGE, NIST16 and IMD2020 with IMDL-BenCo's own evaluator
+(`eval_protocol="imdlbenco"`: images resized to 512x512 with OpenCV, authentic
+images scored 0, means over every image; ncl_jax/metrics.py). Compare only with
+IMDL-BenCo's numbers, never with the per-dataset table.
 
-Our builders split Columbia, COVERAGE, NIST16 and IMD2020; this config evaluates
-their `test` splits (IMDL-BenCo evaluates whole datasets for some of them). Set
-`--config.test_datasets.<key>.split=train+test` to evaluate a whole dataset.
+Training data: CAT-Net's CASIA v2 train list (data/casia/casia2_train.txt); its
+validation list selects the checkpoint; its test list is not used. IMDL-BenCo
+trains on the whole of CASIA v2 without a selection split; to do the same:
+`--config.dataset.train_split=train+validation+test --config.dataset.eval_split=""`.
+
+Every test dataset is evaluated whole, as IMDL-BenCo does: all of CASIA v1, and
+train+validation+test of the others (NIST16's non-target probes, its split
+"authentic", are not among them; IMDL-BenCo's NIST16 holds the 564 manipulated).
 
   python -m ncl_jax.main --config=configs/protocol_mvss.py --workdir=runs/mvss \
       --config.dataset.manual_dir=/data/CASIA2 \
@@ -16,14 +23,17 @@ their `test` splits (IMDL-BenCo evaluates whole datasets for some of them). Set
 """
 import ml_collections
 
-from configs import casia, default
+from configs import casia
 
 OTHERS = ("columbia", "coverage", "nist16", "imd2020")
+WHOLE = "train+validation+test"
 
 
 def get_config(arg=""):
   config = casia.get_config(arg)
+  config.eval_protocol = "imdlbenco"
+  config.image_size = 512 if arg != "runlocal" else config.image_size
   for name in OTHERS:
     config.test_datasets[name] = ml_collections.ConfigDict(
-        {"name": name, "split": "test", "manual_dir": "", "data_dir": ""})
+        {"name": name, "split": WHOLE, "manual_dir": "", "data_dir": ""})
   return config

@@ -7,8 +7,6 @@ Serving a checkpoint here restores only its parameters and BatchNorm statistics.
 """
 import dataclasses
 import functools
-import json
-import os
 from typing import Callable, List, NamedTuple, Optional
 
 import jax
@@ -17,7 +15,7 @@ from absl import logging
 from tqdm import tqdm
 
 from ncl_jax import (checkpointing, data, imaging, input_pipeline, metric_writers, metrics,
-                     patches, visualize)
+                     patches, paths, visualize)
 from ncl_jax.devices import DeviceMesh
 from ncl_jax.state import StateFactory
 
@@ -27,20 +25,28 @@ def eval_label(dataset_name: str, split: str) -> str:
   return f"{dataset_name}-{split}".replace("/", "_")
 
 
-def eval_json_path(workdir: str, label: str) -> str:
-  return os.path.join(workdir, "eval", f"{label}.json")
+def eval_json_path(workdir, label: str):
+  return paths.resolve(workdir) / "eval" / f"{label}.json"
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalTarget:
   """One evaluation: a dataset (a config mapping: name, data_dir, manual_dir,
-  options) and a split of it."""
+  options), a split of it, and the protocol it is scored with ("ncl" or
+  "imdlbenco", see metrics.py)."""
   dataset: dict
   split: str
+  protocol: str = "ncl"
 
   @property
   def label(self) -> str:
-    return eval_label(self.dataset["name"], self.split)
+    """"<dataset>-<split>"; an IMDL-BenCo folder adds its folder_name (several can
+    be evaluated side by side)."""
+    name = self.dataset["name"]
+    folder = dict(self.dataset.get("options") or {}).get("folder_name")
+    if name == "iml_folder" and folder:
+      name = f"{name}_{folder}"
+    return eval_label(name, self.split)
 
 
 def _dataset(dataset_config, defaults) -> dict:
@@ -51,19 +57,24 @@ def _dataset(dataset_config, defaults) -> dict:
 
 def test_targets(config) -> List[EvalTarget]:
   """The final evaluations: the training dataset's `test_split` (if set) and
-  every entry of `config.test_datasets` (split default "test")."""
+  every entry of `config.test_datasets` (split default "test"), except an
+  `iml_folder` entry left without a `manual_dir` (a slot for the user's own data)."""
   targets = []
   if config.dataset.test_split:
-    targets.append(EvalTarget(dict(config.dataset), config.dataset.test_split))
+    targets.append(EvalTarget(dict(config.dataset), config.dataset.test_split,
+                              config.eval_protocol))
   for extra in dict(config.get("test_datasets") or {}).values():
     dataset = _dataset(extra, config.dataset)
-    targets.append(EvalTarget(dataset, dataset.get("split") or "test"))
+    if dataset["name"] == "iml_folder" and not dataset.get("manual_dir"):
+      continue
+    targets.append(EvalTarget(dataset, dataset.get("split") or "test",
+                              dataset.get("protocol") or config.eval_protocol))
   return targets
 
 
 def split_target(config, split: str) -> EvalTarget:
   """A split of the training dataset (validation, or any split asked for)."""
-  return EvalTarget(dict(config.dataset), split)
+  return EvalTarget(dict(config.dataset), split, config.eval_protocol)
 
 
 def predict_probabilities(model, variables, images_batch):
@@ -93,22 +104,29 @@ class Evaluation(NamedTuple):
 
 
 def evaluate(predict, device_mesh: DeviceMesh, variables, source, config, desc="eval",
-             perturbation: Optional[Callable] = None, num_pictures: int = 0) -> Evaluation:
-  """Metrics of `variables` on a data source, at each image's original size
-  (`perturbation`: see input_pipeline.EvalPreprocess), and `num_pictures`
-  summary pictures drawn from the same predictions."""
-  evaluator = metrics.Evaluator(config.eval_threshold)
+             perturbation: Optional[Callable] = None, num_pictures: int = 0,
+             protocol: str = "ncl") -> Evaluation:
+  """Metrics of `variables` on a data source, at each image's original size ("ncl"
+  protocol; or IMDL-BenCo's, see metrics.py), and `num_pictures` summary pictures
+  drawn from the same predictions (`perturbation`: see
+  input_pipeline.EvalPreprocess)."""
+  if protocol == "imdlbenco":
+    evaluator = metrics.ImdlBencoEvaluator(config.eval_threshold)
+  else:
+    evaluator = metrics.Evaluator(config.eval_threshold)
+  at_mask_size = config.eval_at_original_size or protocol == "imdlbenco"
   batch_size = padded_batch_size(config.eval_batch_size, device_mesh.size)
   dataset = input_pipeline.create_eval_dataset(source, config.image_size, batch_size,
                                                config.input.num_threads,
-                                               config.input.mask_size_policy, perturbation)
+                                               config.input.mask_size_policy, perturbation,
+                                               protocol)
   skipped, pictures = [], []
   for batch in tqdm(dataset, total=-(-len(source) // batch_size), desc=desc, leave=False,
                     disable=jax.process_index() != 0):
     probabilities = np.asarray(predict(variables, device_mesh.shard_global(batch["image"])))
     skipped += [reason for reason in batch["skip_reason"] if reason]
     for i in np.flatnonzero(batch["valid"]):
-      if config.eval_at_original_size:
+      if at_mask_size:
         target = batch["original_mask"][i]
         evaluator.add(imaging.resize_probabilities(probabilities[i], target.shape), target,
                       batch["label"][i])
@@ -138,9 +156,7 @@ def summary_picture(normalized_image, mask, probabilities, config) -> np.ndarray
 def write_eval_json(workdir: str, label: str, result: dict) -> str:
   path = eval_json_path(workdir, label)
   if jax.process_index() == 0:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as file:
-      json.dump(metric_writers.to_jsonable(result), file, indent=2)
+    paths.write_json(path, metric_writers.to_jsonable(result), indent=2)
   return path
 
 
@@ -193,7 +209,8 @@ def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
   results = {}
   for target in targets:
     source = builders[target.label].as_data_source(target.split)
-    result = evaluate(predict, device_mesh, variables, source, config, desc=target.label).metrics
+    result = evaluate(predict, device_mesh, variables, source, config, desc=target.label,
+                      protocol=target.protocol).metrics
     results[target.label] = {"checkpoint_step": step, "dataset": target.label.rsplit("-", 1)[0],
                              "split": target.split, **result}
     path = write_eval_json(workdir, target.label, results[target.label])

@@ -14,6 +14,7 @@ import math
 import threading
 from typing import Callable, Optional
 
+import cv2
 import grain
 import jax
 import numpy as np
@@ -130,15 +131,25 @@ class SkipAndCount(grain.transforms.Filter):
     return True
 
 
+EVAL_PROTOCOLS = ("ncl", "imdlbenco")
+# IMDL-BenCo scores at 512x512: images resized with OpenCV's INTER_LINEAR, masks
+# with INTER_NEAREST (albumentations' Resize in its transforms/iml_transforms.py).
+IMDLBENCO_SIZE = 512
+
+
 @dataclasses.dataclass
 class EvalPreprocess(grain.transforms.Map):
-  """Index -> resized example; indices past the end of the source give padding."""
+  """Index -> resized example; indices past the end of the source give padding.
+
+  `original_mask` is the mask the metrics use: the image's own ("ncl") or
+  IMDL-BenCo's 512x512 one ("imdlbenco", the image resized as it does first)."""
   source: object
   image_size: int
   mask_size_policy: str = "resize"
   # Optional (index, uint8 image) -> uint8 image applied to the image only, e.g. a
   # robustness perturbation; the mask and metrics stay at the original size.
   perturbation: Optional[Callable] = None
+  protocol: str = "ncl"
 
   def _padding(self, index=-1, file_name="", skip_reason=""):
     size = (self.image_size, self.image_size)
@@ -151,17 +162,21 @@ class EvalPreprocess(grain.transforms.Map):
     if index >= len(self.source):
       return self._padding()
     record = self.source[index]
+    reduce = self.perturbation is None and self.protocol == "ncl"
     try:   # a perturbation applies to the file's full resolution, as to a user's file
-      example = decode_example(record, self.mask_size_policy,
-                               size if self.perturbation is None else None)
+      example = decode_example(record, self.mask_size_policy, size if reduce else None)
     except DecodeError as error:
       return self._padding(index, _text(record["file_name"]), str(error))
-    image = example["image"]
+    image, mask = example["image"], example["mask"]
     if self.perturbation is not None:
       image = self.perturbation(index, image)
+    if self.protocol == "imdlbenco":
+      side = (IMDLBENCO_SIZE, IMDLBENCO_SIZE)
+      image = cv2.resize(image, side, interpolation=cv2.INTER_LINEAR)
+      mask = cv2.resize(mask, side, interpolation=cv2.INTER_NEAREST)
     return {"image": normalize(resize_image(image, size)),
-            "mask": resize_mask(example["mask"], size), "label": example["label"],
-            "valid": True, "original_mask": example["mask"], "file_name": example["file_name"],
+            "mask": resize_mask(mask, size), "label": example["label"],
+            "valid": True, "original_mask": mask, "file_name": example["file_name"],
             "index": np.int32(index), "skip_reason": ""}
 
 
@@ -226,13 +241,14 @@ def create_train_dataset(source, config, quality: DataQuality = None) -> grain.I
 
 def create_eval_dataset(source, image_size: int, batch_size: int, num_threads: int = 4,
                         mask_size_policy: str = "resize",
-                        perturbation: Optional[Callable] = None) -> grain.IterDataset:
+                        perturbation: Optional[Callable] = None,
+                        protocol: str = "ncl") -> grain.IterDataset:
   """Every example once, in order, in batches of `batch_size` (the last one padded).
 
   An unusable example comes as `valid = False` with its `skip_reason`."""
   padded = math.ceil(len(source) / batch_size) * batch_size
   dataset = grain.MapDataset.range(padded).map(
-      EvalPreprocess(source, image_size, mask_size_policy, perturbation))
+      EvalPreprocess(source, image_size, mask_size_policy, perturbation, protocol))
   dataset = dataset.batch(batch_size, batch_fn=collate_eval)
   return dataset.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
                                                    prefetch_buffer_size=2 * batch_size))

@@ -1,11 +1,17 @@
 """Localization and detection metrics (NumPy), as image manipulation papers report them.
 
-Pixel metrics are per image and averaged over manipulated images (authentic
-images have no positive pixel and are excluded); `pixel_auc_pooled` pools every
-pixel of those images. Image metrics use the image score max(probability map)
-over all images. AUC and best-threshold F1 are computed from histograms of the
-probabilities quantized to 1/65535: exact for the quantized scores and linear
-in the number of pixels, so 4000x4000 images cost no sort.
+Two protocols (`config.eval_protocol`):
+
+- "ncl" (`Evaluator`): pixel metrics per image, averaged over manipulated images
+  (authentic images have no positive pixel and are excluded); a manipulated image
+  whose mask is empty at the evaluated size (a region that vanished in resizing)
+  is scored 0, never dropped, and counted; `pixel_auc_pooled` pools every pixel
+  of the manipulated images. AUC and best-threshold F1 come from histograms of
+  the probabilities quantized to 1/65535: exact for the quantized scores and
+  linear in the number of pixels, so 4000x4000 images cost no sort.
+- "imdlbenco" (`ImdlBencoEvaluator`): IMDL-BenCo's evaluator (see its docstring).
+
+Image metrics use the image score max(probability map) over all images.
 """
 import math
 
@@ -95,6 +101,7 @@ class Evaluator:
     self.pooled_positive = np.zeros(NUM_BINS, np.int64)
     self.pooled_negative = np.zeros(NUM_BINS, np.int64)
     self.image_scores, self.image_labels = [], []
+    self.num_masks_empty = 0
 
   def add(self, probabilities, mask, label=None):
     """probabilities: float [H, W] in [0, 1]; mask: {0, 1} [H, W] at the same size;
@@ -106,8 +113,13 @@ class Evaluator:
     label = int(mask.any()) if label is None else int(label)
     self.image_scores.append(float(probabilities.max()))
     self.image_labels.append(label)
-    if not mask.any():
+    if not label:
       return  # authentic: no pixel metric is defined
+    if not mask.any():   # manipulated, but its region vanished: scored 0, never dropped
+      self.num_masks_empty += 1
+      for values in (self.pixel_f1, self.pixel_iou, self.pixel_f1_best):
+        values.append(0.0)
+      return
     f1, iou = f1_and_iou(probabilities > self.threshold, mask)
     self.pixel_f1.append(f1)
     self.pixel_iou.append(iou)
@@ -135,11 +147,84 @@ class Evaluator:
         "num_images": len(scores),
         "num_manipulated": int(labels.sum()),
         "num_authentic": int((~labels).sum()),
+        "num_masks_empty": self.num_masks_empty,
         # How many images each metric averaged over (authentic images are excluded
-        # from pixel metrics, all-manipulated ones from the per-image pixel AUC).
+        # from pixel metrics, all-manipulated ones and empty masks from the pixel AUCs).
         "metric_num_images": {
             "pixel_f1": len(self.pixel_f1), "pixel_f1_best": len(self.pixel_f1_best),
             "pixel_iou": len(self.pixel_iou), "pixel_auc": len(self.pixel_auc),
-            "pixel_auc_pooled": len(self.pixel_f1), "image_auc": len(scores),
+            "pixel_auc_pooled": len(self.pixel_f1) - self.num_masks_empty,
+            "image_auc": len(scores),
             "image_accuracy": len(scores), "image_f1": len(scores)},
+    }
+
+
+def imdlbenco_pixel_scores(probabilities, mask, threshold=THRESHOLD):
+  """(F1, IoU, AUC) of one image as IMDL-BenCo's PixelF1, PixelIOU and PixelAUC
+  compute them (evaluation/{F1,IOU,AUC}.py, "origin" mode, no padding mask):
+
+  F1 = 2PR / (P + R + 1e-8) with P = TP / (TP + FP + 1e-8), R = TP / (TP + FN + 1e-8);
+  IoU = |pred & mask| / (|pred| + |mask| - |pred & mask| + 1e-8); AUC by sorting
+  the scores in decreasing order and integrating the ROC curve with the
+  trapezoidal rule, without averaging tied scores (IMDL-BenCo's order among ties
+  is the unspecified one of torch.argsort; here it is stable), and 0 for a mask
+  without a positive pixel. So an authentic image scores 0 on all three.
+  """
+  scores = np.asarray(probabilities, np.float64).ravel()
+  truth = np.asarray(mask).astype(np.float64).ravel()
+  predicted = (scores > threshold).astype(np.float64)
+  true_pos = np.sum(predicted * truth)
+  false_pos = np.sum(predicted * (1 - truth))
+  false_neg = np.sum((1 - predicted) * truth)
+  precision = true_pos / (true_pos + false_pos + 1e-8)
+  recall = true_pos / (true_pos + false_neg + 1e-8)
+  f1 = 2 * precision * recall / (precision + recall + 1e-8)
+  iou = true_pos / (np.sum(predicted) + np.sum(truth) - true_pos + 1e-8)
+  if truth.sum() == 0:
+    return float(f1), float(iou), 0.0
+  order = np.argsort(-scores, kind="stable")
+  sorted_truth = truth[order]
+  tpr = np.cumsum(sorted_truth) / sorted_truth.sum()
+  fpr = np.cumsum(1 - sorted_truth) / (len(sorted_truth) - sorted_truth.sum())
+  auc = np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2)
+  return float(f1), float(iou), float(auc)
+
+
+class ImdlBencoEvaluator:
+  """IMDL-BenCo's protocol (scu-zjz/IMDLBenCo at commit 3efef9b, its
+  training_scripts/tester.py): pixel F1, IoU and AUC per image as
+  `imdlbenco_pixel_scores`, averaged over every image of the set (authentic ones
+  count 0); image-level AUC (scikit-learn's roc_auc_score, ties averaged) and F1
+  (ImageF1: TP, FP, FN over images, 1e-9 guards) from the image score max(map).
+  Predictions and masks are given at the protocol's 512x512.
+  """
+
+  def __init__(self, threshold: float = THRESHOLD):
+    self.threshold = threshold
+    self.f1, self.iou, self.auc = [], [], []
+    self.image_scores, self.image_labels = [], []
+
+  def add(self, probabilities, mask, label=None):
+    mask = np.asarray(mask).astype(bool)
+    label = int(mask.any()) if label is None else int(label)
+    f1, iou, auc = imdlbenco_pixel_scores(probabilities, mask, self.threshold)
+    self.f1.append(f1)
+    self.iou.append(iou)
+    self.auc.append(auc)
+    self.image_scores.append(float(np.max(probabilities)))
+    self.image_labels.append(label)
+
+  def result(self) -> dict:
+    scores, labels = np.array(self.image_scores), np.array(self.image_labels, bool)
+    predicted = scores > self.threshold
+    true_pos = float(np.sum(predicted & labels))
+    precision = true_pos / (true_pos + float(np.sum(predicted & ~labels)) + 1e-9)
+    recall = true_pos / (true_pos + float(np.sum(~predicted & labels)) + 1e-9)
+    return {
+        "protocol": "imdlbenco",
+        "pixel_f1": _mean(self.f1), "pixel_iou": _mean(self.iou), "pixel_auc": _mean(self.auc),
+        "image_auc": roc_auc(scores, labels) if len(scores) else math.nan,
+        "image_f1": 2 * precision * recall / (precision + recall + 1e-9),
+        "num_images": len(scores), "num_manipulated": int(labels.sum()),
+        "num_authentic": int((~labels).sum()),
     }

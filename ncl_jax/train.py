@@ -5,6 +5,7 @@ parameters and optimizer state replicated, batches sharded on the batch axis.
 A step reads input -> patches -> model -> objective -> update (see train_step).
 """
 import functools
+import math
 import signal
 import time
 from typing import Any, NamedTuple
@@ -17,8 +18,8 @@ from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from ncl_jax import (checkpointing, data, evaluation, input_pipeline, metric_writers, objective,
-                     preemption)
-from ncl_jax.config_validation import validate_config
+                     preemption, synthesis)
+from ncl_jax.config_validation import ConfigError, validate_config
 from ncl_jax.devices import DeviceMesh
 from ncl_jax.optimizer import create_learning_rate_schedule
 from ncl_jax.state import StateFactory, TrainState
@@ -118,20 +119,44 @@ def _summarize(history, last_step, nan_policy):
 
 
 class Prepared(NamedTuple):
+  config: Any                  # the config, with a schedule in epochs turned into steps
   builder: Any                 # the training dataset's TFDS builder
   runtime: Runtime
   checkpointer: checkpointing.Checkpointer
 
 
+def resolve_schedule(config, train_size: int):
+  """`config` with `num_epochs` and `eval_every_epochs` (where set, > 0) turned
+  into `num_train_steps` and `eval_every_steps` for a training set of
+  `train_size` examples; the result is what config.json records."""
+  if config.num_epochs <= 0 and config.eval_every_epochs <= 0:
+    return config
+  config = config.copy_and_resolve_references()
+  steps_per_epoch = train_size / config.batch_size
+  if config.num_epochs > 0:
+    config.num_train_steps = max(1, math.ceil(config.num_epochs * steps_per_epoch))
+  if config.eval_every_epochs > 0:
+    config.eval_every_steps = max(1, math.ceil(config.eval_every_epochs * steps_per_epoch))
+  return config
+
+
 def setup(config, workdir) -> Prepared:
   """Validate, build every dataset the run needs (so a missing one fails before any
-  training), create the state factory, runtime and checkpointer."""
+  training), fix the schedule, create the state factory, runtime and checkpointer."""
   validate_config(config)
   builder = data.ensure_built_everywhere(config.dataset)
   for target in evaluation.test_targets(config):
     data.ensure_built_everywhere(target.dataset)
+  if config.num_epochs > 0 or config.eval_every_epochs > 0:
+    source = builder.as_data_source(config.dataset.train_split)
+    if len(source) >= synthesis.ENDLESS:
+      raise ConfigError(f"num_epochs={config.num_epochs} / eval_every_epochs="
+                        f"{config.eval_every_epochs}: {config.dataset.name} is an endless "
+                        "stream of forgeries; give num_train_steps and eval_every_steps")
+    config = resolve_schedule(config, len(source))
   runtime = Runtime(config, StateFactory(config))
-  return Prepared(builder, runtime, checkpointing.Checkpointer(workdir, config.keep_checkpoints))
+  return Prepared(config, builder, runtime,
+                  checkpointing.Checkpointer(workdir, config.keep_checkpoints))
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -142,7 +167,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   `<workdir>/eval/<dataset>-<split>.json`). Raises preemption.Preempted after a
   SIGTERM/SIGINT, once its checkpoint is committed.
   """
-  builder, runtime, checkpointer = setup(config, workdir)
+  config, builder, runtime, checkpointer = setup(config, workdir)
   checkpointing.write_config(workdir, config)
   writer = metric_writers.MetricWriter(workdir)
   quality = input_pipeline.DataQuality()
@@ -158,8 +183,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
       state = _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer,
                           quality, stop_request)
   finally:
-    # Whatever ends the loop, a checkpoint already being written is completed.
+    # Whatever ends the loop, a checkpoint already being written is completed,
+    # and what was logged up to it is written.
     checkpointer.wait()
+    writer.commit(checkpointer.latest_step())
   results = evaluation.evaluate_checkpoint(config, workdir, device_mesh=runtime.mesh,
                                            predict=runtime.predict)
   for label, result in results.items():
@@ -216,9 +243,14 @@ def _train_loop(config, state, train_iter, builder, runtime, checkpointer, write
                                      progress.write)
       last_time = time.time()
     if save_now or stopping:
+      # The previous checkpoint is committed once the manager is idle (a new save
+      # would wait for it too): what was logged up to it can be written.
+      checkpointer.wait()
+      writer.commit(checkpointer.latest_step())
       checkpointer.save(done, state, config, train_iter, metrics=checkpoint_metrics, force=True)
     if stopping:
       checkpointer.wait()
+      writer.commit(done)
       progress.close()
       raise preemption.Preempted(stop_request.signum or signal.SIGTERM, done)
   progress.close()

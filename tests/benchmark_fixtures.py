@@ -14,6 +14,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
+from ncl_jax import splits
 from ncl_jax.data import manual
 
 H, W = 48, 64        # image size (multiples of 16 keep JPEG blocks flat at region edges)
@@ -147,14 +148,14 @@ def make_columbia(root):
     mask[:, 32:] = 1
     mask[:16, :16] = 0
     save(spliced / "edgemask" / f"{stem}_edgemask.jpg", columbia_edge_mask(mask), quality=95)
-    split = "test" if manual.seeded_fraction(stem, 0) < 0.25 else "train"
+    split = "test" if splits.seeded_fraction(stem, 0) < 0.25 else "train"
     expect(result, split, f"4cam_splc/{stem}.tif", mask)
   for k, stem in enumerate(["canong3_02_sub_01", "nikond70_05_sub_07", "kodakdcs330_08_sub_03"]):
     save(root / "4cam_auth" / f"{stem}.tif", image_array(30 + k))
-    split = "test" if manual.seeded_fraction(stem, 0) < 0.25 else "train"
+    split = "test" if splits.seeded_fraction(stem, 0) < 0.25 else "train"
     expect(result, split, f"4cam_auth/{stem}.tif", np.zeros((H, W), np.uint8))
   save(spliced / "nikond70_kodakdcs330_sub_02.tif", image_array(40))     # no edge mask
-  split = "test" if manual.seeded_fraction("nikond70_kodakdcs330_sub_02", 0) < 0.25 else "train"
+  split = "test" if splits.seeded_fraction("nikond70_kodakdcs330_sub_02", 0) < 0.25 else "train"
   result["skipped"][(split, "4cam_splc/nikond70_kodakdcs330_sub_02.tif")] = "no mask"
   return result
 
@@ -211,6 +212,8 @@ def make_nist16(root):
         save(base / mask_name, white_mask(mask, 255, 0))          # inverted: black = manipulated
         split = "test" if probe == test_probe else "train"
         expect(result, split, probe, mask)
+      else:                                                       # non-target: authentic
+        expect(result, "authentic", probe, np.zeros((H, W), np.uint8))
     (base / "reference" / task).mkdir(parents=True, exist_ok=True)
     (base / "reference" / task / csv_names[task]).write_text("\n".join(lines) + "\n")
   (base / "world").mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -41,7 +42,8 @@ def check_against_truth(builder, truth):
 @pytest.mark.parametrize("name", sorted(benchmark_fixtures.MAKERS))
 def test_builder_matches_ground_truth(tmp_path, name):
   truth = benchmark_fixtures.MAKERS[name](tmp_path / "download")
-  builder = build(name, tmp_path / "download", tmp_path / "tfds")
+  # the splits as published; carving validation from train is tested below
+  builder = build(name, tmp_path / "download", tmp_path / "tfds", validation_fraction=0.0)
   check_against_truth(builder, truth)
   report = json.load(open(os.path.join(builder.data_path, "build_report.json")))
   for split, expected in truth["examples"].items():
@@ -51,7 +53,7 @@ def test_builder_matches_ground_truth(tmp_path, name):
 
 def test_original_image_bytes_are_kept(tmp_path):
   benchmark_fixtures.make_coverage(tmp_path / "download")
-  builder = build("coverage", tmp_path / "download", tmp_path / "tfds")
+  builder = build("coverage", tmp_path / "download", tmp_path / "tfds", validation_fraction=0.0)
   for record in builder.as_data_source("train"):
     path = tmp_path / "download" / record["file_name"].decode()
     assert record["image"] == path.read_bytes()
@@ -71,7 +73,8 @@ def test_labels_and_types(tmp_path):
 
 def test_mask_size_policy_skip(tmp_path):
   benchmark_fixtures.make_coverage(tmp_path / "download")
-  builder = build("coverage", tmp_path / "download", tmp_path / "tfds", mask_size_policy="skip")
+  builder = build("coverage", tmp_path / "download", tmp_path / "tfds", mask_size_policy="skip",
+                  validation_fraction=0.0)
   names = {r["file_name"].decode() for r in builder.as_data_source("train")}
   assert "image/2t.tif" not in names and "image/1t.tif" in names
   reasons = {s["file"]: s["reason"] for s in builder.report.as_dict()["train"]["skipped"]}
@@ -131,3 +134,39 @@ def test_build_cli(tmp_path):
   assert run.returncode == 0, run.stderr[-3000:]
   assert "train: 1 examples" in run.stdout and "test: 1 examples" in run.stdout
   assert "listed but missing" in run.stdout          # the report names what it skipped
+
+
+def test_validation_is_carved_from_train_by_group(tmp_path):
+  """COVERAGE has no validation split: one is carved from train, a forgery always
+  with its original, the same for every build, the train list otherwise intact."""
+  benchmark_fixtures.make_coverage(tmp_path / "download")
+  whole = build("coverage", tmp_path / "download", tmp_path / "whole", validation_fraction=0.0)
+  carved = build("coverage", tmp_path / "download", tmp_path / "carved", validation_fraction=0.5,
+                 seed=3)
+  names = lambda builder, split: sorted(r["file_name"].decode()
+                                        for r in builder.as_data_source(split))
+  train, validation = names(carved, "train"), names(carved, "validation")
+  assert sorted(train + validation) == names(whole, "train")
+  assert names(carved, "test") == names(whole, "test")
+  group = lambda name: name.split("/")[1].split(".")[0].rstrip("t")
+  assert not {group(n) for n in train} & {group(n) for n in validation}
+  report = json.load(open(os.path.join(carved.data_path, "build_report.json")))
+  assert report["validation"]["files"] == validation
+  again = build("coverage", tmp_path / "download", tmp_path / "again", validation_fraction=0.5,
+                seed=3)
+  assert names(again, "validation") == validation
+  assert len(carved.as_data_source("train+validation+test")) == len(names(whole, "train")) + 2
+
+
+def test_a_partial_imd2020_builds_what_is_there(tmp_path):
+  """Only the test list's folder downloaded: the test split builds, the train
+  split's files are reported as listed but missing."""
+  truth = benchmark_fixtures.make_imd2020(tmp_path / "download")
+  train_image = next(iter(truth["examples"]["train"]))
+  shutil.rmtree(tmp_path / "download" / "IMD2020" / train_image.split("/")[0])
+  builder = build("imd2020", tmp_path / "download", tmp_path / "tfds")
+  assert len(builder.as_data_source("test")) == 1
+  report = builder.report.as_dict()
+  assert report["train"]["written"] == 0
+  assert {"file": train_image, "reason": "listed but missing"} in [
+      {k: s[k] for k in ("file", "reason")} for s in report["train"]["skipped"]]

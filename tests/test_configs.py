@@ -52,6 +52,7 @@ def test_without_data_it_says_where_it_looked(tmp_path):
   assert not os.path.exists(tmp_path / "w" / "checkpoints")
 
 
+@pytest.mark.slow
 def test_coverage_config_builds_and_trains(tmp_path):
   benchmark_fixtures.make_coverage(tmp_path / "COVERAGE")
   run = run_main("--config=configs/coverage.py:runlocal", f"--workdir={tmp_path / 'w'}",
@@ -60,7 +61,7 @@ def test_coverage_config_builds_and_trains(tmp_path):
   assert run.returncode == 0, run.stderr[-3000:]
   result = json.load(open(tmp_path / "w" / "eval" / "coverage-test.json"))
   assert (result["num_images"], result["num_manipulated"]) == (2, 1)
-  assert os.path.exists(tmp_path / "tfds" / "coverage" / "default" / "1.0.0" /
+  assert os.path.exists(tmp_path / "tfds" / "coverage" / "default" / "1.1.0" /
                         "build_report.json")
 
 

@@ -98,3 +98,34 @@ def test_evaluator_perfect_and_trivial_predictions():
   assert all_tampered.result()["pixel_f1"] == pytest.approx(2 * 32 / (32 + 256))
   with pytest.raises(ValueError, match="differ in size"):
     perfect.add(np.zeros((8, 8)), mask)
+
+
+def test_imdlbenco_protocol_equals_imdlbenco_own_metric_code():
+  """Expected values come from running IMDL-BenCo's PixelF1, PixelIOU and PixelAUC on
+  the same predictions (tests/fixtures/make_imdlbenco_expected.py); authentic
+  images score 0 and every image counts in the means."""
+  import json
+  import pathlib
+  from tests.imdlbenco_fixture import fixed_predictions
+  expected = json.loads((pathlib.Path(__file__).parent / "golden" /
+                         "imdlbenco_expected.json").read_text())
+  evaluator = metrics.ImdlBencoEvaluator()
+  for (probabilities, mask), row in zip(fixed_predictions(), expected["per_image"]):
+    f1, iou, auc = metrics.imdlbenco_pixel_scores(probabilities, mask)
+    np.testing.assert_allclose([f1, iou, auc], [row["pixel_f1"], row["pixel_iou"],
+                                                 row["pixel_auc"]], atol=2e-6)
+    evaluator.add(probabilities, mask)
+  result = evaluator.result()
+  for key, value in expected["means_over_all_images"].items():
+    assert result[key] == pytest.approx(value, abs=2e-6), key
+  assert result["num_images"] == 7 and result["num_authentic"] == 2
+  assert expected["per_image"][-1] == {"pixel_f1": 0.0, "pixel_iou": 0.0, "pixel_auc": 0.0}
+
+
+def test_a_manipulated_image_whose_mask_vanished_is_scored_not_dropped():
+  evaluator = metrics.Evaluator()
+  evaluator.add(np.full((4, 4), 0.9, np.float32), np.zeros((4, 4), np.uint8), label=1)
+  evaluator.add(np.full((4, 4), 0.1, np.float32), np.zeros((4, 4), np.uint8), label=0)
+  result = evaluator.result()
+  assert result["num_masks_empty"] == 1 and result["metric_num_images"]["pixel_f1"] == 1
+  assert result["pixel_f1"] == 0.0 and result["num_manipulated"] == 1

@@ -1,4 +1,6 @@
 """Columbia Uncompressed Image Splicing Detection."""
+from ncl_jax.splits import seeded_fraction
+
 from .. import manual
 
 TEST_FRACTION = 0.25
@@ -32,13 +34,13 @@ class Builder(manual.ManualBuilder):
     masks = {p.stem[: -len("_edgemask")]: p for p in manual.image_files(edge_folder)
              if p.stem.lower().endswith("_edgemask")}
     for image in manual.image_files(spliced):
-      split = "test" if manual.seeded_fraction(image.stem, seed) < TEST_FRACTION else "train"
+      split = "test" if seeded_fraction(image.stem, seed) < TEST_FRACTION else "train"
       name = f"4cam_splc/{image.name}"
       if image.stem not in masks:
         self.report.add_skip(split, name, "no mask", f"no edgemask/{image.stem}_edgemask.jpg")
         continue
       splits[split].append(manual.Item(image, masks[image.stem], name, "splicing", "green"))
     for image in manual.image_files(_nested(root, "4cam_auth")):
-      split = "test" if manual.seeded_fraction(image.stem, seed) < TEST_FRACTION else "train"
+      split = "test" if seeded_fraction(image.stem, seed) < TEST_FRACTION else "train"
       splits[split].append(manual.Item(image, None, f"4cam_auth/{image.name}", "authentic"))
     return splits

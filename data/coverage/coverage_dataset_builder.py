@@ -29,8 +29,10 @@ class Builder(manual.ManualBuilder):
           self.report.add_skip(split, f"image/{forged.name}", "no mask",
                                f"no mask/{forgery_id}forged.tif")
         else:
-          splits[split].append(manual.Item(forged, mask, f"image/{forged.name}", "copy_move"))
+          splits[split].append(manual.Item(forged, mask, f"image/{forged.name}", "copy_move",
+                                           group=forgery_id))
       if forgery_id in images:
         original = images[forgery_id]
-        splits[split].append(manual.Item(original, None, f"image/{original.name}", "authentic"))
+        splits[split].append(manual.Item(original, None, f"image/{original.name}", "authentic",
+                                         group=forgery_id))
     return splits

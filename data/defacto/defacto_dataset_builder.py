@@ -1,4 +1,6 @@
 """DEFACTO (copy-move, inpainting, splicing)."""
+from ncl_jax.splits import seeded_fraction
+
 from .. import manual
 
 
@@ -44,7 +46,10 @@ class Builder(manual.ManualBuilder):
         if image.stem not in masks:
           self.report.add_skip(split, name, "no mask", f"no probe_mask/{image.stem}.*")
           continue
-        splits[split].append(manual.Item(image, masks[image.stem], name, kind))
+        # DEFACTO stems are <n>_<COCO image id>: one COCO photo's manipulations
+        # stay in one split when validation is carved from train.
+        splits[split].append(manual.Item(image, masks[image.stem], name, kind,
+                                         group=image.stem.split("_", 1)[-1]))
     if not found:
       raise manual.LayoutError(f"none of DEFACTO's folders (copymove_img, inpainting_img, "
                                f"splicing_1_img, ...) in {root}; found: "
@@ -53,5 +58,5 @@ class Builder(manual.ManualBuilder):
     if subset and subset < len(splits["train"]):
       seed = self.builder_config.seed
       splits["train"] = sorted(splits["train"],
-                               key=lambda item: manual.seeded_fraction(item.name, seed))[:subset]
+                               key=lambda item: seeded_fraction(item.name, seed))[:subset]
     return splits

@@ -1,5 +1,6 @@
 """NIST Nimble 2016 (NC2016_Test0613)."""
 import csv
+from typing import NamedTuple
 
 from .. import manual
 
@@ -19,35 +20,50 @@ def _dataset_root(root):
                            f"folder; found: {sorted(e.name for e in root.iterdir())[:30]}")
 
 
-def read_reference(dataset_root, report):
-  """{probe file: (mask file, manipulation type)} of the manipulated probes, from every
-  `reference/*/NC2016-*-ref.csv`, deduplicated by ProbeFileName (first mask wins)."""
+class Reference(NamedTuple):
+  manipulated: dict        # probe file -> (mask file, manipulation type, base photo)
+  authentic: dict          # probe file -> base photo, for the non-target probes
+
+
+def read_reference(dataset_root, report) -> Reference:
+  """The probes of every `reference/*/NC2016-*-ref.csv`, deduplicated by
+  ProbeFileName (first mask wins): the manipulated ones (IsTarget Y) with their
+  masks, and the non-target ones (IsTarget N, authentic) that no CSV lists as a
+  target. The base photo (BaseFileName, where the CSV has it) groups a probe's
+  relatives when validation is carved from train."""
   reference = manual.child(dataset_root, ("reference",), "reference folder")
   csv_files = sorted(p for task in reference.iterdir() if task.is_dir() for p in task.iterdir()
                      if p.name.lower().startswith("nc2016-") and p.name.lower().endswith("-ref.csv"))
   if not csv_files:
     raise manual.LayoutError(f"no reference/*/NC2016-*-ref.csv in {dataset_root}")
-  probes = {}
+  manipulated, authentic = {}, {}
   for path in csv_files:
     with open(path, newline="", encoding="utf-8") as file:
       for row in csv.DictReader(file, delimiter="|"):
+        probe = row["ProbeFileName"].strip()
+        base = (row.get("BaseFileName") or "").strip() or probe
         if row.get("IsTarget", "").strip().upper() != "Y":
+          authentic.setdefault(probe, base)
           continue
-        probe, mask = row["ProbeFileName"].strip(), row.get("ProbeMaskFileName", "").strip()
+        mask = row.get("ProbeMaskFileName", "").strip()
         if not mask:
           report.add_skip("build", probe, "no mask", f"empty ProbeMaskFileName in {path.name}")
           continue
         kind = next((name for column, name in _TYPES if row.get(column, "").strip().upper() == "Y"),
                     "")
-        probes.setdefault(probe, (mask, kind))
-  return probes
+        manipulated.setdefault(probe, (mask, kind, base))
+  for probe in set(authentic) & set(manipulated):
+    del authentic[probe]
+  return Reference(manipulated, authentic)
 
 
 class Builder(manual.ManualBuilder):
   """NIST16: manipulated probes paired with their masks through the reference CSVs
   (mask ids differ from probe ids); masks are inverted (black = manipulated). Test:
-  the 160 probes of the SPAN split; train: the other manipulated probes. Known
-  near-duplicates leak across this split (see README)."""
+  the 160 probes of the SPAN split; train: the other manipulated probes, less a
+  validation share carved by base photo. The non-target probes (authentic) form
+  the split "authentic", used by nothing unless a config names it. Known
+  near-duplicates leak across the SPAN split (see README)."""
   name = "nist16"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   NIST Nimble 2016 is distributed by NIST's Media Forensics Challenge after registration
@@ -57,15 +73,21 @@ class Builder(manual.ManualBuilder):
 
   def split_items(self, root):
     dataset_root = _dataset_root(root)
-    probes = read_reference(dataset_root, self.report)
+    reference = read_reference(dataset_root, self.report)
     test = {line.split("|")[0] for line in manual.split_list("nist16/nist16_test_probe_mask.txt")}
-    splits = {"train": [], "test": []}
-    for probe, (mask, kind) in sorted(probes.items()):
+    splits = {"train": [], "test": [], "authentic": []}
+    for probe, (mask, kind, base) in sorted(reference.manipulated.items()):
       split = "test" if probe in test else "train"
       image_path, mask_path = dataset_root / probe, dataset_root / mask
       if not image_path.is_file() or not mask_path.is_file():
         self.report.add_skip(split, probe, "listed but missing",
                              f"{probe if not image_path.is_file() else mask} not found")
         continue
-      splits[split].append(manual.Item(image_path, mask_path, probe, kind, "inverted"))
+      splits[split].append(manual.Item(image_path, mask_path, probe, kind, "inverted",
+                                       group=base))
+    for probe in sorted(reference.authentic):
+      if not (dataset_root / probe).is_file():
+        self.report.add_skip("authentic", probe, "listed but missing", f"{probe} not found")
+        continue
+      splits["authentic"].append(manual.Item(dataset_root / probe, None, probe, "authentic"))
     return splits
