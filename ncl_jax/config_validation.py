@@ -3,9 +3,11 @@ import jax
 
 from ncl_jax.data import DATASET_NAMES
 from ncl_jax.imaging import MASK_SIZE_POLICIES
+from ncl_jax.input_pipeline import EVAL_PROTOCOLS
 from ncl_jax.losses import CONTOUR_ROLES
 from ncl_jax.models.conv import CONV_IMPLS
 from ncl_jax.models.resnet import RESNET_LAYOUTS
+from ncl_jax.synthesis.recipe import SynthesisConfig
 
 
 class ConfigError(ValueError):
@@ -22,6 +24,11 @@ def validate_config(config, num_devices=None):
   num_devices = num_devices or jax.device_count()
   _check(config.dataset.name in DATASET_NAMES,
          f"dataset.name={config.dataset.name!r} is unknown; known: {', '.join(DATASET_NAMES)}")
+  if "synthesis" in config.dataset:
+    try:
+      SynthesisConfig.from_config(config.dataset.synthesis)
+    except (TypeError, ValueError) as error:
+      raise ConfigError(f"dataset.synthesis: {error}") from error
   _check(config.model.depth in RESNET_LAYOUTS,
          f"model.depth={config.model.depth} must be one of {sorted(RESNET_LAYOUTS)}")
   _check(config.model.output_stride in (8, 16),
@@ -51,9 +58,13 @@ def validate_config(config, num_devices=None):
                        (config.model.output_stride, "model.output_stride")):
     _check(config.image_size % divisor == 0,
            f"image_size={config.image_size} is not a multiple of {key}={divisor}")
-  for key in ("batch_size", "eval_batch_size"):
-    _check(config[key] > 0 and config[key] % num_devices == 0,
-           f"{key}={config[key]} must be a positive multiple of the {num_devices} devices")
+  _check(config.batch_size > 0 and config.batch_size % num_devices == 0,
+         f"batch_size={config.batch_size} must be a positive multiple of the {num_devices} "
+         "devices")
+  # Any eval_batch_size works: evaluation pads each batch to a multiple of the devices.
+  _check(config.eval_batch_size > 0, f"eval_batch_size={config.eval_batch_size} must be > 0")
+  for key in ("num_epochs", "eval_every_epochs"):
+    _check(config[key] >= 0, f"{key}={config[key]} must be >= 0 (0: use the step count)")
   for key in ("num_train_steps", "log_every_steps", "eval_every_steps",
               "checkpoint_every_steps", "keep_checkpoints"):
     _check(config[key] > 0, f"{key}={config[key]} must be positive")
@@ -74,6 +85,8 @@ def validate_config(config, num_devices=None):
          f"input.train_crop={config.input.train_crop!r} must be 'resize' or 'random_crop'")
   _check(config.input.prefetch_to_device >= 0,
          f"input.prefetch_to_device={config.input.prefetch_to_device} must be >= 0")
+  _check(config.eval_protocol in EVAL_PROTOCOLS,
+         f"eval_protocol={config.eval_protocol!r} must be one of {EVAL_PROTOCOLS}")
   _check(config.nan_policy in ("stop", "skip"),
          f"nan_policy={config.nan_policy!r} must be 'stop' or 'skip'")
   _check(config.input.mask_size_policy in MASK_SIZE_POLICIES,

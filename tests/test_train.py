@@ -69,12 +69,29 @@ class CrashingRuntime(train.Runtime):
     self.train_step = crash_on_third
 
 
-def test_restart_resumes_from_last_checkpoint_exactly(tmp_path, tiny_data_dir, monkeypatch):
-  config = tiny_config(tiny_data_dir, eval_every_steps=100)
+def photo_forgeries_config(**overrides):
+  """The tiny config on forgeries synthesized on the fly from the bundled photos."""
+  config = tiny_config("/nonexistent", **{"dataset.name": "photo_forgeries",
+                                          "dataset.manual_dir": "", "dataset.test_split": "",
+                                          **overrides})
+  with config.unlocked():
+    config.dataset.options = {"num_validation": 6, "seed": 0}
+    config.dataset.synthesis = {"camera_long_side": (80, 160)}
+  return config
+
+
+@pytest.mark.parametrize("source", ["ncl_synthetic", "photo_forgeries"])
+def test_restart_resumes_from_last_checkpoint_exactly(tmp_path, tiny_data_dir, monkeypatch,
+                                                      source):
+  if source == "photo_forgeries":
+    config = photo_forgeries_config(eval_every_steps=100)
+  else:
+    config = tiny_config(tiny_data_dir, eval_every_steps=100)
   straight = tmp_path / "straight"
   train.train_and_evaluate(config, str(straight))
 
   interrupted = tmp_path / "interrupted"
+  CrashingRuntime.calls = 0
   monkeypatch.setattr(train, "Runtime", CrashingRuntime)
   with pytest.raises(RuntimeError, match="simulated crash"):
     train.train_and_evaluate(config, str(interrupted))
@@ -131,8 +148,10 @@ def test_bad_config_fails_before_building_data(tmp_path):
   assert not (tmp_path / "never_built").exists()
 
 
+@pytest.mark.slow
 def test_four_devices_match_one_device(tmp_path):
-  """The same global batch on a 4-device mesh and on 1 device: same losses and params."""
+  """The same global batches (forgeries synthesized on the fly) on a 4-device mesh and
+  on 1 device: same losses, parameters and evaluation."""
   outputs = []
   for devices in (1, 4):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT,
@@ -145,3 +164,8 @@ def test_four_devices_match_one_device(tmp_path):
   assert (one["devices"], four["devices"]) == (1, 4)
   np.testing.assert_allclose(four["losses"], one["losses"], rtol=1e-5)
   np.testing.assert_allclose(four["checksum"], one["checksum"], rtol=1e-5)
+  # evaluation in batches of 6 on 4 devices: padded, every image scored once
+  assert four["num_images"] == one["num_images"] == 7
+  for key, value in one["evaluation"].items():
+    np.testing.assert_allclose(four["evaluation"][key], value, rtol=1e-4, atol=1e-6,
+                               err_msg=key)

@@ -1,2 +1,3 @@
 """The built-in synthetic benchmark."""
-from .ncl_synthetic_dataset_builder import Builder, SyntheticConfig, config_from_options
+from .ncl_synthetic_dataset_builder import (Builder, SyntheticConfig, config_from_options,
+                                            forgeries)

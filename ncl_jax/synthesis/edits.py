@@ -141,16 +141,54 @@ def copy_move(rng, host, knobs):
   return splice_free_fallback(rng, host, knobs)
 
 
+REMOVAL_METHODS = ("telea", "navier_stokes", "smooth", "clone")
+
+
+def smooth_fill(image, region):
+  """Fill a region by normalized Gaussian convolution of its surroundings at
+  decreasing scales: a smooth, texture-free fill, like a biharmonic one."""
+  known = 1.0 - region.astype(np.float32)
+  result = image * known[..., None]
+  for sigma in (32, 16, 8, 4, 2):
+    weights = cv2.GaussianBlur(known, (0, 0), sigma)
+    blurred = cv2.GaussianBlur(result * known[..., None], (0, 0), sigma)
+    fill = blurred / np.maximum(weights, 1e-6)[..., None]
+    result = np.where(known[..., None] > 0, image, fill)
+  return result
+
+
+def clone_fill(rng, image, region):
+  """Fill a region with a nearby patch of the same image (a clone stamp)."""
+  top, bottom, left, right = regions.bounding_box(region)
+  height, width = image.shape[:2]
+  span_y, span_x = bottom - top, right - left
+  for _ in range(10):
+    dy = int(rng.integers(-2 * span_y, 2 * span_y + 1))
+    dx = int(rng.integers(-2 * span_x, 2 * span_x + 1))
+    if (abs(dy) >= span_y or abs(dx) >= span_x) and 0 <= top + dy and bottom + dy <= height \
+        and 0 <= left + dx and right + dx <= width:
+      return np.roll(image, (-dy, -dx), axis=(0, 1))
+  return smooth_fill(image, region)
+
+
 def removal(rng, host, knobs):
-  """An object-shaped region filled in from its surroundings (OpenCV inpainting,
-  Telea's or Navier-Stokes')."""
+  """An object-shaped region filled in from its surroundings: OpenCV's inpainting
+  (Telea's or Navier-Stokes'), a smooth diffusion-like fill, or a nearby patch
+  cloned over it, as weighted by `removal_method_weights`."""
   height, width = host.shape[:2]
   _, region = regions.random_region(rng, height, width, knobs.region_area[0],
                                     min(knobs.region_area[1], 0.12))
-  method = cv2.INPAINT_TELEA if rng.random() < 0.5 else cv2.INPAINT_NS
-  radius = int(rng.integers(*knobs.inpaint_radius, endpoint=True))
-  filled = cv2.inpaint(np.clip(np.round(host), 0, 255).astype(np.uint8), region, radius, method)
-  filled = filled.astype(np.float32)
+  weights = np.asarray(knobs.removal_method_weights, np.float64)
+  method = REMOVAL_METHODS[int(rng.choice(len(REMOVAL_METHODS), p=weights / weights.sum()))]
+  if method in ("telea", "navier_stokes"):
+    radius = int(rng.integers(*knobs.inpaint_radius, endpoint=True))
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+    filled = cv2.inpaint(np.clip(np.round(host), 0, 255).astype(np.uint8), region, radius, flag)
+  elif method == "smooth":
+    filled = smooth_fill(host, region)
+  else:
+    filled = clone_fill(rng, host, region)
+  filled = np.asarray(filled, np.float32)
   if rng.random() < knobs.content_noise_probability:   # grain re-added, as healing tools do
     filled = filled + rng.normal(0, _uniform(rng, (1.0, 4.0)), filled.shape).astype(np.float32)
   image = np.where(region[..., None] > 0, filled, host)

@@ -18,7 +18,6 @@ import dataclasses
 import io
 import logging
 import os
-import pathlib
 import threading
 from typing import List, Optional
 
@@ -26,7 +25,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image, ImageOps
 
-from ncl_jax import imaging
+from etils import epath
+
+from ncl_jax import imaging, paths
 
 # The colour photos of scikit-image's data module (the default source).
 BUNDLED_PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
@@ -52,15 +53,15 @@ class FolderPhotos:
   """Every file under `root` (recursively) that PIL opens, sorted by path."""
 
   def __init__(self, root, log=logging.warning):
-    self.root = pathlib.Path(os.path.expanduser(str(root)))
+    self.root = paths.resolve(root)
     if not self.root.is_dir():
       raise PhotoError(f"photo folder {self.root} does not exist or is not a folder")
-    self.paths: List[pathlib.Path] = []
+    self.paths: List[epath.Path] = []
     self.alpha: List[bool] = []
     self.skipped: List[str] = []
-    for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
+    for path in paths.files_under(self.root):
       try:
-        with Image.open(path) as image:   # reads the header only
+        with path.open("rb") as file, Image.open(file) as image:   # reads the header only
           self.alpha.append(has_alpha(image))
       except Exception as error:  # PIL raises many types on files it cannot read
         self.skipped.append(f"{path}: {type(error).__name__}: {error}")
@@ -90,7 +91,7 @@ class TfdsPhotos:
   """The `image_key` feature of a TFDS dataset built in ArrayRecord format."""
 
   def __init__(self, name: str, data_dir: str, split: str = "train", image_key: str = "image"):
-    builder = tfds.builder(name, data_dir=os.path.expanduser(data_dir))
+    builder = tfds.builder(name, data_dir=os.fspath(paths.resolve(data_dir)))
     if not builder.is_prepared():
       raise PhotoError(f"TFDS dataset {name} is not built in {builder.data_dir}; build it "
                        f"first (`tfds build {name} --file_format=array_record`)")
@@ -194,6 +195,15 @@ class PhotoCache:
 
   def __len__(self):
     return len(self.source)
+
+  def __getstate__(self):
+    # Sent to grain's worker processes: each starts with an empty cache of its own.
+    return {"source": self.source, "max_side": self.max_side, "capacity": self.capacity,
+            "decode_failures": set(self.decode_failures)}
+
+  def __setstate__(self, state):
+    self.__init__(state["source"], state["max_side"], state["capacity"])
+    self.decode_failures = state["decode_failures"]
 
   def get(self, index: int) -> Photo:
     """The photo, or PhotoError (remembered: a bad file is not decoded twice)."""

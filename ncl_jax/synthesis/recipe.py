@@ -50,11 +50,20 @@ class SynthesisConfig:
   copy_move_rotation: float = 30.0         # degrees, either way
   copy_move_flip_probability: float = 0.2
   inpaint_radius: Tuple[int, int] = (3, 9)
+  # removal by: OpenCV Telea, OpenCV Navier-Stokes, a smooth fill, a cloned patch
+  removal_method_weights: Tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.2)
   rescale_probability: float = 0.3
   rescale_range: Tuple[float, float] = (0.5, 0.95)
   final_png_probability: float = 0.25
   final_quality: Tuple[int, int] = (65, 98)
   grid_shift_probability: float = 0.8
+
+  def __post_init__(self):
+    # A tuple flag given twice on the command line arrives concatenated.
+    for field in dataclasses.fields(self):
+      value, expected = getattr(self, field.name), len(getattr(field.type, "__args__", ()))
+      if expected and len(value) != expected:
+        raise ValueError(f"synthesis.{field.name}={value!r}: expected {expected} values")
 
   @classmethod
   def from_config(cls, section) -> "SynthesisConfig":

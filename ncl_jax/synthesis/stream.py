@@ -42,6 +42,14 @@ class ForgerySource:
   def __len__(self):
     return self.length
 
+  def __getstate__(self):
+    # Sent to grain's worker processes, which cannot share a lock.
+    return {key: value for key, value in self.__dict__.items() if key != "_lock"}
+
+  def __setstate__(self, state):
+    self.__dict__.update(state)
+    self._lock = threading.Lock()
+
   def _photo(self, candidates, start):
     """The first photo of `candidates` from position `start` on that decodes."""
     for offset in range(len(candidates)):
@@ -56,7 +64,7 @@ class ForgerySource:
     raise photos_lib.PhotoError(f"none of the {len(candidates)} photos decodes")
 
   def forgery(self, index: int) -> recipe.Forgery:
-    rng = np.random.default_rng([self.seed, index])
+    rng = np.random.default_rng([*np.atleast_1d(self.seed), index])
     host_index, host = self._photo(self.hosts, int(rng.integers(len(self.hosts))))
     donor = None
     kind = recipe.draw_kind(rng, self.knobs)

@@ -1,5 +1,7 @@
-"""Two training steps of the tiny config on fixed batches, on however many devices
-XLA_FLAGS gives this process; prints the losses and a parameter checksum as JSON.
+"""Two training steps of the tiny config on batches of forgeries synthesized from
+the bundled photos, then an evaluation with a batch size that is no multiple of
+the devices, on however many devices XLA_FLAGS gives this process; prints the
+losses, a parameter checksum and the metrics as JSON.
 
   XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m tests.programs.train_steps
 """
@@ -8,26 +10,33 @@ import json
 import jax
 import numpy as np
 
+from ncl_jax import data, evaluation, input_pipeline
 from tests.conftest import make_runtime, tiny_config
 
 
 def main():
-  config = tiny_config("/nonexistent")
+  config = tiny_config("/nonexistent", **{"dataset.name": "photo_forgeries",
+                                          "dataset.manual_dir": "", "eval_batch_size": 6})
+  with config.unlocked():
+    config.dataset.options = {"num_validation": 7, "seed": 0}
+    config.dataset.synthesis = {"camera_long_side": (80, 160)}
+  forgeries = data.get_builder(config.dataset)
+  batches = iter(input_pipeline.create_train_dataset(forgeries.as_data_source("train"), config))
   runtime, state = make_runtime(config)
-  rng = np.random.default_rng(0)
   losses = []
   for _ in range(2):
-    mask = np.zeros((4, 64, 64), np.uint8)
-    for b in range(4):
-      y, x = rng.integers(0, 40, 2)
-      mask[b, y:y + 20, x:x + 24] = b % 2 == 0 or b == 1
-    image = rng.normal(size=(4, 64, 64, 3)).astype(np.float32)
+    batch = next(batches)
     state, metrics = runtime.train_step(
-        state, {"image": runtime.mesh.shard(image), "mask": runtime.mesh.shard(mask)})
+        state, {"image": runtime.mesh.shard(batch["image"]),
+                "mask": runtime.mesh.shard(batch["mask"])})
     losses.append(float(metrics["loss"]))
   leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(state.params)]
+  result = evaluation.evaluate(runtime.predict, runtime.mesh, state.variables,
+                               forgeries.as_data_source("validation"), config).metrics
   print(json.dumps({"devices": jax.device_count(), "losses": losses,
-                    "checksum": sum(float(np.abs(x).sum()) for x in leaves)}))
+                    "checksum": sum(float(np.abs(x).sum()) for x in leaves),
+                    "evaluation": {k: v for k, v in result.items() if isinstance(v, float)},
+                    "num_images": result["num_images"]}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,72 @@
+r"""NCL trained on forgeries synthesized on the fly from your own photos.
+
+  python -m ncl_jax.main --config=configs/photos.py --workdir=runs/photos \
+      --config.dataset.manual_dir=/path/to/photos
+
+Any folder of photos works (searched recursively; anything PIL reads; PNGs with
+transparency are used as cut-outs to paste into the others). Without
+`manual_dir`, scikit-image's bundled photos are used. The recipe of the
+forgeries is `config.dataset.synthesis` (docs/synthesis.md); a share of the photos
+(`dataset.options.validation_fraction`, by file name) is held out to select the
+best checkpoint on forgeries of photos never trained on.
+
+Sized for a CPU: ResNet-18 at width 0.5, 256 px, 2,500 steps (45 minutes on 2 cores
+for 13 photos and 60 cut-outs; README, "Train on your photos"). Evaluate the best checkpoint
+on real edited photos, an IMDL-BenCo folder (Tp/, Gt/) or JSON list:
+
+  --config.test_datasets.real.manual_dir=/path/to/test.json
+
+On an accelerator, the paper's network at 512 px in bfloat16 (docs/synthesis.md):
+
+  --config.image_size=512 --config.model.depth=101 --config.model.width=1.0 \
+  --config.model.dtype=bfloat16 --config.batch_size=32 --config.input.num_workers=12 \
+  --config.dataset.synthesis.camera_long_side='(512, 2048)'
+"""
+import dataclasses
+
+import ml_collections
+
+from configs import default
+from ncl_jax.synthesis import SynthesisConfig
+from ncl_jax.synthesis.dataset import DEFAULT_OPTIONS
+
+
+def get_config(arg=""):
+  config = default.get_config()
+  config.num_train_steps = 2500
+  config.batch_size = 8
+  config.eval_batch_size = 16
+  config.image_size = 256
+  config.log_every_steps = 100
+  config.eval_every_steps = 500
+  config.checkpoint_every_steps = 500
+
+  config.dataset.name = "photo_forgeries"
+  config.dataset.manual_dir = ""            # your photo folder ("": scikit-image's photos)
+  config.dataset.eval_split = "validation"  # forgeries of held-out photos
+  config.dataset.test_split = ""            # real test sets go in test_datasets
+  # A slot for your own edited photos (IMDL-BenCo folder or JSON list): set its
+  # manual_dir to evaluate on them; left empty, it is skipped.
+  config.test_datasets.real = ml_collections.ConfigDict(
+      {"name": "iml_folder", "split": "full", "manual_dir": "", "data_dir": "",
+       "options": {"folder_name": "real"}})
+  config.dataset.options = ml_collections.ConfigDict(DEFAULT_OPTIONS)
+  config.dataset.options.num_validation = 100
+  config.dataset.synthesis = ml_collections.ConfigDict(
+      dataclasses.asdict(SynthesisConfig()))
+  # CPU-sized: the "camera" images at 320-1280 px (the default 384-2048 costs 2.5x to make).
+  config.dataset.synthesis.camera_long_side = (320, 1280)
+
+  config.input.num_threads = 2
+  config.model.depth = 18
+  config.model.width = 0.5
+  config.model.dtype = "float32"            # CPU-sized: bfloat16 is slow on CPUs
+  config.ncl.max_patches_per_class = 64
+
+  config.optimizer.name = "adamw"
+  config.optimizer.learning_rate = 2e-3
+  config.optimizer.weight_decay = 1e-4
+  config.optimizer.warmup_steps = 100
+  if arg == "runlocal":
+    default.apply_runlocal(config)
+  return config

@@ -1,0 +1,77 @@
+"""`photo_forgeries`: a dataset of forgeries synthesized on the fly from a photo
+collection, with the interface of a built TFDS dataset (`as_data_source(split)`).
+
+Splits: "train", an endless stream from the training photos; "validation", a
+fixed set of `num_validation` forgeries from photos held out of training (a
+seeded share of the collection, chosen by file name), for model selection.
+Nothing is written to disk.
+
+Dataset config keys (`config.dataset`): `manual_dir` (the photo folder; empty:
+scikit-image's bundled photos) and `options`: `source` ("folder", "bundled" or
+"tfds"), `tfds_name`, `tfds_split`, `image_key` (for "tfds"; `data_dir` is where
+it is built), `validation_fraction`, `num_validation`, `seed`, `cache_size`.
+"""
+from ncl_jax import paths
+from ncl_jax.splits import seeded_fraction
+from ncl_jax.synthesis import photos as photos_lib
+from ncl_jax.synthesis import recipe, stream
+
+DEFAULT_OPTIONS = {"source": "folder", "tfds_name": "", "tfds_split": "train",
+                   "image_key": "image", "validation_fraction": 0.15, "num_validation": 200,
+                   "seed": 0, "cache_size": 64}
+# Held-out photos need a collection of at least this many; smaller ones validate
+# on new forgeries of the training photos.
+MIN_PHOTOS_TO_HOLD_OUT = 5
+
+
+def photo_source(dataset_config, options):
+  kind = options["source"]
+  if kind == "bundled" or (kind == "folder" and not dataset_config.get("manual_dir")):
+    return photos_lib.BundledPhotos()
+  if kind == "folder":
+    return photos_lib.FolderPhotos(dataset_config["manual_dir"])
+  if kind == "tfds":
+    return photos_lib.TfdsPhotos(options["tfds_name"],
+                                 dataset_config.get("data_dir") or "~/tensorflow_datasets",
+                                 options["tfds_split"], options["image_key"])
+  raise ValueError(f"dataset.options.source={kind!r} must be 'folder', 'bundled' or 'tfds'")
+
+
+def split_photos(source, fraction: float, seed: int):
+  """(training indices, validation indices) of a photo source, by a seeded hash of
+  each photo's name, so adding photos does not reshuffle the others."""
+  indices = list(range(len(source)))
+  if len(indices) < MIN_PHOTOS_TO_HOLD_OUT or fraction <= 0 or len(indices) > 100_000:
+    return indices, indices   # large collections: validation photos are a seeded share too
+  held = [i for i in indices if seeded_fraction(source.name(i), seed) < fraction]
+  if not held:
+    held = [min(indices, key=lambda i: seeded_fraction(source.name(i), seed))]
+  return [i for i in indices if i not in set(held)], held
+
+
+class PhotoForgeries:
+  """Forgeries of a photo collection as train and validation data sources."""
+
+  def __init__(self, dataset_config, knobs: recipe.SynthesisConfig):
+    self.options = {**DEFAULT_OPTIONS, **dict(dataset_config.get("options") or {})}
+    self.knobs = knobs
+    self.source = photo_source(dataset_config, self.options)
+    self.train_photos, self.validation_photos = split_photos(
+        self.source, self.options["validation_fraction"], self.options["seed"])
+    where = dataset_config.get("manual_dir") or "scikit-image's bundled photos"
+    self.data_path = str(paths.resolve(where)) if dataset_config.get("manual_dir") else where
+
+  def as_data_source(self, split: str):
+    seed = self.options["seed"]
+    if split == "train":
+      return stream.ForgerySource(self.source, self.knobs, seed, stream.ENDLESS,
+                                  self.options["cache_size"], self.train_photos)
+    if split == "validation":
+      return stream.ForgerySource(self.source, self.knobs, seed + 1_000_003,
+                                  self.options["num_validation"], self.options["cache_size"],
+                                  self.validation_photos)
+    raise ValueError(f"photo_forgeries has the splits 'train' and 'validation', not {split!r}")
+
+  def describe(self) -> str:
+    return (f"{len(self.source)} photos in {self.data_path}: {len(self.train_photos)} for "
+            f"training, {len(self.validation_photos)} for validation")

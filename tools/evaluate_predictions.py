@@ -1,0 +1,63 @@
+"""Score `ncl_jax.predict`'s outputs against a test set's masks, per kind of edit.
+
+  python -m ncl_jax.predict --checkpoint=runs/photos --output=OUT TEST/Tp
+  python tools/evaluate_predictions.py --predictions=OUT --test_list=TEST/test.json
+
+The test list is IMDL-BenCo's JSON format ([image, mask or "Negative"], as
+tools/make_photo_test_set.py writes it); the kind of an image is the start of
+its file name before the last "_" (copy_move_003.jpg -> copy_move). For each kind:
+pixel F1 at 0.5 and mean per-image pixel AUC over its manipulated images (from
+the predictions' _prob16.png), and image AUC of its images against the
+authentic ones (from predictions.jsonl's image_score), beside the baseline that
+marks every pixel manipulated. Metrics are ncl_jax.metrics' (the "ncl" protocol).
+"""
+import argparse
+import collections
+import json
+import pathlib
+
+import numpy as np
+from PIL import Image
+
+from ncl_jax import imaging, metrics
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--predictions", required=True)
+  parser.add_argument("--test_list", required=True)
+  args = parser.parse_args()
+  out = pathlib.Path(args.predictions)
+  lines = {pathlib.Path(line["file"]).resolve(): line
+           for line in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())}
+  entries = json.loads(pathlib.Path(args.test_list).read_text())
+  by_kind = collections.defaultdict(list)
+  for image, mask in entries:
+    by_kind[pathlib.Path(image).stem.rsplit("_", 1)[0]].append((pathlib.Path(image), mask))
+  authentic = by_kind.pop("authentic", [])
+  rows = {}
+  for kind, items in sorted(by_kind.items()) + [("all", [i for v in by_kind.values() for i in v])]:
+    model, everything = metrics.Evaluator(), metrics.Evaluator()
+    for image, mask in items + authentic:
+      line = lines[image.resolve()]
+      probabilities = np.asarray(Image.open(out / line["outputs"]["prob16"]),
+                                 np.float64) / 65535
+      truth = (np.zeros(probabilities.shape, np.uint8) if mask == "Negative" else
+               imaging.binarize_mask(np.asarray(Image.open(mask).convert("RGB"))))
+      model.add(probabilities, truth, int(mask != "Negative"))
+      everything.add(np.ones_like(probabilities), truth, int(mask != "Negative"))
+    result, baseline = model.result(), everything.result()
+    rows[kind] = {"images": len(items), "pixel_f1": result["pixel_f1"],
+                  "pixel_auc": result["pixel_auc"], "image_auc": result["image_auc"],
+                  "all_manipulated_pixel_f1": baseline["pixel_f1"]}
+  print("| kind | images | pixel F1@0.5 | pixel AUC | image AUC (vs the "
+        f"{len(authentic)} authentic) | all-manipulated F1 |")
+  print("|---|---|---|---|---|---|")
+  for kind, row in rows.items():
+    print(f"| {kind} | {row['images']} | {row['pixel_f1']:.3f} | {row['pixel_auc']:.3f} | "
+          f"{row['image_auc']:.3f} | {row['all_manipulated_pixel_f1']:.3f} |")
+  print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+  main()
