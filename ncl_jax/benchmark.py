@@ -6,7 +6,7 @@
 
 Reports device kind and count, image size, global batch, compile seconds, train
 images/s (median over timed steps after warm-up), model TFLOPs per image (XLA's
-cost analysis of the compiled train step), achieved TFLOP/s and MFU against the
+cost analysis of the lowered train step, the same on every backend), achieved TFLOP/s and MFU against the
 device's peak, peak device memory, eval images/s, input-pipeline images/s alone
 (with its worker count) and the contrastive loss's share of the step time.
 Steps run on random images with rectangle masks, so only the input-pipeline
@@ -24,10 +24,10 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ncl_jax import ablate, data, input_pipeline, train
+from ncl_jax import ablate, data, input_pipeline, paths, train
 from ncl_jax.config_validation import validate_config
 from ncl_jax.state import StateFactory
 
@@ -61,9 +61,12 @@ class StepTimer:
     self.host_batch = random_batch(config)
     self.batch = {k: runtime.mesh.shard(v) for k, v in self.host_batch.items()}
     start = time.perf_counter()
-    self.compiled = runtime.train_step.lower(self.state, self.batch).compile()
+    lowered = runtime.train_step.lower(self.state, self.batch)
+    self.compiled = lowered.compile()
     self.compile_seconds = time.perf_counter() - start
-    cost = self.compiled.cost_analysis()
+    # The lowered step's count is the same on every backend; the compiled one's is not:
+    # on GPUs, convolutions become cuDNN custom calls that its analysis counts as 0.
+    cost = lowered.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     self.flops_per_step = float((cost or {}).get("flops", float("nan")))
     self.predict = runtime.predict
@@ -91,16 +94,24 @@ def measure_train(config, steps, warmup):
           "flops_per_step": timer.flops_per_step, "eval_seconds": eval_seconds}
 
 
-def compare_with_torch(config, steps=5, warmup=1) -> dict:
+def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dict:
   """Median seconds of a training step and a forward pass of the same network and
-  loss in ncl_jax and PyTorch eager, interleaved, with the full NCL step beside."""
+  loss in ncl_jax and PyTorch, interleaved, with the full NCL step beside.
+
+  `torch_modes`: "eager" and/or "compile" (`torch.compile`). PyTorch runs on CUDA
+  when JAX does, under bfloat16 autocast when `model.dtype` is bfloat16.
+  """
   from ncl_jax import torch_reference  # pylint: disable=g-import-not-at-top  # optional extra
   threads = os.cpu_count()
+  device = "cuda" if jax.default_backend() == "gpu" else "cpu"
+  amp = config.model.dtype == "bfloat16"
   bce = ablate.with_overrides(config, {"ncl.weight": 0.0, "pc.mode": "bce"})
   ours, full = StepTimer(bce), StepTimer(config)
-  theirs = torch_reference.TorchStep(bce, ours.host_batch, threads)
-  runs = {"ours": ours.step, "ours_full_ncl": full.step, "torch": theirs,
-          "ours_forward": ours.forward, "torch_forward": theirs.forward_seconds}
+  runs = {"ours": ours.step, "ours_full_ncl": full.step, "ours_forward": ours.forward}
+  for mode in torch_modes:
+    step = torch_reference.TorchStep(bce, ours.host_batch, threads, device, amp,
+                                     compile=mode == "compile")
+    runs[f"torch_{mode}"], runs[f"torch_{mode}_forward"] = step, step.forward_seconds
   times = {key: [] for key in runs}
   for index in range(warmup + steps):
     for key, run in runs.items():
@@ -111,24 +122,32 @@ def compare_with_torch(config, steps=5, warmup=1) -> dict:
       if index >= warmup:
         times[key].append(seconds)
   median = {key: statistics.median(values) for key, values in times.items()}
-  batch = config.batch_size
-  return {
+  batch, peak = config.batch_size, peak_tflops(jax.devices()[0].device_kind)
+
+  def throughput(key):
+    tflops = ours.flops_per_step / median[key] / 1e12  # XLA's count: the same network
+    return {"train_images_per_second": batch / median[key], "achieved_tflops_per_second": tflops,
+            "mfu": tflops / peak if peak else None}
+
+  result = {
       "device_kind": jax.devices()[0].device_kind, "threads": threads,
       "torch_version": torch_reference.torch.__version__, "jax_version": jax.__version__,
+      "torch_device": device, "torch_autocast_bfloat16": amp,
       "image_size": config.image_size, "global_batch": batch, "dtype": config.model.dtype,
       "model": f"resnet{config.model.depth} width {config.model.width} os{config.model.output_stride}",
       "conv_impl": config.model.conv_impl,
       "loss": "mean BCE at every output (ncl.weight=0, pc.mode=bce)",
-      "ncl_jax_train_images_per_second": batch / median["ours"],
-      "torch_train_images_per_second": batch / median["torch"],
-      "train_ratio": median["torch"] / median["ours"],
-      "ncl_jax_full_ncl_train_images_per_second": batch / median["ours_full_ncl"],
+      "ncl_jax": throughput("ours"), "ncl_jax_full_ncl": throughput("ours_full_ncl"),
       "ncl_jax_forward_seconds": median["ours_forward"],
-      "torch_forward_seconds": median["torch_forward"],
       "step_seconds": times, "timed_steps": steps, "warmup_steps": warmup,
       "parameters": {"ncl_jax_segmentation": _parameter_count(bce, exclude=("pivot_",)),
                      "torch": torch_reference.parameter_count(bce.model)},
   }
+  for mode in torch_modes:
+    result[f"torch_{mode}"] = throughput(f"torch_{mode}")
+    result[f"torch_{mode}_forward_seconds"] = median[f"torch_{mode}_forward"]
+    result[f"ratio_to_torch_{mode}"] = median[f"torch_{mode}"] / median["ours"]
+  return result
 
 
 def _parameter_count(config, exclude=()):
@@ -152,6 +171,13 @@ def measure_input_pipeline(config, batches):
 
 def benchmark(config, steps=10, warmup=2, pipeline_batches=20) -> dict:
   device = jax.devices()[0]
+  try:  # first, so worker processes start before the accelerator is in use
+    pipeline = {"input_pipeline_images_per_second": measure_input_pipeline(config,
+                                                                           pipeline_batches)}
+  except Exception as error:  # pylint: disable=broad-except  # the step figures still count
+    logging.exception("input pipeline benchmark failed")
+    pipeline = {"input_pipeline_images_per_second": None,
+                "input_pipeline_error": f"{type(error).__name__}: {error}"}
   full = measure_train(config, steps, warmup)
   weight = config.ncl.weight
   with config.unlocked():
@@ -178,7 +204,7 @@ def benchmark(config, steps=10, warmup=2, pipeline_batches=20) -> dict:
       "mfu": achieved / (peak * jax.device_count()) if peak else None,
       "peak_memory_bytes": memory.get("peak_bytes_in_use"),
       "eval_images_per_second": batch / full["eval_seconds"],
-      "input_pipeline_images_per_second": measure_input_pipeline(config, pipeline_batches),
+      **pipeline,
       "input_pipeline_workers": config.input.num_workers,
       "input_pipeline_threads": config.input.num_threads,
       "contrastive_share_of_step": max(0.0, 1.0 - without_ncl["step_seconds"]
@@ -198,8 +224,9 @@ def define_flags():
   flags.DEFINE_integer("pipeline_batches", 20, "Batches timed for the input pipeline.")
   flags.DEFINE_string("sweep", "", "Comma-separated global batch sizes to run instead.")
   flags.DEFINE_string("output", "benchmark.json", "Where the JSON goes.")
-  flags.DEFINE_bool("compare_torch", False, "Time the same network and loss in PyTorch eager "
+  flags.DEFINE_bool("compare_torch", False, "Time the same network and loss in PyTorch "
                     "beside ours (needs the torch extra) instead of the usual measurements.")
+  flags.DEFINE_list("torch_modes", ["eager"], "With --compare_torch: eager and/or compile.")
   flags.mark_flags_as_required(["config"])
 
 
@@ -213,12 +240,12 @@ def main(argv):
       config.batch_size = config.eval_batch_size = size
     validate_config(config)
     if FLAGS.compare_torch:
-      runs.append(compare_with_torch(config, FLAGS.steps, FLAGS.warmup))
+      runs.append(compare_with_torch(config, FLAGS.steps, FLAGS.warmup, FLAGS.torch_modes))
     else:
       runs.append(benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.pipeline_batches))
     print(json.dumps(runs[-1], indent=2), flush=True)
-  with open(FLAGS.output, "w", encoding="utf-8") as file:
-    json.dump(runs if FLAGS.sweep else runs[0], file, indent=2)
+    # Written after every run: a sweep cut short keeps what it measured.
+    paths.write_json(FLAGS.output, runs if FLAGS.sweep else runs[0], indent=2)
   print(f"-> {FLAGS.output}")
 
 

@@ -120,30 +120,55 @@ def parameter_count(model_config) -> int:
 
 
 class TorchStep:
-  """One SGD step of the PyTorch network on a fixed batch (NCHW float32)."""
+  """One SGD step of the PyTorch network on a fixed batch.
 
-  def __init__(self, config, batch, threads: int):
+  `device` "cpu" or "cuda"; `amp` runs the network under bfloat16 autocast (the
+  usual PyTorch mixed precision, our `model.dtype="bfloat16"`); `compile` wraps the
+  network in `torch.compile`. On CUDA the batch is channels-last, as AMP convolutions
+  want, and every timing waits for the device.
+  """
+
+  def __init__(self, config, batch, threads: int, device: str = "cpu", amp: bool = False,
+               compile: bool = False):  # pylint: disable=redefined-builtin
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    self.model = DeepLabV3Plus(config.model).train()
+    self.device, self.amp = torch.device(device), amp
+    torch.backends.cudnn.benchmark = True  # the usual setting for fixed-size training
+    memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
+    self.model = DeepLabV3Plus(config.model).to(self.device, memory_format=memory_format).train()
+    self.network = torch.compile(self.model) if compile else self.model
     self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.optimizer.learning_rate,
                                      momentum=0.9, weight_decay=config.optimizer.weight_decay)
-    self.images = torch.from_numpy(np.ascontiguousarray(batch["image"].transpose(0, 3, 1, 2)))
-    self.mask = torch.from_numpy(batch["mask"][:, None].astype(np.float32))
+    images = torch.from_numpy(np.ascontiguousarray(batch["image"].transpose(0, 3, 1, 2)))
+    self.images = images.to(self.device, memory_format=memory_format)
+    self.mask = torch.from_numpy(batch["mask"][:, None].astype(np.float32)).to(self.device)
+
+  def _synchronize(self):
+    if self.device.type == "cuda":
+      torch.cuda.synchronize()
+
+  def _autocast(self):
+    return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
   def __call__(self) -> float:
+    self._synchronize()
     start = time.perf_counter()
     self.optimizer.zero_grad(set_to_none=True)
-    loss = bce_at_every_output(self.model(self.images), self.mask)
+    with self._autocast():
+      outputs = self.network(self.images)
+    loss = bce_at_every_output([o.float() for o in outputs], self.mask)
     loss.backward()
     self.optimizer.step()
+    self._synchronize()
     return time.perf_counter() - start
 
   def forward_seconds(self) -> float:
-    with torch.no_grad():
+    with torch.no_grad(), self._autocast():
       self.model.eval()
+      self._synchronize()
       start = time.perf_counter()
-      self.model(self.images)
+      self.network(self.images)
+      self._synchronize()
       seconds = time.perf_counter() - start
       self.model.train()
     return seconds

@@ -37,6 +37,7 @@ def wait_for_train_step(workdir, min_step, process, timeout=300):
   raise AssertionError("training did not reach the step in time")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum,exit_code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_signal_finishes_step_checkpoints_and_exits(tmp_path, tiny_data_dir, signum, exit_code):
   config_file = tiny_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
@@ -76,6 +77,7 @@ def test_second_signal_stops_at_once(monkeypatch):
   assert signal.getsignal(signal.SIGTERM) != handler.handle
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_save_keeps_the_previous_checkpoint(tmp_path, tiny_data_dir):
   config_file = tiny_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
                                   log_every_steps=1, checkpoint_every_steps=1,

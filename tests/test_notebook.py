@@ -7,6 +7,8 @@ from nbclient import NotebookClient
 
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow
+
 
 def test_quickstart_notebook_runs(tmp_path):
   notebook = nbformat.read(os.path.join(REPO_ROOT, "notebooks", "quickstart.ipynb"), as_version=4)
