@@ -78,12 +78,23 @@ def golden_config():
   return config
 
 
+# The jax the values were recorded with (the lower bound in setup.cfg, which CI runs):
+# under it they must be equal to the last bit. Another XLA rounds differently in the
+# last bits (jax 0.11.2: 1e-7 relative), so there they must agree to 1e-5.
+RECORDED_WITH_JAX = "0.10.2"
+
+
 def test_behaviour_equals_the_golden_values():
   expected = json.loads(GOLDEN.read_text())
   got = behaviour(golden_config())
   # Metrics added since are not part of the recorded behaviour.
   got["evaluation"] = {key: got["evaluation"][key] for key in expected["behaviour"]["evaluation"]}
-  assert got == expected["behaviour"]
+  if jax.__version__ == RECORDED_WITH_JAX:
+    assert got == expected["behaviour"]
+  else:
+    assert jax.tree.structure(got) == jax.tree.structure(expected["behaviour"])
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected["behaviour"])):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 if __name__ == "__main__":   # python -m tests.test_golden: record (run once, before a refactor)

@@ -3,6 +3,7 @@ configs saved before these keys existed."""
 import json
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -66,7 +67,7 @@ def conv_dilations(module, images, *args):
   return [tuple(eqn.params["rhs_dilation"]) for eqn in jaxpr.jaxpr.eqns
           if eqn.primitive.name == "conv_general_dilated"] + [
               tuple(e.params["rhs_dilation"]) for eqn in jaxpr.jaxpr.eqns
-              for sub in jax.core.jaxprs_in_params(eqn.params) for e in sub.eqns
+              for sub in jax.extend.core.jaxprs_in_params(eqn.params) for e in sub.eqns
               if e.primitive.name == "conv_general_dilated"]
 
 
