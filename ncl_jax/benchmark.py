@@ -6,9 +6,10 @@
 
 Reports device kind and count, image size, global batch, compile seconds, train
 images/s (median over timed steps after warm-up), model TFLOPs per image (XLA's
-cost analysis of the lowered train step, the same on every backend), achieved TFLOP/s and MFU against the
-device's peak, peak device memory, eval images/s, input-pipeline images/s alone
-(with its worker count) and the contrastive loss's share of the step time.
+cost analysis of the lowered train step, the same on every backend), achieved
+TFLOP/s and MFU against the device's peak, peak device memory, eval images/s,
+input-pipeline images/s alone (with its worker count) and the contrastive loss's
+share of the step time.
 Steps run on random images with rectangle masks, so only the input-pipeline
 figure reads the dataset.
 

@@ -29,13 +29,13 @@ def resolve(path) -> epath.Path:
 
 def write_json(path, value, **kwargs) -> epath.Path:
   """Writes `value` as JSON (creating the parent folder); returns the path."""
-  path = resolve(path)
+  path, text = resolve(path), json.dumps(value, **kwargs)
   path.parent.mkdir(parents=True, exist_ok=True)
   if is_remote(path):   # an object upload is atomic already
-    path.write_text(json.dumps(value, **kwargs))
+    path.write_text(text)
     return path
   temporary = path.parent / f".{path.name}.tmp"
-  temporary.write_text(json.dumps(value, **kwargs))
+  temporary.write_text(text)
   os.replace(temporary, path)   # readers see the old file or the new one, never half
   return path
 
