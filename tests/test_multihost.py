@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ncl_jax import checkpointing
-from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
+from tests.conftest import REPO_ROOT, device_env, tiny_config, tiny_config_file
 from tests.test_train import final_state
 
 pytestmark = pytest.mark.slow
@@ -25,8 +25,7 @@ def free_port():
 
 
 def launch(config_file, workdir, devices, *flags):
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT,
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env = device_env(devices)
   return subprocess.Popen([sys.executable, "-m", "ncl_jax.main", f"--config={config_file}",
                            f"--workdir={workdir}", *flags], cwd=REPO_ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,20 +1,17 @@
 """The sharded contrastive loss (shard_map + all_gather) equals the single-device
 loss, value and gradients, on 4 CPU devices."""
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, device_env
 
 
 def test_sharded_loss_and_gradients_equal_single_device():
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT,
-             XLA_FLAGS="--xla_force_host_platform_device_count=4")
   run = subprocess.run([sys.executable, "-m", "tests.programs.sharded_loss"], cwd=REPO_ROOT,
-                       env=env, capture_output=True, text=True, timeout=600)
+                       env=device_env(4), capture_output=True, text=True, timeout=600)
   assert run.returncode == 0, run.stderr[-3000:]
   results = json.loads(run.stdout.strip().splitlines()[-1])
   for role, result in results.items():

@@ -11,7 +11,7 @@ import pytest
 from ncl_jax import checkpointing, train
 from ncl_jax.config_validation import ConfigError, validate_config
 from ncl_jax.state import StateFactory
-from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
+from tests.conftest import REPO_ROOT, device_env, tiny_config, tiny_config_file
 
 EVAL_KEYS = ("pixel_f1", "pixel_f1_best", "pixel_iou", "pixel_auc", "pixel_auc_pooled",
              "image_auc", "image_accuracy", "image_f1", "num_images", "num_manipulated")
@@ -154,10 +154,8 @@ def test_four_devices_match_one_device(tmp_path):
   on 1 device: same losses, parameters and evaluation."""
   outputs = []
   for devices in (1, 4):
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT,
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
     run = subprocess.run([sys.executable, "-m", "tests.programs.train_steps"], cwd=REPO_ROOT,
-                         env=env, capture_output=True, text=True, timeout=600)
+                         env=device_env(devices), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     outputs.append(json.loads(run.stdout.strip().splitlines()[-1]))
   one, four = outputs
