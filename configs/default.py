@@ -30,6 +30,9 @@ def get_config(arg=""):
   # "ncl": the metrics of ncl_jax/metrics.py; "imdlbenco": IMDL-BenCo's evaluator (512x512,
   # authentic images scored 0, means over every image). A test dataset may set its own.
   config.eval_protocol = "ncl"
+  # The image-level score under the "ncl" protocol and in predict: this quantile of the
+  # probability map (1.0: its max, as the papers and IMDL-BenCo score a segmentation model).
+  config.image_score_quantile = 1.0
   config.num_summary_images = 4             # validation pictures in TensorBoard at each eval
   config.nan_policy = "stop"                # non-finite loss/gradient: "stop" or "skip" the step
 

@@ -33,6 +33,7 @@ LEGACY_DEFAULTS = {
     "model.head_init": "fan_out",
     "optimizer.head_lr_multiplier": 1.0,
     "model.conv_impl": "auto",   # the same network and parameters, computed as fast as possible
+    "image_score_quantile": 1.0,
 }
 
 

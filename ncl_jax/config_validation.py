@@ -87,6 +87,8 @@ def validate_config(config, num_devices=None):
          f"input.prefetch_to_device={config.input.prefetch_to_device} must be >= 0")
   _check(config.eval_protocol in EVAL_PROTOCOLS,
          f"eval_protocol={config.eval_protocol!r} must be one of {EVAL_PROTOCOLS}")
+  _check(0.0 < config.image_score_quantile <= 1.0,
+         f"image_score_quantile={config.image_score_quantile} must be in (0, 1]")
   _check(config.nan_policy in ("stop", "skip"),
          f"nan_policy={config.nan_policy!r} must be 'stop' or 'skip'")
   _check(config.input.mask_size_policy in MASK_SIZE_POLICIES,

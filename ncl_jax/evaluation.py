@@ -113,7 +113,7 @@ def evaluate(predict, device_mesh: DeviceMesh, variables, source, config, desc="
   if protocol == "imdlbenco":
     evaluator = metrics.ImdlBencoEvaluator(config.eval_threshold)
   else:
-    evaluator = metrics.Evaluator(config.eval_threshold)
+    evaluator = metrics.Evaluator(config.eval_threshold, config.image_score_quantile)
   at_mask_size = config.eval_at_original_size or protocol == "imdlbenco"
   batch_size = padded_batch_size(config.eval_batch_size, device_mesh.size)
   dataset = input_pipeline.create_eval_dataset(source, config.image_size, batch_size,

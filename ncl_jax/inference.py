@@ -3,7 +3,7 @@
   predictor = Predictor.from_checkpoint("runs/synthetic")       # a workdir or a step dir
   prediction = predictor.predict("photo.jpg")                   # path, PIL image or array
   prediction.probabilities   # float32 [H, W] at the image's original size
-  prediction.score           # image score: max of the probability map
+  prediction.score           # image score: config.image_score_quantile of the map
 
 Large images: `strategy="resize"` (default) resizes the whole image to the
 training size and the prediction back, as training and evaluation see images
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageOps
 
-from ncl_jax import checkpointing, evaluation, imaging, paths
+from ncl_jax import checkpointing, evaluation, imaging, metrics, paths
 from ncl_jax.state import StateFactory
 
 STRATEGIES = ("resize", "sliding", "auto")
@@ -35,7 +35,7 @@ STRATEGIES = ("resize", "sliding", "auto")
 @dataclasses.dataclass
 class Prediction:
   probabilities: np.ndarray   # float32 [H, W] in [0, 1], at the original size
-  score: float                # max of the probability map
+  score: float                # metrics.image_score of the map (the max by default)
 
   def mask(self, threshold=0.5) -> np.ndarray:
     """uint8 [H, W]: 1 where predicted manipulated."""
@@ -169,7 +169,8 @@ class Predictor:
         count[top:top + size, left:left + size] += 1
       probabilities = (total / count)[:height, :width]
     probabilities = probabilities.astype(np.float32)
-    return Prediction(probabilities, float(probabilities.max()))
+    return Prediction(probabilities,
+                      metrics.image_score(probabilities, self.config.image_score_quantile))
 
   def export(self, directory):
     """A serialized StableHLO function (jax.export) plus its parameters, runnable

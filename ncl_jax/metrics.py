@@ -11,7 +11,9 @@ Two protocols (`config.eval_protocol`):
   linear in the number of pixels, so 4000x4000 images cost no sort.
 - "imdlbenco" (`ImdlBencoEvaluator`): IMDL-BenCo's evaluator (see its docstring).
 
-Image metrics use the image score max(probability map) over all images.
+Image metrics use an image score over all images: a quantile of the probability map
+(`image_score`; the max by default, as the papers and IMDL-BenCo score a segmentation
+model).
 """
 import math
 
@@ -25,6 +27,13 @@ def quantize(probabilities) -> np.ndarray:
   """float [...] in [0, 1] -> int bins in [0, NUM_BINS)."""
   return np.clip(np.rint(np.asarray(probabilities, np.float64) * (NUM_BINS - 1)), 0,
                  NUM_BINS - 1).astype(np.int64)
+
+
+def image_score(probabilities, quantile: float = 1.0) -> float:
+  """An image's detection score: the `quantile` of its probability map [H, W];
+  1.0 is the max."""
+  probabilities = np.asarray(probabilities)
+  return float(probabilities.max() if quantile >= 1.0 else np.quantile(probabilities, quantile))
 
 
 def class_histograms(probabilities, labels):
@@ -95,8 +104,8 @@ def _mean(values):
 class Evaluator:
   """Accumulates one probability map per image, memory bounded by the histograms."""
 
-  def __init__(self, threshold: float = THRESHOLD):
-    self.threshold = threshold
+  def __init__(self, threshold: float = THRESHOLD, image_score_quantile: float = 1.0):
+    self.threshold, self.image_score_quantile = threshold, image_score_quantile
     self.pixel_f1, self.pixel_iou, self.pixel_f1_best, self.pixel_auc = [], [], [], []
     self.pooled_positive = np.zeros(NUM_BINS, np.int64)
     self.pooled_negative = np.zeros(NUM_BINS, np.int64)
@@ -111,7 +120,7 @@ class Evaluator:
     if probabilities.shape != mask.shape:
       raise ValueError(f"prediction {probabilities.shape} and mask {mask.shape} differ in size")
     label = int(mask.any()) if label is None else int(label)
-    self.image_scores.append(float(probabilities.max()))
+    self.image_scores.append(image_score(probabilities, self.image_score_quantile))
     self.image_labels.append(label)
     if not label:
       return  # authentic: no pixel metric is defined

@@ -38,6 +38,8 @@ def test_predictor_loads_workdir_or_step_dir_without_config(trained):
   np.testing.assert_array_equal(a.probabilities, b.probabilities)
   assert a.score == pytest.approx(float(a.probabilities.max()))
   assert from_workdir.image_size == config.image_size
+  from_workdir.config.image_score_quantile = 0.9   # as configs/photos.py sets it
+  assert from_workdir.predict(image).score == pytest.approx(np.quantile(a.probabilities, 0.9))
 
 
 def test_predictions_match_the_evaluation(trained, tiny_data_dir):

@@ -87,6 +87,19 @@ def test_evaluator_against_sklearn_per_image_and_dataset_level():
   assert result["metric_num_images"]["image_auc"] == 6
 
 
+def test_image_score_is_a_quantile_of_the_map():
+  rng = np.random.default_rng(5)
+  maps = [rng.random((12 + i, 9)).astype(np.float32) ** (1 + i) for i in range(6)]
+  labels = [1, 0, 1, 1, 0, 0]
+  assert metrics.image_score(maps[0]) == float(maps[0].max())
+  assert metrics.image_score(maps[0], 0.9) == pytest.approx(np.quantile(maps[0], 0.9))
+  evaluator = metrics.Evaluator(image_score_quantile=0.9)
+  for probabilities, label in zip(maps, labels):
+    evaluator.add(probabilities, np.zeros(probabilities.shape, np.uint8), label)
+  assert evaluator.result()["image_auc"] == pytest.approx(
+      roc_auc_score(labels, [np.quantile(p, 0.9) for p in maps]))
+
+
 def test_evaluator_perfect_and_trivial_predictions():
   mask = np.zeros((16, 16), np.uint8)
   mask[4:8, 4:12] = 1

@@ -134,6 +134,7 @@ def test_cli_train_then_eval_mode(tmp_path, tiny_data_dir):
     ("model.depth", 152, "model.depth=152"),
     ("model.output_stride", 32, "model.output_stride=32"),
     ("pc.mu", 1.5, "pc.mu=1.5"),
+    ("image_score_quantile", 0.0, "image_score_quantile=0.0 must be in (0, 1]"),
 ])
 def test_bad_config_is_named(tmp_path, key, value, message):
   config = tiny_config(tmp_path, **{key: value})
