@@ -44,9 +44,9 @@ TINY_DATASET_OPTIONS = dict(num_train=24, num_validation=6, num_test=6, image_si
                             authentic_fraction=0.2, seed=1)
 
 
-def device_env(devices, **variables):
+def device_env(devices):
   """The environment for a program the tests start on `devices` CPU devices."""
-  return dict(os.environ, PYTHONPATH=REPO_ROOT, **variables,
+  return dict(os.environ, PYTHONPATH=REPO_ROOT,
               XLA_FLAGS=f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}")
 
 

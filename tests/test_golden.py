@@ -79,10 +79,11 @@ def golden_config():
 
 
 # The jax the values were recorded with (the lower bound in setup.cfg, which CI runs),
-# at the suite's XLA optimization level (conftest.TEST_XLA_FLAGS; they were first
-# recorded at XLA's default level, before the restructuring, and re-recorded after
-# it at level 0, the two agreeing to 2e-5): under it they must be equal to the last bit. Another XLA rounds differently in the
-# last bits (jax 0.11.2: 1e-7 relative), so there they must agree to 1e-5.
+# at the suite's XLA optimization level (conftest.TEST_XLA_FLAGS): under it they must
+# be equal to the last bit. (First recorded at XLA's default level, before the
+# restructuring; re-recorded at level 0 after it, the two recordings differing by at
+# most 1.0e-5 relative, in the parameters' signed sum.) Another XLA rounds differently
+# in the last bits (jax 0.11.2: 1e-7 relative), so there they must agree to 1e-5.
 RECORDED_WITH_JAX = "0.10.2"
 
 

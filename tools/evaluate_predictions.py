@@ -38,8 +38,11 @@ def main():
   rows = {}
   for kind, items in sorted(by_kind.items()) + [("all", [i for v in by_kind.values() for i in v])]:
     model, everything = metrics.Evaluator(), metrics.Evaluator()
+    scores, labels = [], []
     for image, mask in items + authentic:
       line = lines[image.resolve()]
+      scores.append(line["image_score"])
+      labels.append(int(mask != "Negative"))
       probabilities = np.asarray(Image.open(out / line["outputs"]["prob16"]),
                                  np.float64) / 65535
       truth = (np.zeros(probabilities.shape, np.uint8) if mask == "Negative" else
@@ -48,7 +51,7 @@ def main():
       everything.add(np.ones_like(probabilities), truth, int(mask != "Negative"))
     result, baseline = model.result(), everything.result()
     rows[kind] = {"images": len(items), "pixel_f1": result["pixel_f1"],
-                  "pixel_auc": result["pixel_auc"], "image_auc": result["image_auc"],
+                  "pixel_auc": result["pixel_auc"], "image_auc": metrics.roc_auc(scores, labels),
                   "all_manipulated_pixel_f1": baseline["pixel_f1"]}
   print("| kind | images | pixel F1@0.5 | pixel AUC | image AUC (vs the "
         f"{len(authentic)} authentic) | all-manipulated F1 |")
