@@ -87,13 +87,17 @@ def test_multi_grid_dilates_the_last_stage(depth, expected):
 def test_a_config_saved_before_the_recipe_keys_restores_the_old_network(tmp_path):
   saved = tiny_config(tmp_path).to_dict()
   for key in checkpointing.LEGACY_DEFAULTS:
-    section, leaf = key.split(".")
-    del saved[section][leaf]
+    *sections, leaf = key.split(".")
+    section = saved
+    for name in sections:
+      section = section[name]
+    del section[leaf]
   (tmp_path / "config.json").write_text(json.dumps(saved))
   config = checkpointing.read_config(str(tmp_path))
   assert config.model.aspp_dropout == 0.0 and tuple(config.model.decoder_dropouts) == (0, 0)
   assert tuple(config.model.multi_grid) == (1, 1, 1) and config.model.zero_init_residual
   assert config.model.head_init == "fan_out" and config.optimizer.head_lr_multiplier == 1.0
+  assert config.image_score_quantile == 1.0     # images were scored by the map's max
   # ...while a config that has them keeps its values
   (tmp_path / "config.json").write_text(json.dumps(tiny_config(tmp_path).to_dict()))
   assert checkpointing.read_config(str(tmp_path)).model.aspp_dropout == 0.5
