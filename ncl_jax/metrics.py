@@ -220,7 +220,7 @@ class ImdlBencoEvaluator:
     self.f1.append(f1)
     self.iou.append(iou)
     self.auc.append(auc)
-    self.image_scores.append(float(np.max(probabilities)))
+    self.image_scores.append(image_score(probabilities))   # the max, as IMDL-BenCo
     self.image_labels.append(label)
 
   def result(self) -> dict:

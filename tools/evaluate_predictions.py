@@ -40,15 +40,15 @@ def main():
     model, everything = metrics.Evaluator(), metrics.Evaluator()
     scores, labels = [], []
     for image, mask in items + authentic:
-      line = lines[image.resolve()]
+      line, label = lines[image.resolve()], int(mask != "Negative")
       scores.append(line["image_score"])
-      labels.append(int(mask != "Negative"))
+      labels.append(label)
       probabilities = np.asarray(Image.open(out / line["outputs"]["prob16"]),
                                  np.float64) / 65535
-      truth = (np.zeros(probabilities.shape, np.uint8) if mask == "Negative" else
-               imaging.binarize_mask(np.asarray(Image.open(mask).convert("RGB"))))
-      model.add(probabilities, truth, int(mask != "Negative"))
-      everything.add(np.ones_like(probabilities), truth, int(mask != "Negative"))
+      truth = (imaging.binarize_mask(np.asarray(Image.open(mask).convert("RGB"))) if label
+               else np.zeros(probabilities.shape, np.uint8))
+      model.add(probabilities, truth, label)
+      everything.add(np.ones_like(probabilities), truth, label)
     result, baseline = model.result(), everything.result()
     rows[kind] = {"images": len(items), "pixel_f1": result["pixel_f1"],
                   "pixel_auc": result["pixel_auc"], "image_auc": metrics.roc_auc(scores, labels),
