@@ -19,7 +19,7 @@ paper=(--config=configs/photos.py --config.image_size=512 --config.model.depth=1
        --config.input.num_threads=2 "--config.dataset.synthesis.camera_long_side=(512,2048)"
        "$@")
 nvidia-smi -L 2>/dev/null
-timeout "${SWEEP_SECONDS:-330}" python3 -m ncl_jax.benchmark "${paper[@]}" --sweep=16,32,8 \
+timeout "${SWEEP_SECONDS:-450}" python3 -m ncl_jax.benchmark "${paper[@]}" --sweep=16,32,8 \
     --steps=10 --warmup=3 --pipeline_batches=10 --output="$out/${kind}_paper_bf16_sweep.json"
 # PyTorch shares the device: JAX takes memory as it needs it instead of 75% up front.
 XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${TORCH_SECONDS:-220}" python3 -m ncl_jax.benchmark \

@@ -62,6 +62,25 @@ def test_benchmark_writes_json(tmp_path, tiny_data_dir):
     assert 0.0 <= result["contrastive_share_of_step"] < 1.0
 
 
+class _PluginLowered:
+  """A lowered computation as CUDA's PJRT plugin gives it: no lowered cost analysis."""
+
+  def __init__(self, lowered):
+    self.lowered = lowered
+
+  def cost_analysis(self):
+    return None
+
+  def compiler_ir(self, dialect):
+    return self.lowered.compiler_ir(dialect)
+
+
+def test_flops_are_counted_where_the_backend_cannot():
+  lowered = jax.jit(jnp.matmul).lower(jnp.ones((8, 32)), jnp.ones((32, 16)))
+  assert benchmark.lowered_flops(lowered) == 2 * 8 * 32 * 16
+  assert benchmark.lowered_flops(_PluginLowered(lowered)) == 2 * 8 * 32 * 16
+
+
 def test_torch_comparison_runs_the_same_network(tmp_path):
   """The PyTorch comparator has exactly our segmentation network's parameters, and
   both frameworks' steps are timed on the same batch."""
