@@ -6,6 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
+from absl import flags
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
@@ -41,10 +42,19 @@ def bad_source():
   ]
 
 
-@pytest.mark.parametrize("policy", ["resize", "skip"])
-def test_train_pipeline_skips_and_counts_bad_examples(tmp_path, policy):
+@pytest.fixture
+def parsed_flags():
+  """grain's worker processes read absl flags, which programs parse in app.run."""
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+
+@pytest.mark.usefixtures("parsed_flags")
+@pytest.mark.parametrize("policy,num_workers", [("resize", 0), ("skip", 0), ("skip", 2)])
+def test_train_pipeline_skips_and_counts_bad_examples(tmp_path, policy, num_workers):
   config = tiny_config(tmp_path, image_size=32, batch_size=2)
   config.input.mask_size_policy = policy
+  config.input.num_workers = num_workers   # skips noted in the workers reach this process
   quality = input_pipeline.DataQuality()
   iterator = iter(input_pipeline.create_train_dataset(bad_source(), config, quality))
   for _ in range(6):
@@ -136,3 +146,19 @@ def test_fuzz_extreme_shapes(long_side, short_side, mode):
   buffer = io.BytesIO()
   image.save(buffer, "PNG")
   check_decode_path(buffer.getvalue(), png_bytes(mask))
+
+
+@pytest.mark.usefixtures("parsed_flags")
+def test_train_pipeline_with_workers_resumes_exactly(tmp_path):
+  config = tiny_config(tmp_path, image_size=32, batch_size=2)
+  config.input.num_workers = 2
+  iterator = iter(input_pipeline.create_train_dataset(bad_source(), config))
+  for _ in range(3):
+    next(iterator)
+  state = iterator.get_state()
+  expected = [next(iterator) for _ in range(3)]
+  resumed = iter(input_pipeline.create_train_dataset(bad_source(), config))
+  resumed.set_state(state)
+  for want, got in zip(expected, (next(resumed) for _ in range(3))):
+    np.testing.assert_array_equal(want["image"], got["image"])
+    np.testing.assert_array_equal(want["mask"], got["mask"])
