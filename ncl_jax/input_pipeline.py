@@ -119,7 +119,6 @@ class DataQuality:
       return {f"data_{key}": value for key, value in sorted(self.counts.items())}
 
 
-@dataclasses.dataclass
 class DropMarked(grain.transforms.Filter):
   """Drops the examples TrainPreprocess marked; their reasons wait in `pending`
   until the next batch (`BatchWithSkips`) carries them to the consuming process."""
@@ -248,9 +247,9 @@ def create_train_dataset(source, config, quality: DataQuality = None) -> grain.I
 
   Unusable examples are dropped, so no batch is short, and counted in `quality`
   (in this process), so nothing is dropped silently. Worker processes
-  (`input.num_workers`) each assemble whole batches: handing the consuming process
-  one batch instead of each example costs it a sixth of the CPU time (at 512 px),
-  which on an accelerator host would otherwise bound the rate.
+  (`input.num_workers`) each assemble whole batches: taking one batch instead of
+  each example costs this process about a seventh of the CPU time (at 512 px),
+  CPU that the training loop shares.
   """
   local_batch = per_process_batch_size(config.batch_size)
   dataset = grain.MapDataset.source(source).seed(config.seed).shuffle().repeat(None)
