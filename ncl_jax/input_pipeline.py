@@ -140,7 +140,7 @@ class BatchWithSkips:
   drop: DropMarked
 
   def __call__(self, elements) -> dict:
-    batch = {key: np.stack([element[key] for element in elements]) for key in elements[0]}
+    batch = stack_examples(elements)
     batch["skipped"], self.drop.pending = self.drop.pending, []
     return batch
 
@@ -208,13 +208,15 @@ class EvalPreprocess(grain.transforms.Map):
 _RAGGED_KEYS = ("original_mask", "file_name", "skip_reason")
 
 
+def stack_examples(examples, ragged=()) -> dict:
+  """One batch: each field of the examples stacked, the `ragged` ones kept as lists."""
+  return {key: [e[key] for e in examples] if key in ragged
+          else np.stack([e[key] for e in examples]) for key in examples[0]}
+
+
 def collate_eval(examples):
   """Stack fixed-shape fields; keep ragged ones (original masks, names) as lists."""
-  batch = {key: [e[key] for e in examples] for key in _RAGGED_KEYS}
-  for key in examples[0]:
-    if key not in _RAGGED_KEYS:
-      batch[key] = np.stack([e[key] for e in examples])
-  return batch
+  return stack_examples(examples, _RAGGED_KEYS)
 
 
 def per_process_batch_size(global_batch_size: int) -> int:
