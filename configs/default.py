@@ -55,6 +55,8 @@ def get_config(arg=""):
   config.input.num_threads = 8              # grain reader threads per process
   config.input.prefetch_to_device = 2       # batches transferred ahead of the step (0: none)
   config.input.mask_size_policy = "resize"  # mask size != image size: "resize" (nearest) or "skip"
+  # Decoded training masks kept per process (MiB; 0: none): at 512 px a mask takes 32 KiB.
+  config.input.mask_cache_mb = 256
 
   config.model = ml_collections.ConfigDict()
   config.model.depth = 101                  # 18, 34, 50 or 101

@@ -83,6 +83,8 @@ def validate_config(config, num_devices=None):
          f"optimizer.learning_rate={config.optimizer.learning_rate} must be > 0")
   _check(config.input.train_crop in ("resize", "random_crop"),
          f"input.train_crop={config.input.train_crop!r} must be 'resize' or 'random_crop'")
+  _check(config.input.mask_cache_mb >= 0,
+         f"input.mask_cache_mb={config.input.mask_cache_mb} must be >= 0 (0: no cache)")
   _check(config.input.prefetch_to_device >= 0,
          f"input.prefetch_to_device={config.input.prefetch_to_device} must be >= 0")
   _check(config.eval_protocol in EVAL_PROTOCOLS,

@@ -1,4 +1,5 @@
 import io
+import pickle
 
 import numpy as np
 import pytest
@@ -50,6 +51,52 @@ def test_mask_binarized_at_127_and_resized_to_image():
   example = input_pipeline.decode_example(record)
   assert example["mask"].shape == (8, 6)
   assert set(np.unique(example["mask"])) == {0, 1}
+
+
+def test_mask_cache_returns_what_decoding_gives_and_decodes_each_mask_once(monkeypatch):
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (40, 60, 3), np.uint8)
+  gray = np.zeros((40, 60), np.uint8)
+  gray[5:30, 10:50] = 200      # nonbinary values, binarized
+  records = [make_record(image, np.zeros((40, 60)), "plain.png"),
+             make_record(image, np.zeros((40, 60)), "gray.png"),
+             make_record(image, np.zeros((40, 60)), "small.png")]
+  records[1]["mask"] = encoded(gray)
+  records[2]["mask"] = encoded(gray[::2, ::2])           # another size: resized
+  plain = input_pipeline.TrainPreprocess(image_size=32)
+  cache = input_pipeline.MaskCache(2**20)
+  cached = input_pipeline.TrainPreprocess(image_size=32, mask_cache=cache)
+  decodes = []
+  decode_mask = input_pipeline.decode_mask
+  monkeypatch.setattr(input_pipeline, "decode_mask",
+                      lambda *args: decodes.append(args[1]) or decode_mask(*args))
+  for epoch in range(3):
+    for index, record in enumerate(records):
+      expected = plain.random_map(record, np.random.default_rng(index))
+      got = cached.random_map(record, np.random.default_rng(index))
+      assert got.keys() == expected.keys()
+      for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=f"{epoch} {index} {key}")
+  assert expected["mask_resized"] and expected["mask_nonbinary"] and expected["mask"].any()
+  assert decodes.count("gray.png") == 3 + 1       # plain: every epoch; cached: once
+  assert (cache.hits, cache.misses) == (6, 3)
+  # A worker process gets an empty cache with the same bound.
+  copy = pickle.loads(pickle.dumps(cached)).mask_cache
+  assert copy.max_bytes == 2**20 and copy.bytes == 0 and copy.get(next(iter(cache._entries))) is None
+
+
+def test_mask_cache_evicts_least_recently_used_past_its_bound():
+  mask = np.ones((32, 32), np.uint8)           # 128 bytes packed
+  cache = input_pipeline.MaskCache(300)
+  keys = [input_pipeline.MaskCache.key(bytes([i]), (32, 32)) for i in range(3)]
+  cache.put(keys[0], mask, False, False)
+  cache.put(keys[1], mask, False, False)
+  assert cache.get(keys[0]) is not None        # keys[1] is now the least recently used
+  cache.put(keys[2], mask, True, False)
+  assert cache.get(keys[1]) is None and cache.bytes == 256
+  got, nonbinary, resized = cache.get(keys[2])
+  np.testing.assert_array_equal(got, mask)
+  assert got.dtype == np.uint8 and nonbinary and not resized
 
 
 def test_train_preprocess_resize_flip_and_normalize():
