@@ -1,4 +1,5 @@
-"""The CPU formulations of convolutions equal nn.Conv's: outputs and gradients to 1e-5."""
+"""The CPU formulations of convolutions (and of the stem's max pooling) equal nn.Conv's
+(nn.max_pool's): outputs and gradients to 1e-5."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from ncl_jax.models import conv as conv_lib
+from ncl_jax.models import pooling
 
 CASES = [
     # (input shape, features, kernel, stride, dilation, padding, expected CPU strategy)
@@ -50,3 +52,24 @@ def test_other_backends_and_xla_impl_use_xla():
   assert conv_lib.for_impl("auto") is conv_lib.conv_general_dilated
   with pytest.raises(ValueError, match="conv_impl"):
     conv_lib.for_impl("fast")
+
+
+@pytest.mark.parametrize("shape,ties", [((2, 9, 11, 3), False), ((2, 16, 16, 4), True),
+                                        ((1, 7, 8, 2), True)])
+def test_cpu_max_pool_gradient_equals_nn_max_pool(shape, ties):
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=shape)
+  if ties:   # ReLU zeros and repeated values: the first maximum takes the gradient
+    x = np.maximum(np.round(x * 2), 0)
+  x = jnp.asarray(x, jnp.float32)
+  reference = lambda v: nn.max_pool(v, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+  ours = lambda v: pooling.max_pool(v, 3, 2, 1, "auto")
+  y, reference_vjp = jax.vjp(reference, x)
+  cotangent = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+  y_ours, ours_vjp = jax.vjp(ours, x)
+  np.testing.assert_array_equal(y_ours, y)
+  np.testing.assert_allclose(ours_vjp(cotangent)[0], reference_vjp(cotangent)[0],
+                             rtol=0, atol=1e-6)
+  assert pooling.max_pool(x, 3, 2, 1, "xla").shape == y.shape
+  with pytest.raises(ValueError, match="conv_impl"):
+    pooling.max_pool(x, 3, 2, 1, "fast")

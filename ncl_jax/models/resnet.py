@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from ncl_jax.models import conv as conv_lib
+from ncl_jax.models import pooling
 
 # depth -> (blocks per stage, bottleneck?)
 RESNET_LAYOUTS = {
@@ -124,7 +125,7 @@ class ResNet(nn.Module):
     x = conv(base, 7, 2, 1, self.dtype, name="stem_conv", impl=self.conv_impl)(
         images.astype(self.dtype))
     x = nn.relu(batch_norm(train, self.dtype, name="stem_bn")(x))
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    x = pooling.max_pool(x, 3, 2, 1, self.conv_impl)
     schedule = ((1, 1),) + _STAGE_SCHEDULE[self.output_stride]
     stage1 = None
     for stage, (num_blocks, (stride, dilation)) in enumerate(zip(stage_sizes, schedule)):

@@ -1,0 +1,70 @@
+"""Max pooling whose gradient XLA:CPU computes fast; nn.max_pool everywhere else.
+
+jax differentiates a max `lax.reduce_window` through select-and-gather and
+select-and-scatter, which XLA:CPU runs slowly: the stem's 3x3 stride-2 pool took
+121 ms forward and backward for a batch of 8 at 512 px on the 2-core development
+machine, 4 ms of it forward (README, "Speed"). On the CPU backend the forward pass
+stays XLA's reduce-window and the input gradient is a sum over the window's taps
+of strided placements, each tap passing the output gradient where it holds its
+window's first maximum in row-major order, the element XLA's select picks: the
+gradient is nn.max_pool's (tested, ties included).
+"""
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ncl_jax.models import conv as conv_lib
+
+
+def _pool(x, window: int, stride: int, padding: int):
+  return nn.max_pool(x, (window, window), strides=(stride, stride),
+                     padding=((padding, padding), (padding, padding)))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _tap_gradient_pool(x, window, stride, padding):
+  return _pool(x, window, stride, padding)
+
+
+def _forward(x, window, stride, padding):
+  y = _pool(x, window, stride, padding)
+  return y, (x, y)
+
+
+def _backward(window, stride, padding, residuals, dy):
+  x, y = residuals
+  height, width = x.shape[1:3]
+  out_height, out_width = y.shape[1:3]
+  spread = ((padding, padding), (padding, padding))
+  x = jnp.pad(x, ((0, 0),) + spread + ((0, 0),), constant_values=-jnp.inf)
+  padded_height, padded_width = x.shape[1:3]
+  zero = jnp.zeros((), dy.dtype)
+  taken = jnp.zeros(y.shape, bool)
+  dx = None
+  for row in range(window):
+    for column in range(window):
+      reach_h, reach_w = stride * (out_height - 1) + 1, stride * (out_width - 1) + 1
+      tap = x[:, row:row + reach_h:stride, column:column + reach_w:stride]
+      chosen = (tap == y) & ~taken
+      taken = taken | chosen
+      part = lax.pad(jnp.where(chosen, dy, zero), zero,
+                     ((0, 0, 0), (row, padded_height - row - reach_h, stride - 1),
+                      (column, padded_width - column - reach_w, stride - 1), (0, 0, 0)))
+      dx = part if dx is None else dx + part
+  return (dx[:, padding:padding + height, padding:padding + width],)
+
+
+_tap_gradient_pool.defvjp(_forward, _backward)
+
+
+def max_pool(x, window: int, stride: int, padding: int, impl: str = "auto"):
+  """nn.max_pool with a square window and symmetric padding, x: [batch, height,
+  width, channels]; `impl` as the model's conv_impl ("auto": the tap gradient on
+  the CPU backend, read when traced; "xla": XLA's everywhere)."""
+  conv_lib.for_impl(impl)   # validates the name
+  if impl == "auto" and jax.default_backend() == "cpu":
+    return _tap_gradient_pool(x, window, stride, padding)
+  return _pool(x, window, stride, padding)
