@@ -72,8 +72,9 @@ def get_config(arg=""):
   config.model.multi_grid = (1, 2, 4)       # stage-4 dilations x the stage's (ResNet-18: 1, 2)
   config.model.zero_init_residual = False   # True: each block's last BatchNorm scale starts at 0
   config.model.head_init = "fan_in"         # He init of ASPP, decoder, heads ("fan_out": backbone's)
-  # "auto": convolutions XLA:CPU trains faster on the CPU backend, XLA's elsewhere (same
-  # parameters and results to 1e-5); "xla": XLA's everywhere. See ncl_jax/models/conv.py.
+  # "auto": convolutions (and the stem's max-pool gradient) in forms XLA:CPU trains faster
+  # on the CPU backend, XLA's elsewhere (same parameters and results to 1e-5); "xla":
+  # XLA's everywhere. See ncl_jax/models/conv.py and pooling.py.
   config.model.conv_impl = "auto"
 
   config.ncl = ml_collections.ConfigDict()
