@@ -76,6 +76,9 @@ def get_config(arg=""):
   # on the CPU backend, XLA's elsewhere (same parameters and results to 1e-5); "xla":
   # XLA's everywhere. See ncl_jax/models/conv.py and pooling.py.
   config.model.conv_impl = "auto"
+  # Beyond the paper: fixed SRM noise residuals as three more input channels
+  # (ncl_jax/models/residuals.py; docs/method.md).
+  config.model.noise_residuals = False
 
   config.ncl = ml_collections.ConfigDict()
   config.ncl.weight = 0.1                   # omega (choice); 0 gives the segmentation baseline

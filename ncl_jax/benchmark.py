@@ -117,6 +117,9 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
   `torch_modes`: "eager" and/or "compile" (`torch.compile`). PyTorch runs on CUDA
   when JAX does, under bfloat16 autocast when `model.dtype` is bfloat16.
   """
+  if config.model.noise_residuals:
+    raise ValueError("--compare_torch times the paper's network; model.noise_residuals=True "
+                     "has no PyTorch counterpart: leave it False to compare")
   from ncl_jax import torch_reference  # pylint: disable=g-import-not-at-top  # optional extra
   threads = os.cpu_count()
   device = "cuda" if jax.default_backend() == "gpu" else "cpu"

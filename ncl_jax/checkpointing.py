@@ -35,6 +35,7 @@ LEGACY_DEFAULTS = {
     "model.conv_impl": "auto",   # the same network and parameters, computed as fast as possible
     "image_score_quantile": 1.0,
     "input.mask_cache_mb": 256,  # the same examples; masks decoded once per process
+    "model.noise_residuals": False,
 }
 
 

@@ -47,6 +47,8 @@ def validate_config(config, num_devices=None):
          f"model.multi_grid={tuple(config.model.multi_grid)} must be positive integers")
   _check(config.model.conv_impl in CONV_IMPLS,
          f"model.conv_impl={config.model.conv_impl!r} must be one of {CONV_IMPLS}")
+  _check(isinstance(config.model.noise_residuals, bool),
+         f"model.noise_residuals={config.model.noise_residuals!r} must be True or False")
   _check(config.model.head_init in ("fan_in", "fan_out"),
          f"model.head_init={config.model.head_init!r} must be 'fan_in' or 'fan_out'")
   _check(config.optimizer.head_lr_multiplier > 0,

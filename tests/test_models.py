@@ -1,10 +1,14 @@
 import flax
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
-from ncl_jax.models import NCLModel, ResNet
+from configs import default
+from ncl_jax import imaging
+from ncl_jax.config_validation import validate_config
+from ncl_jax.models import NCLModel, ResNet, residuals
 from ncl_jax.models.pivot import PivotBranch
 
 
@@ -88,3 +92,53 @@ def test_model_is_pure_and_starts_random():
   out1 = model.apply(a, images)["logits"]
   out2 = model.apply(a, images)["logits"]
   np.testing.assert_array_equal(np.asarray(out1), np.asarray(out2))
+
+
+def numpy_srm_residuals(images_uint8):
+  """The SRM residuals written out: grey level, reflected border, 5x5 correlation, truncation."""
+  grey = images_uint8.astype(np.float64).mean(axis=-1)
+  padded = np.pad(grey, ((0, 0), (2, 2), (2, 2)), mode="reflect")
+  height, width = grey.shape[1:]
+  out = np.zeros(grey.shape + (3,))
+  for channel in range(3):
+    kernel = residuals.SRM_KERNEL[:, :, 0, channel]
+    for dy in range(5):
+      for dx in range(5):
+        out[..., channel] += kernel[dy, dx] * padded[:, dy:dy + height, dx:dx + width]
+  return np.clip(out, -3, 3) / 3
+
+
+def test_srm_residuals_match_numpy_and_ignore_smooth_shading():
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, size=(2, 12, 17, 3)).astype(np.uint8)
+  ours = residuals.srm_residuals(jnp.asarray(imaging.normalize(images)))
+  np.testing.assert_allclose(np.asarray(ours), numpy_srm_residuals(images), atol=1e-4)
+  assert float(jnp.abs(ours).max()) == 1.0          # random pixels saturate the truncation
+  # A linear ramp has no second-order residual, so no noise: only the filters' zero
+  # sum and the truncation decide what the network sees.
+  ramp = np.broadcast_to(np.arange(17, dtype=np.uint8)[None, None, :, None] * 7,
+                         (1, 12, 17, 3)).astype(np.uint8)
+  flat = residuals.srm_residuals(jnp.asarray(imaging.normalize(ramp)))
+  np.testing.assert_allclose(np.asarray(flat)[:, 2:-2, 2:-2], 0, atol=1e-4)
+
+
+def test_noise_residuals_feed_the_stem_and_train_its_kernel():
+  model = NCLModel(depth=18, width=0.125, patch_size=16, aspp_channels=32,
+                   decoder_channels=32, noise_residuals=True)
+  images = jnp.asarray(imaging.normalize(
+      np.random.default_rng(1).integers(0, 256, size=(2, 32, 32, 3)).astype(np.uint8)))
+  variables = model.init(jax.random.PRNGKey(0), images)
+  assert variables["params"]["encoder"]["stem_conv"]["kernel"].shape[2] == 6
+
+  def loss(params):
+    outputs = model.apply({**variables, "params": params}, images, train=True,
+                          rngs={"dropout": jax.random.PRNGKey(1)}, mutable=["batch_stats"])[0]
+    return jnp.mean(outputs["logits"] ** 2)
+
+  stem_grad = jax.grad(loss)(variables["params"])["encoder"]["stem_conv"]["kernel"]
+  assert np.all(np.isfinite(stem_grad)) and float(jnp.abs(stem_grad[:, :, 3:]).max()) > 0
+  config = default.get_config()
+  # (type-safe ConfigDicts refuse a string for a bool; a saved JSON config does not)
+  config.model = ml_collections.ConfigDict({**config.model.to_dict(), "noise_residuals": "yes"})
+  with pytest.raises(ValueError, match="model.noise_residuals"):
+    validate_config(config, num_devices=1)

@@ -24,6 +24,7 @@ def create_model(model_config, patch_size: int) -> NCLModel:
       zero_init_residual=model_config.zero_init_residual,
       head_init=model_config.head_init,
       conv_impl=model_config.conv_impl,
+      noise_residuals=model_config.noise_residuals,
   )
 
 

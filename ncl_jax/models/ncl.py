@@ -8,6 +8,7 @@ from ncl_jax import patches
 from ncl_jax.models import conv as conv_lib
 from ncl_jax.models.deeplab import ASPP, Decoder, resize_bilinear
 from ncl_jax.models.pivot import PivotBranch
+from ncl_jax.models.residuals import srm_residuals
 from ncl_jax.models.resnet import ResNet, kaiming_normal, scaled_channels
 
 
@@ -38,6 +39,7 @@ class NCLModel(nn.Module):
   zero_init_residual: bool = False
   head_init: str = "fan_in"      # ASPP, decoder and output heads; "fan_out" as the backbone
   conv_impl: str = "auto"        # "auto": XLA:CPU-friendly convolutions on CPU (models/conv.py)
+  noise_residuals: bool = False  # the encoder also sees SRM residuals (models/residuals.py)
 
   def _head(self, name):
     """A 1x1 conv to one logit channel. Under the old "fan_out" recipe the heads
@@ -49,9 +51,12 @@ class NCLModel(nn.Module):
   @nn.compact
   def __call__(self, images, contour_index: Optional[jnp.ndarray] = None,
                contour_valid: Optional[jnp.ndarray] = None, train: bool = False):
+    inputs = images
+    if self.noise_residuals:
+      inputs = jnp.concatenate([images, srm_residuals(images).astype(images.dtype)], axis=-1)
     stage1, encoded = ResNet(self.depth, self.width, self.output_stride, self.dtype,
                              tuple(self.multi_grid), self.zero_init_residual, self.conv_impl,
-                             name="encoder")(images, train)
+                             name="encoder")(inputs, train)
     rates = tuple(r * 16 // self.output_stride for r in (6, 12, 18))
     aspp = ASPP(scaled_channels(self.aspp_channels, self.width), rates, self.dtype,
                 self.aspp_dropout, self.head_init, self.conv_impl, name="aspp")(encoded, train)
