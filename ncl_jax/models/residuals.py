@@ -5,7 +5,7 @@ given the image's high-pass residuals beside its colours, so that the first
 layer sees a camera's noise, and where it is missing or different (inpainted,
 pasted or resampled content), without having to learn the filters first. The
 three fixed SRM filters of RGB-N (Zhou et al., CVPR 2018) are applied to the
-luminance in 8-bit units and truncated, as there: a residual larger than a few
+grey level (the mean of R, G and B, in 8-bit units) and truncated, as there: a residual larger than a few
 grey levels is an edge of the scene, not noise.
 """
 import jax
@@ -36,8 +36,9 @@ SRM_KERNEL = np.stack(_FILTERS, axis=-1)[:, :, None, :]   # [5, 5, 1, 3] (HWIO)
 TRUNCATION = 3.0   # grey levels
 
 
-def luminance(images: jnp.ndarray) -> jnp.ndarray:
-  """ImageNet-normalized [batch, H, W, 3] -> [batch, H, W, 1] in 8-bit grey levels."""
+def grey_level(images: jnp.ndarray) -> jnp.ndarray:
+  """ImageNet-normalized [batch, H, W, 3] -> [batch, H, W, 1], the mean of R, G and B
+  in 8-bit units."""
   pixels = images * imaging.IMAGENET_STD + imaging.IMAGENET_MEAN
   return jnp.mean(pixels, axis=-1, keepdims=True)
 
@@ -48,7 +49,7 @@ def srm_residuals(images: jnp.ndarray) -> jnp.ndarray:
   Borders are reflected, so the frame of the image is not an edge. Fixed filters:
   no gradient flows through them.
   """
-  grey = jnp.pad(luminance(images.astype(jnp.float32)), ((0, 0), (2, 2), (2, 2), (0, 0)),
+  grey = jnp.pad(grey_level(images.astype(jnp.float32)), ((0, 0), (2, 2), (2, 2), (0, 0)),
                  mode="reflect")
   residuals = jax.lax.conv_general_dilated(
       grey, jnp.asarray(SRM_KERNEL), (1, 1), "VALID",
