@@ -33,6 +33,9 @@ def get_config(arg=""):
   # The image-level score under the "ncl" protocol and in predict: this quantile of the
   # probability map (1.0: its max, as the papers and IMDL-BenCo score a segmentation model).
   config.image_score_quantile = 1.0
+  # Predictions (validation, test, predict) average the model over this many flips
+  # and transposes of the image: 1 (the paper), 2, 4 or 8.
+  config.prediction_views = 1
   config.num_summary_images = 4             # validation pictures in TensorBoard at each eval
   config.nan_policy = "stop"                # non-finite loss/gradient: "stop" or "skip" the step
 
@@ -51,6 +54,7 @@ def get_config(arg=""):
   config.input = ml_collections.ConfigDict()
   config.input.train_crop = "resize"        # "resize" (paper: 512x512 resize) or "random_crop"
   config.input.random_flip = True
+  config.input.random_rotate = False        # quarter turns too (not in the paper)
   config.input.num_workers = 0              # grain worker processes (0: threads in-process)
   config.input.num_threads = 8              # grain reader threads per process
   config.input.prefetch_to_device = 2       # batches transferred ahead of the step (0: none)

@@ -36,6 +36,8 @@ LEGACY_DEFAULTS = {
     "image_score_quantile": 1.0,
     "input.mask_cache_mb": 256,  # the same examples; masks decoded once per process
     "model.noise_residuals": False,
+    "input.random_rotate": False,
+    "prediction_views": 1,
 }
 
 

@@ -3,6 +3,7 @@ import jax
 
 from ncl_jax.data import DATASET_NAMES
 from ncl_jax.imaging import MASK_SIZE_POLICIES
+from ncl_jax.evaluation import PREDICTION_VIEWS
 from ncl_jax.input_pipeline import EVAL_PROTOCOLS
 from ncl_jax.losses import CONTOUR_ROLES
 from ncl_jax.models.conv import CONV_IMPLS
@@ -85,12 +86,17 @@ def validate_config(config, num_devices=None):
          f"optimizer.learning_rate={config.optimizer.learning_rate} must be > 0")
   _check(config.input.train_crop in ("resize", "random_crop"),
          f"input.train_crop={config.input.train_crop!r} must be 'resize' or 'random_crop'")
+  for key in ("random_flip", "random_rotate"):
+    _check(isinstance(config.input[key], bool),
+           f"input.{key}={config.input[key]!r} must be True or False")
   _check(config.input.mask_cache_mb >= 0,
          f"input.mask_cache_mb={config.input.mask_cache_mb} must be >= 0 (0: no cache)")
   _check(config.input.prefetch_to_device >= 0,
          f"input.prefetch_to_device={config.input.prefetch_to_device} must be >= 0")
   _check(config.eval_protocol in EVAL_PROTOCOLS,
          f"eval_protocol={config.eval_protocol!r} must be one of {EVAL_PROTOCOLS}")
+  _check(config.prediction_views in PREDICTION_VIEWS,
+         f"prediction_views={config.prediction_views!r} must be one of {PREDICTION_VIEWS}")
   _check(0.0 < config.image_score_quantile <= 1.0,
          f"image_score_quantile={config.image_score_quantile} must be in (0, 1]")
   _check(config.nan_policy in ("stop", "skip"),

@@ -10,6 +10,7 @@ import functools
 from typing import Callable, List, NamedTuple, Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from tqdm import tqdm
@@ -77,17 +78,60 @@ def split_target(config, split: str) -> EvalTarget:
   return EvalTarget(dict(config.dataset), split, config.eval_protocol)
 
 
-def predict_probabilities(model, variables, images_batch):
+PREDICTION_VIEWS = (1, 2, 4, 8)
+
+
+def predict_probabilities(model, variables, images_batch, views=1):
   """The one prediction function: images [b, H, W, 3] (normalized) ->
-  manipulation probabilities [b, H, W]."""
-  logits = model.apply(variables, images_batch, train=False)["logits"]
-  return jax.nn.sigmoid(logits[..., 0])
+  manipulation probabilities [b, H, W].
+
+  `views` > 1 averages the probabilities over that many symmetries of the image
+  (test-time augmentation): the identity, the horizontal flip, the vertical flip,
+  both flips, then the same four of the transpose (8 needs H == W). The views run
+  one after another (lax.map), so memory stays that of one batch.
+  """
+  def probabilities(images):
+    return jax.nn.sigmoid(model.apply(variables, images, train=False)["logits"][..., 0])
+
+  if views == 1:
+    return probabilities(images_batch)
+  if views not in PREDICTION_VIEWS:
+    raise ValueError(f"views={views} must be one of {PREDICTION_VIEWS}")
+  if views == 8 and images_batch.shape[1] != images_batch.shape[2]:
+    raise ValueError(f"views=8 transposes the images: they must be square, "
+                     f"got {images_batch.shape[1]}x{images_batch.shape[2]}")
+  viewed = jnp.stack([_view(images_batch, index) for index in range(views)])
+  maps = jax.lax.map(probabilities, viewed)            # [views, b, H, W]
+  return jnp.mean(jnp.stack([_unview(maps[index], index) for index in range(views)]), axis=0)
 
 
-def compile_predict(model, device_mesh: DeviceMesh):
+def _view(images, index):
+  """Symmetry `index` (0-7) of [b, H, W, ...]: flips of axis 2 (bit 0) and axis 1
+  (bit 1) after a transpose (bit 2)."""
+  if index & 4:
+    images = jnp.swapaxes(images, 1, 2)
+  if index & 1:
+    images = images[:, :, ::-1]
+  if index & 2:
+    images = images[:, ::-1]
+  return images
+
+
+def _unview(maps, index):
+  """The inverse of _view on [b, H, W] maps: the flips undone, then the transpose."""
+  if index & 2:
+    maps = maps[:, ::-1]
+  if index & 1:
+    maps = maps[:, :, ::-1]
+  if index & 4:
+    maps = jnp.swapaxes(maps, 1, 2)
+  return maps
+
+
+def compile_predict(model, device_mesh: DeviceMesh, views=1):
   """predict_probabilities(variables, images) compiled over the mesh; the
   predictions come back replicated, so every process computes the same metrics."""
-  return jax.jit(functools.partial(predict_probabilities, model),
+  return jax.jit(functools.partial(predict_probabilities, model, views=views),
                  in_shardings=(device_mesh.replicated, device_mesh.data_sharding),
                  out_shardings=device_mesh.replicated)
 
@@ -205,7 +249,7 @@ def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
   step, variables, saved = restore_for_serving(workdir, checkpoint, device_mesh.replicated)
   config = with_trained_network(config, saved)
   predict = predict or compile_predict(StateFactory(config, with_optimizer=False).model,
-                                       device_mesh)
+                                       device_mesh, config.prediction_views)
   results = {}
   for target in targets:
     source = builders[target.label].as_data_source(target.split)

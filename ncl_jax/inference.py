@@ -12,6 +12,8 @@ training size and the prediction back, as training and evaluation see images
 image and averages them; `"auto"` slides over images larger than 2x the training
 size on either side and resizes the others. Every input is mapped to
 [batch_size, S, S, 3] windows, so the model is compiled once, not once per image.
+Each window's probabilities average `views` flips and transposes of it (the
+checkpoint's `prediction_views` unless given).
 """
 import dataclasses
 import functools
@@ -69,9 +71,13 @@ def sliding_windows(height, width, window, overlap=0.5) -> List[tuple]:
 class Predictor:
   """A trained NCL model as a function of images (no config file needed)."""
 
-  def __init__(self, config, variables, strategy="resize", batch_size=8, overlap=0.5):
+  def __init__(self, config, variables, strategy="resize", batch_size=8, overlap=0.5,
+               views=None):
     if strategy not in STRATEGIES:
       raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    self.views = config.prediction_views if views is None else views
+    if self.views not in evaluation.PREDICTION_VIEWS:
+      raise ValueError(f"views must be one of {evaluation.PREDICTION_VIEWS}, got {self.views!r}")
     self.config, self.variables = config, variables
     self.image_size = config.image_size
     self.strategy, self.batch_size, self.overlap = strategy, batch_size, overlap
@@ -81,7 +87,7 @@ class Predictor:
 
   def _probabilities(self, variables, images_batch):
     self.traces += 1
-    return evaluation.predict_probabilities(self.model, variables, images_batch)
+    return evaluation.predict_probabilities(self.model, variables, images_batch, self.views)
 
   @classmethod
   def from_checkpoint(cls, path, step=None, **kwargs) -> "Predictor":
@@ -178,7 +184,8 @@ class Predictor:
     directory = paths.resolve(directory)
     directory.mkdir(parents=True, exist_ok=True)
     shape = (self.batch_size, self.image_size, self.image_size, 3)
-    forward = functools.partial(evaluation.predict_probabilities, self.model)
+    forward = functools.partial(evaluation.predict_probabilities, self.model,
+                                views=self.views)
     exported = jax.export.export(jax.jit(forward))(
         jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.variables),
         jax.ShapeDtypeStruct(shape, jnp.float32))
@@ -190,7 +197,8 @@ class Predictor:
     (directory / "export.json").write_text(json.dumps({
         "input_shape": list(shape), "image_size": self.image_size,
         "mean": imaging.IMAGENET_MEAN.tolist(), "std": imaging.IMAGENET_STD.tolist(),
-        "output": "manipulation probabilities [batch, S, S]"}, indent=2))
+        "views": self.views, "output": "manipulation probabilities [batch, S, S]"},
+        indent=2))
     return directory
 
 

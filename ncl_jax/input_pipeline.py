@@ -1,7 +1,8 @@
 """grain input pipelines over the TFDS ArrayRecord builds.
 
 Training: decode -> binarize mask -> resize (bilinear image, nearest mask) or
-random crop -> random horizontal flip -> ImageNet normalization -> batch.
+random crop -> random horizontal flip (and, if asked, a random quarter turn) ->
+ImageNet normalization -> batch.
 Evaluation: the same without randomness, the last batch padded with `valid = 0`
 examples (never dropping or repeating an image), and each example's original
 mask kept so metrics can be computed at the original size.
@@ -136,6 +137,8 @@ class TrainPreprocess(grain.transforms.RandomMap):
   crop: str = "resize"          # "resize" or "random_crop"
   random_flip: bool = True
   mask_size_policy: str = "resize"
+  # A random multiple of 90 degrees; with the flip, all 8 symmetries of the square.
+  random_rotate: bool = False
 
   # Masks decoded once per process (resize only: a random crop needs them whole).
   mask_cache: Optional[MaskCache] = None
@@ -152,6 +155,9 @@ class TrainPreprocess(grain.transforms.RandomMap):
       return {"skip_reason": str(error)}
     if self.random_flip and rng.random() < 0.5:
       image, mask = image[:, ::-1], mask[:, ::-1]
+    if self.random_rotate:
+      quarter_turns = int(rng.integers(4))
+      image, mask = np.rot90(image, quarter_turns), np.rot90(mask, quarter_turns)
     return {"image": normalize(image), "mask": np.ascontiguousarray(mask),
             "label": example["label"], "mask_resized": example["mask_resized"],
             "mask_nonbinary": example["mask_nonbinary"]}
@@ -341,7 +347,8 @@ def create_train_dataset(source, config, quality: DataQuality = None) -> grain.I
                 if config.input.mask_cache_mb > 0 else None)
   dataset = dataset.random_map(TrainPreprocess(
       config.image_size, config.input.train_crop, config.input.random_flip,
-      config.input.mask_size_policy, mask_cache))
+      config.input.mask_size_policy, mask_cache=mask_cache,
+      random_rotate=config.input.random_rotate))
   if jax.process_count() > 1:
     dataset = grain.MapDataset.source(
         ProcessRows(dataset, local_batch, jax.process_index(), jax.process_count()))

@@ -24,7 +24,7 @@ from absl import app, flags
 from PIL import Image
 from tqdm import tqdm
 
-from ncl_jax import inference, visualize
+from ncl_jax import evaluation, inference, visualize
 from ncl_jax import paths as paths_lib
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -39,6 +39,9 @@ def define_flags():
                     "resize (default: the whole image at the training size, as evaluated), "
                     "sliding (full-resolution windows) or auto.")
   flags.DEFINE_float("threshold", 0.5, "Probability above which a pixel is manipulated.")
+  flags.DEFINE_enum("views", None, [str(views) for views in evaluation.PREDICTION_VIEWS],
+                    "Flips and transposes averaged per image (default: the checkpoint's "
+                    "prediction_views).")
   flags.mark_flag_as_required("checkpoint")
 
 
@@ -144,7 +147,9 @@ class JsonLines:
 def main(argv):
   if len(argv) < 2:
     raise app.UsageError("give at least one image file or folder")
-  predictor = inference.Predictor.from_checkpoint(FLAGS.checkpoint, strategy=FLAGS.strategy)
+  predictor = inference.Predictor.from_checkpoint(
+      FLAGS.checkpoint, strategy=FLAGS.strategy,
+      views=None if FLAGS.views is None else int(FLAGS.views))
   failures = run(predictor, argv[1:], FLAGS.output, FLAGS.threshold)
   print(f"{failures} file(s) failed; results in {paths_lib.resolve(FLAGS.output)}")
   sys.exit(1 if failures else 0)

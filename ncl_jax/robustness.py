@@ -79,7 +79,7 @@ def evaluate_robustness(config, workdir, grid="paper", split=None, checkpoint=No
                                                           device_mesh.replicated)
   config = evaluation.with_trained_network(config, saved)
   predict = evaluation.compile_predict(StateFactory(config, with_optimizer=False).model,
-                                       device_mesh)
+                                       device_mesh, config.prediction_views)
   runs = [("none", None)] + [(f"{kind}_{strength}", perturbation_fn(kind, strength, config.seed))
                              for kind, strength in parse_grid(grid)]
   results = {label: evaluation.evaluate(predict, device_mesh, variables, source, config,

@@ -73,7 +73,7 @@ class Runtime:
                           mesh=self.mesh.mesh),
         in_shardings=(replicated, data_sharding), out_shardings=(replicated, replicated),
         donate_argnums=(0,))
-    self.predict = evaluation.compile_predict(factory.model, self.mesh)
+    self.predict = evaluation.compile_predict(factory.model, self.mesh, config.prediction_views)
 
   def device_batch(self, batch):
     """A host training batch with its image and mask sharded onto the devices

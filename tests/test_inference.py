@@ -42,6 +42,33 @@ def test_predictor_loads_workdir_or_step_dir_without_config(trained):
   assert from_workdir.predict(image).score == pytest.approx(np.quantile(a.probabilities, 0.9))
 
 
+def test_prediction_views_average_flips_and_transposes(trained):
+  predictor = inference.Predictor.from_checkpoint(trained[1])
+  size = predictor.image_size
+  images = np.random.default_rng(3).normal(size=(2, size, size, 3)).astype(np.float32)
+
+  def predict(x, views=1):
+    return np.asarray(evaluation.predict_probabilities(
+        predictor.model, predictor.variables, np.ascontiguousarray(x), views))
+
+  def flips(x):   # the mean over the four flips, each undone
+    return np.mean([predict(x[:, ::a, ::b])[:, ::a, ::b] for a in (1, -1) for b in (1, -1)], 0)
+  one = predict(images)
+  assert not np.allclose(one, predict(images[:, :, ::-1])[:, :, ::-1], atol=1e-4)
+  np.testing.assert_allclose(predict(images, 2),
+                             (one + predict(images[:, :, ::-1])[:, :, ::-1]) / 2, atol=1e-6)
+  np.testing.assert_allclose(predict(images, 4), flips(images), atol=1e-6)
+  transposed = images.transpose(0, 2, 1, 3)
+  eight = predict(images, 8)
+  np.testing.assert_allclose(eight, (flips(images) + flips(transposed).transpose(0, 2, 1)) / 2,
+                             atol=1e-6)
+  np.testing.assert_allclose(predict(transposed, 8), eight.transpose(0, 2, 1), atol=1e-6)
+  with pytest.raises(ValueError, match="must be square, got"):
+    predict(images[:, :, :size // 2], 8)
+  with pytest.raises(ValueError, match=r"views must be one of \(1, 2, 4, 8\), got 3"):
+    inference.Predictor.from_checkpoint(trained[1], views=3)
+
+
 def test_predictions_match_the_evaluation(trained, tiny_data_dir):
   config, workdir = trained
   expected = json.load(open(workdir / "eval" / "ncl_synthetic-test.json"))

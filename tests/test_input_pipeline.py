@@ -121,6 +121,22 @@ def test_train_preprocess_resize_flip_and_normalize():
   np.testing.assert_allclose(out["image"][0, 0 if left_white else 31], white, rtol=1e-5)
 
 
+def test_train_preprocess_quarter_turns_image_and_mask_together():
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (32, 32, 3), np.uint8)
+  mask = (image[..., 0] > 128).astype(np.uint8)
+  transform = input_pipeline.TrainPreprocess(image_size=32, crop="resize", random_flip=False,
+                                             random_rotate=True)
+  turns = set()
+  for seed in range(12):
+    out = transform.random_map(make_record(image, mask), np.random.default_rng(seed))
+    turn = [k for k in range(4) if np.array_equal(out["mask"], np.rot90(mask, k))]
+    assert len(turn) == 1
+    np.testing.assert_allclose(out["image"], imaging.normalize(np.rot90(image, turn[0])))
+    turns.add(turn[0])
+  assert turns == {0, 1, 2, 3}
+
+
 def test_random_crop_keeps_image_and_mask_aligned():
   rng = np.random.default_rng(0)
   image = rng.integers(0, 256, (50, 70, 3), np.uint8)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -135,10 +136,18 @@ def test_cli_train_then_eval_mode(tmp_path, tiny_data_dir):
     ("model.output_stride", 32, "model.output_stride=32"),
     ("pc.mu", 1.5, "pc.mu=1.5"),
     ("image_score_quantile", 0.0, "image_score_quantile=0.0 must be in (0, 1]"),
+    ("prediction_views", 3, "prediction_views=3 must be one of (1, 2, 4, 8)"),
 ])
 def test_bad_config_is_named(tmp_path, key, value, message):
   config = tiny_config(tmp_path, **{key: value})
   with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    validate_config(config, num_devices=4)
+
+
+def test_non_bool_augmentation_switch_is_named(tmp_path):
+  config = tiny_config(tmp_path)   # a config read from JSON can hold any type
+  config.input = ml_collections.ConfigDict({**config.input.to_dict(), "random_rotate": "yes"})
+  with pytest.raises(ConfigError, match="input.random_rotate='yes' must be True or False"):
     validate_config(config, num_devices=4)
 
 
