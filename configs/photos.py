@@ -12,7 +12,8 @@ best checkpoint on forgeries of photos never trained on.
 
 Sized for a CPU: ResNet-18 at width 0.25, the paper's 512 px, noise residuals beside the
 colours, 2,000 steps (52-53 minutes
-on 2 cores for 13 photos and 60 cut-outs; README, "Train on your photos"). Evaluate the best checkpoint
+on 2 cores for 13 photos and 60 cut-outs; README, "Train on your photos"), and
+predictions averaged over the image's 8 flips and transposes. Evaluate the best checkpoint
 on real edited photos, an IMDL-BenCo folder (Tp/, Gt/) or JSON list:
 
   --config.test_datasets.real.manual_dir=/path/to/test.json
