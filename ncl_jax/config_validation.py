@@ -48,8 +48,6 @@ def validate_config(config, num_devices=None):
          f"model.multi_grid={tuple(config.model.multi_grid)} must be positive integers")
   _check(config.model.conv_impl in CONV_IMPLS,
          f"model.conv_impl={config.model.conv_impl!r} must be one of {CONV_IMPLS}")
-  _check(isinstance(config.model.noise_residuals, bool),
-         f"model.noise_residuals={config.model.noise_residuals!r} must be True or False")
   _check(config.model.head_init in ("fan_in", "fan_out"),
          f"model.head_init={config.model.head_init!r} must be 'fan_in' or 'fan_out'")
   _check(config.optimizer.head_lr_multiplier > 0,
@@ -86,9 +84,10 @@ def validate_config(config, num_devices=None):
          f"optimizer.learning_rate={config.optimizer.learning_rate} must be > 0")
   _check(config.input.train_crop in ("resize", "random_crop"),
          f"input.train_crop={config.input.train_crop!r} must be 'resize' or 'random_crop'")
-  for key in ("random_flip", "random_rotate"):
-    _check(isinstance(config.input[key], bool),
-           f"input.{key}={config.input[key]!r} must be True or False")
+  for section, key in (("model", "noise_residuals"), ("input", "random_flip"),
+                       ("input", "random_rotate")):
+    _check(isinstance(config[section][key], bool),
+           f"{section}.{key}={config[section][key]!r} must be True or False")
   _check(config.input.mask_cache_mb >= 0,
          f"input.mask_cache_mb={config.input.mask_cache_mb} must be >= 0 (0: no cache)")
   _check(config.input.prefetch_to_device >= 0,
