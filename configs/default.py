@@ -94,6 +94,8 @@ def get_config(arg=""):
   config.pc = ml_collections.ConfigDict()
   config.pc.mu = 0.7                        # weight of contour pixels (choice)
   config.pc.mode = "pivot"                  # "pivot" (the paper) or "bce": plain BCE, same outputs
+  # Beyond the paper: this weight times a soft Dice loss of the final map (0: none).
+  config.pc.dice_weight = 0.0
 
   # Several hosts: "auto" calls jax.distributed.initialize() where JAX can detect
   # the cluster (Cloud TPU pods, Slurm, JAX_COORDINATOR_ADDRESS set); "yes" always,

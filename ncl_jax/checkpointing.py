@@ -38,6 +38,7 @@ LEGACY_DEFAULTS = {
     "model.noise_residuals": False,
     "input.random_rotate": False,
     "prediction_views": 1,
+    "pc.dice_weight": 0.0,
 }
 
 

@@ -78,6 +78,7 @@ def validate_config(config, num_devices=None):
   _check(0.0 <= config.pc.mu <= 1.0, f"pc.mu={config.pc.mu} must be in [0, 1]")
   _check(config.pc.mode in ("pivot", "bce"),
          f"pc.mode={config.pc.mode!r} must be 'pivot' or 'bce'")
+  _check(config.pc.dice_weight >= 0, f"pc.dice_weight={config.pc.dice_weight} must be >= 0")
   _check(config.optimizer.name in ("sgd", "adamw"),
          f"optimizer.name={config.optimizer.name!r} must be 'sgd' or 'adamw'")
   _check(config.optimizer.learning_rate > 0,

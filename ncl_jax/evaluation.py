@@ -81,6 +81,13 @@ def split_target(config, split: str) -> EvalTarget:
 PREDICTION_VIEWS = (1, 2, 4, 8)
 
 
+def check_views(views):
+  """`views` itself, or a ValueError naming it where it is not a PREDICTION_VIEWS value."""
+  if views not in PREDICTION_VIEWS:
+    raise ValueError(f"views must be one of {PREDICTION_VIEWS}, got {views!r}")
+  return views
+
+
 def predict_probabilities(model, variables, images_batch, views=1):
   """The one prediction function: images [b, H, W, 3] (normalized) ->
   manipulation probabilities [b, H, W].
@@ -93,10 +100,8 @@ def predict_probabilities(model, variables, images_batch, views=1):
   def probabilities(images):
     return jax.nn.sigmoid(model.apply(variables, images, train=False)["logits"][..., 0])
 
-  if views == 1:
+  if check_views(views) == 1:
     return probabilities(images_batch)
-  if views not in PREDICTION_VIEWS:
-    raise ValueError(f"views={views} must be one of {PREDICTION_VIEWS}")
   if views == 8 and images_batch.shape[1] != images_batch.shape[2]:
     raise ValueError(f"views=8 transposes the images: they must be square, "
                      f"got {images_batch.shape[1]}x{images_batch.shape[2]}")

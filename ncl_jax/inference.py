@@ -75,9 +75,8 @@ class Predictor:
                views=None):
     if strategy not in STRATEGIES:
       raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    self.views = config.prediction_views if views is None else views
-    if self.views not in evaluation.PREDICTION_VIEWS:
-      raise ValueError(f"views must be one of {evaluation.PREDICTION_VIEWS}, got {self.views!r}")
+    # Checked here too, so that a bad value fails before anything compiles.
+    self.views = evaluation.check_views(config.prediction_views if views is None else views)
     self.config, self.variables = config, variables
     self.image_size = config.image_size
     self.strategy, self.batch_size, self.overlap = strategy, batch_size, overlap

@@ -154,3 +154,27 @@ def pivot_consistent_loss(logits, mask, contour_mask, mu):
   contour = downsample_to(_as_map(contour_mask), logits.shape[1:], jnp.max) > 0.5
   bce = optax.sigmoid_binary_cross_entropy(logits, target)
   return mu * _masked_mean(bce, contour) + (1.0 - mu) * _masked_mean(bce, ~contour)
+
+
+def dice_loss(logits, mask, smooth=1.0):
+  """Soft Dice loss of one output map, per image, averaged over the batch:
+  1 - (2 sum(p g) + smooth) / (sum(p) + sum(g) + smooth), p = sigmoid(logits).
+
+  Beyond the paper (`pc.dice_weight`, docs/method.md): it scores each image's
+  overlap, as pixel F1 does, so a small edit counts as much as a large one; with
+  `smooth` an untouched image (g = 0) is pushed towards predicting nothing.
+
+  Args:
+    logits: [batch, h, w, 1] or [batch, h, w].
+    mask: ground truth {0, 1}, [batch, H, W] or [batch, H, W, 1]; H, W multiples
+      of h, w (area-averaged to the map's size, as in pivot_consistent_loss).
+
+  Returns:
+    scalar.
+  """
+  logits = _as_map(logits)
+  target = downsample_to(_as_map(mask), logits.shape[1:], jnp.mean)
+  probability = jax.nn.sigmoid(logits)
+  overlap = jnp.sum(probability * target, axis=(1, 2))
+  total = jnp.sum(probability, axis=(1, 2)) + jnp.sum(target, axis=(1, 2))
+  return jnp.mean(1.0 - (2.0 * overlap + smooth) / (total + smooth))

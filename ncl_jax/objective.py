@@ -1,5 +1,5 @@
 """The training objective, L = omega * L_NCL + sum over output maps of L_PC
-(docs/method.md): everything from the ground-truth mask and the model's outputs
+(+ a Dice loss of the final map where `pc.dice_weight` > 0; docs/method.md): everything from the ground-truth mask and the model's outputs
 to the total loss.
 
 A training step reads in one direction:
@@ -90,6 +90,13 @@ def pivot_consistent_terms(outputs, targets: Targets, config) -> dict:
   return terms
 
 
+def dice_terms(outputs, targets: Targets, config) -> dict:
+  """The soft Dice loss of the final map (beyond the paper), where its weight is > 0."""
+  if config.pc.dice_weight <= 0:
+    return {}
+  return {"dice_final": losses.dice_loss(outputs["logits"], targets.mask)}
+
+
 def compute_loss(outputs, targets: Targets, config, step, mesh=None) -> dict:
   """omega * L_NCL + L_PC as `loss`, with every term for logging."""
   terms = {}
@@ -97,5 +104,7 @@ def compute_loss(outputs, targets: Targets, config, step, mesh=None) -> dict:
     ncl = ncl_terms(contrastive_inputs(outputs, targets.patches), config, step, mesh)
     terms.update({f"ncl_{k}": v for k, v in ncl.items()})
   terms.update(pivot_consistent_terms(outputs, targets, config))
-  terms["loss"] = config.ncl.weight * terms.get("ncl_total", 0.0) + terms["pc_total"]
+  terms.update(dice_terms(outputs, targets, config))
+  terms["loss"] = (config.ncl.weight * terms.get("ncl_total", 0.0) + terms["pc_total"]
+                   + config.pc.dice_weight * terms.get("dice_final", 0.0))
   return terms

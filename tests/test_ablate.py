@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from ncl_jax import ablate, objective, train
+from ncl_jax import ablate, losses, objective, train
 from tests.conftest import tiny_config
 
 
@@ -23,6 +23,25 @@ def test_bce_mode_is_plain_mean_bce(tmp_path):
   expected = optax.sigmoid_binary_cross_entropy(logits[..., 0], mask).mean()
   np.testing.assert_allclose(float(terms["pc_final"]), float(expected), rtol=1e-5)
   assert "ncl_total" not in terms
+
+
+def test_dice_weight_adds_the_weighted_dice_of_the_final_map(tmp_path):
+  config = tiny_config(tmp_path)
+  rng = np.random.default_rng(1)
+  logits = jnp.asarray(rng.normal(size=(2, 64, 64, 1)), jnp.float32)
+  mask = jnp.asarray(rng.random((2, 64, 64)) < 0.3, jnp.float32)
+  outputs = {"logits": logits, "aux_logits": {}}
+  targets = objective.make_targets(mask, jnp.zeros(2, jnp.uint32), config)
+  config.ncl.weight = 0.0
+  without = objective.compute_loss(outputs, targets, config, 0)
+  assert "dice_final" not in without
+  config.pc.dice_weight = 0.5
+  terms = objective.compute_loss(outputs, targets, config, 0)
+  np.testing.assert_allclose(float(terms["dice_final"]),
+                             float(losses.dice_loss(logits, mask)), rtol=1e-6)
+  np.testing.assert_allclose(float(terms["loss"]),
+                             float(without["loss"]) + 0.5 * float(terms["dice_final"]),
+                             rtol=1e-6)
 
 
 @pytest.mark.slow

@@ -134,3 +134,30 @@ def test_pivot_consistent_loss_without_contour_pixels():
   logits, mask = jnp.zeros((1, 4, 4)), jnp.zeros((1, 4, 4))
   got = losses.pivot_consistent_loss(logits, mask, jnp.zeros((1, 4, 4), bool), 0.7)
   np.testing.assert_allclose(float(got), 0.3 * np.log(2), rtol=1e-6)
+
+
+def reference_dice(logits, target, smooth=1.0):
+  probability = 1 / (1 + np.exp(-logits))
+  overlap = (probability * target).sum(axis=(1, 2))
+  total = probability.sum(axis=(1, 2)) + target.sum(axis=(1, 2))
+  return np.mean(1 - (2 * overlap + smooth) / (total + smooth))
+
+
+def test_dice_loss_matches_numpy_per_image_at_the_maps_size():
+  rng = np.random.default_rng(4)
+  logits = rng.normal(size=(3, 4, 4, 1)) * 2
+  mask = (rng.random((3, 8, 8)) < 0.4).astype(np.float32)
+  mask[2] = 0                                  # an untouched image
+  target = mask.reshape(3, 4, 2, 4, 2).mean(axis=(2, 4))
+  got = losses.dice_loss(jnp.asarray(logits), jnp.asarray(mask))
+  np.testing.assert_allclose(float(got), reference_dice(logits[..., 0], target), rtol=1e-5)
+
+
+def test_dice_loss_is_zero_for_a_perfect_prediction_and_pushes_untouched_images_down():
+  mask = np.zeros((2, 8, 8), np.float32)
+  mask[0, 2:5, 3:6] = 1
+  perfect = jnp.asarray(np.where(mask > 0, 30.0, -30.0))
+  assert float(losses.dice_loss(perfect, jnp.asarray(mask))) < 1e-6
+  gradient = jax.grad(losses.dice_loss)(jnp.zeros((2, 8, 8)), jnp.asarray(mask))
+  assert np.all(np.asarray(gradient[1]) > 0)           # untouched: every logit goes down
+  assert np.all(np.asarray(gradient[0])[mask[0] > 0] < 0)  # edited pixels go up

@@ -135,6 +135,7 @@ def test_cli_train_then_eval_mode(tmp_path, tiny_data_dir):
     ("model.depth", 152, "model.depth=152"),
     ("model.output_stride", 32, "model.output_stride=32"),
     ("pc.mu", 1.5, "pc.mu=1.5"),
+    ("pc.dice_weight", -1.0, "pc.dice_weight=-1.0 must be >= 0"),
     ("image_score_quantile", 0.0, "image_score_quantile=0.0 must be in (0, 1]"),
     ("prediction_views", 3, "prediction_views=3 must be one of (1, 2, 4, 8)"),
 ])
