@@ -1,6 +1,6 @@
 """The training objective, L = omega * L_NCL + sum over output maps of L_PC
-(+ a Dice loss of the final map where `pc.dice_weight` > 0; docs/method.md): everything from the ground-truth mask and the model's outputs
-to the total loss.
+(+ a Dice loss of the final map where `pc.dice_weight` > 0; docs/method.md):
+everything from the ground-truth mask and the model's outputs to the total loss.
 
 A training step reads in one direction:
 
