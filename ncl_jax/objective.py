@@ -98,7 +98,7 @@ def dice_terms(outputs, targets: Targets, config) -> dict:
 
 
 def compute_loss(outputs, targets: Targets, config, step, mesh=None) -> dict:
-  """omega * L_NCL + L_PC as `loss`, with every term for logging."""
+  """omega * L_NCL + L_PC (+ pc.dice_weight * Dice) as `loss`, with every term for logging."""
   terms = {}
   if config.ncl.weight > 0:
     ncl = ncl_terms(contrastive_inputs(outputs, targets.patches), config, step, mesh)
