@@ -83,6 +83,9 @@ def get_config(arg=""):
   # Beyond the paper: fixed SRM noise residuals as three more input channels
   # (ncl_jax/models/residuals.py; docs/method.md).
   config.model.noise_residuals = False
+  # Beyond the paper: this many learned noise residuals (Bayar's constrained 5x5
+  # convolutions of the grey level) as more input channels (0: none).
+  config.model.constrained_residuals = 0
 
   config.ncl = ml_collections.ConfigDict()
   config.ncl.weight = 0.1                   # omega (choice); 0 gives the segmentation baseline

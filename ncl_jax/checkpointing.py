@@ -39,6 +39,7 @@ LEGACY_DEFAULTS = {
     "input.random_rotate": False,
     "prediction_views": 1,
     "pc.dice_weight": 0.0,
+    "model.constrained_residuals": 0,
 }
 
 

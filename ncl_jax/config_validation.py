@@ -89,6 +89,11 @@ def validate_config(config, num_devices=None):
                        ("input", "random_rotate")):
     _check(isinstance(config[section][key], bool),
            f"{section}.{key}={config[section][key]!r} must be True or False")
+  _check(isinstance(config.model.constrained_residuals, int)
+         and not isinstance(config.model.constrained_residuals, bool)
+         and config.model.constrained_residuals >= 0,
+         f"model.constrained_residuals={config.model.constrained_residuals!r} must be an "
+         "integer >= 0 (the number of learned filters)")
   _check(config.input.mask_cache_mb >= 0,
          f"input.mask_cache_mb={config.input.mask_cache_mb} must be >= 0 (0: no cache)")
   _check(config.input.prefetch_to_device >= 0,

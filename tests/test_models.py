@@ -122,23 +122,63 @@ def test_srm_residuals_match_numpy_and_ignore_smooth_shading():
   np.testing.assert_allclose(np.asarray(flat)[:, 2:-2, 2:-2], 0, atol=1e-4)
 
 
-def test_noise_residuals_feed_the_stem_and_train_its_kernel():
+def test_constrained_kernel_meets_bayars_constraint_for_any_deviations():
+  deviations = jnp.asarray(np.random.default_rng(2).normal(0, 3, size=(24, 4)), jnp.float32)
+  kernel = np.asarray(residuals.constrained_kernel(deviations, 5))
+  assert kernel.shape == (5, 5, 1, 4)
+  np.testing.assert_allclose(kernel[2, 2, 0], -1.0)
+  np.testing.assert_allclose(kernel.sum(axis=(0, 1, 2)), 0.0, atol=1e-5)
+  # The map is one-to-one up to a constant: deviations differing by one give the same kernel.
+  np.testing.assert_allclose(residuals.constrained_kernel(deviations + 1.0, 5), kernel, atol=1e-5)
+
+
+def test_constrained_residuals_match_numpy_and_learn():
+  rng = np.random.default_rng(3)
+  images_uint8 = rng.integers(0, 256, size=(2, 12, 17, 3)).astype(np.uint8)
+  images = jnp.asarray(imaging.normalize(images_uint8))
+  module = residuals.ConstrainedResiduals(filters=2)
+  variables = module.init(jax.random.PRNGKey(0), images)
+  kernel = np.asarray(residuals.constrained_kernel(variables["params"]["deviations"], 5))
+  grey = np.pad(images_uint8.astype(np.float64).mean(axis=-1), ((0, 0), (2, 2), (2, 2)),
+                mode="reflect")
+  expected = np.zeros((2, 12, 17, 2))
+  for dy in range(5):
+    for dx in range(5):
+      expected += grey[:, dy:dy + 12, dx:dx + 17, None] * kernel[dy, dx, 0]
+  ours = module.apply(variables, images)
+  np.testing.assert_allclose(np.asarray(ours), np.clip(expected, -3, 3) / 3, atol=1e-4)
+  flat = jnp.asarray(imaging.normalize(np.full((1, 12, 17, 3), 90, np.uint8)))
+  np.testing.assert_allclose(np.asarray(module.apply(variables, flat)), 0, atol=1e-4)
+  gradient = jax.grad(lambda params: jnp.sum(module.apply({"params": params}, images) ** 2))(
+      variables["params"])["deviations"]
+  assert np.all(np.isfinite(gradient)) and float(jnp.abs(gradient).max()) > 0
+
+
+def test_noise_residuals_feed_the_stem_and_train_its_kernel_and_the_learned_filters():
   model = NCLModel(depth=18, width=0.125, patch_size=16, aspp_channels=32,
-                   decoder_channels=32, noise_residuals=True)
+                   decoder_channels=32, noise_residuals=True,
+                   constrained_residuals=2)
   images = jnp.asarray(imaging.normalize(
       np.random.default_rng(1).integers(0, 256, size=(2, 32, 32, 3)).astype(np.uint8)))
   variables = model.init(jax.random.PRNGKey(0), images)
-  assert variables["params"]["encoder"]["stem_conv"]["kernel"].shape[2] == 6
+  assert variables["params"]["encoder"]["stem_conv"]["kernel"].shape[2] == 3 + 3 + 2
 
   def loss(params):
     outputs = model.apply({**variables, "params": params}, images, train=True,
                           rngs={"dropout": jax.random.PRNGKey(1)}, mutable=["batch_stats"])[0]
     return jnp.mean(outputs["logits"] ** 2)
 
-  stem_grad = jax.grad(loss)(variables["params"])["encoder"]["stem_conv"]["kernel"]
-  assert np.all(np.isfinite(stem_grad)) and float(jnp.abs(stem_grad[:, :, 3:]).max()) > 0
+  grads = jax.grad(loss)(variables["params"])
+  stem_grad = grads["encoder"]["stem_conv"]["kernel"]
+  assert np.all(np.isfinite(stem_grad))
+  assert float(jnp.abs(stem_grad[:, :, 3:]).max(axis=(0, 1, 3)).min()) > 0  # every extra channel
+  assert float(jnp.abs(grads["constrained_residuals"]["deviations"]).max()) > 0
   config = default.get_config()
   # (type-safe ConfigDicts refuse a string for a bool; a saved JSON config does not)
   config.model = ml_collections.ConfigDict({**config.model.to_dict(), "noise_residuals": "yes"})
   with pytest.raises(ValueError, match="model.noise_residuals"):
+    validate_config(config, num_devices=1)
+  config = default.get_config()
+  config.model.constrained_residuals = -1
+  with pytest.raises(ValueError, match="model.constrained_residuals=-1"):
     validate_config(config, num_devices=1)

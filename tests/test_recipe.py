@@ -101,6 +101,7 @@ def test_a_config_saved_before_the_recipe_keys_restores_the_old_network(tmp_path
   assert config.model.noise_residuals is False  # colours only
   assert config.prediction_views == 1 and config.input.random_rotate is False
   assert config.pc.dice_weight == 0.0           # the paper's losses only
+  assert config.model.constrained_residuals == 0
   # ...while a config that has them keeps its values
   (tmp_path / "config.json").write_text(json.dumps(tiny_config(tmp_path).to_dict()))
   assert checkpointing.read_config(str(tmp_path)).model.aspp_dropout == 0.5

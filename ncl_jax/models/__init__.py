@@ -25,6 +25,7 @@ def create_model(model_config, patch_size: int) -> NCLModel:
       head_init=model_config.head_init,
       conv_impl=model_config.conv_impl,
       noise_residuals=model_config.noise_residuals,
+      constrained_residuals=model_config.constrained_residuals,
   )
 
 

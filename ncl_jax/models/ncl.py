@@ -8,7 +8,7 @@ from ncl_jax import patches
 from ncl_jax.models import conv as conv_lib
 from ncl_jax.models.deeplab import ASPP, Decoder, resize_bilinear
 from ncl_jax.models.pivot import PivotBranch
-from ncl_jax.models.residuals import srm_residuals
+from ncl_jax.models.residuals import ConstrainedResiduals, srm_residuals
 from ncl_jax.models.resnet import ResNet, kaiming_normal, scaled_channels
 
 
@@ -40,6 +40,7 @@ class NCLModel(nn.Module):
   head_init: str = "fan_in"      # ASPP, decoder and output heads; "fan_out" as the backbone
   conv_impl: str = "auto"        # "auto": XLA:CPU-friendly convolutions on CPU (models/conv.py)
   noise_residuals: bool = False  # the encoder also sees SRM residuals (models/residuals.py)
+  constrained_residuals: int = 0  # and this many learned (Bayar) residuals
 
   def _head(self, name):
     """A 1x1 conv to one logit channel. Under the old "fan_out" recipe the heads
@@ -51,9 +52,13 @@ class NCLModel(nn.Module):
   @nn.compact
   def __call__(self, images, contour_index: Optional[jnp.ndarray] = None,
                contour_valid: Optional[jnp.ndarray] = None, train: bool = False):
-    inputs = images
+    channels = [images]
     if self.noise_residuals:
-      inputs = jnp.concatenate([images, srm_residuals(images).astype(images.dtype)], axis=-1)
+      channels.append(srm_residuals(images).astype(images.dtype))
+    if self.constrained_residuals:
+      learned = ConstrainedResiduals(self.constrained_residuals, name="constrained_residuals")
+      channels.append(learned(images).astype(images.dtype))
+    inputs = jnp.concatenate(channels, axis=-1) if len(channels) > 1 else images
     stage1, encoded = ResNet(self.depth, self.width, self.output_stride, self.dtype,
                              tuple(self.multi_grid), self.zero_init_residual, self.conv_impl,
                              name="encoder")(inputs, train)
