@@ -11,7 +11,7 @@ forgeries is `config.dataset.synthesis` (docs/synthesis.md); a share of the phot
 best checkpoint on forgeries of photos never trained on.
 
 Sized for a CPU: ResNet-18 at width 0.25, the paper's 512 px, noise residuals beside the
-colours, a Dice loss beside the paper's losses, 2,000 steps (52-53 minutes
+colours, a Dice loss beside the paper's losses, 2,000 steps (49-55 minutes
 on 2 cores for 13 photos and 60 cut-outs; README, "Train on your photos"), and
 predictions averaged over the image's 8 flips and transposes. Evaluate the best checkpoint
 on real edited photos, an IMDL-BenCo folder (Tp/, Gt/) or JSON list:
