@@ -94,17 +94,17 @@ def test_model_is_pure_and_starts_random():
   np.testing.assert_array_equal(np.asarray(out1), np.asarray(out2))
 
 
-def numpy_srm_residuals(images_uint8):
-  """The SRM residuals written out: grey level, reflected border, 5x5 correlation, truncation."""
+def numpy_grey_residuals(images_uint8, kernel):
+  """Residuals written out: grey level, reflected border, 5x5 correlation with each
+  filter of `kernel` [5, 5, 1, filters], truncation."""
   grey = images_uint8.astype(np.float64).mean(axis=-1)
   padded = np.pad(grey, ((0, 0), (2, 2), (2, 2)), mode="reflect")
   height, width = grey.shape[1:]
-  out = np.zeros(grey.shape + (3,))
-  for channel in range(3):
-    kernel = residuals.SRM_KERNEL[:, :, 0, channel]
+  out = np.zeros(grey.shape + (kernel.shape[-1],))
+  for channel in range(kernel.shape[-1]):
     for dy in range(5):
       for dx in range(5):
-        out[..., channel] += kernel[dy, dx] * padded[:, dy:dy + height, dx:dx + width]
+        out[..., channel] += kernel[dy, dx, 0, channel] * padded[:, dy:dy + height, dx:dx + width]
   return np.clip(out, -3, 3) / 3
 
 
@@ -112,7 +112,8 @@ def test_srm_residuals_match_numpy_and_ignore_smooth_shading():
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, size=(2, 12, 17, 3)).astype(np.uint8)
   ours = residuals.srm_residuals(jnp.asarray(imaging.normalize(images)))
-  np.testing.assert_allclose(np.asarray(ours), numpy_srm_residuals(images), atol=1e-4)
+  np.testing.assert_allclose(np.asarray(ours), numpy_grey_residuals(images, residuals.SRM_KERNEL),
+                             atol=1e-4)
   assert float(jnp.abs(ours).max()) == 1.0          # random pixels saturate the truncation
   # A linear ramp has no second-order residual, so no noise: only the filters' zero
   # sum and the truncation decide what the network sees.
@@ -139,14 +140,9 @@ def test_constrained_residuals_match_numpy_and_learn():
   module = residuals.ConstrainedResiduals(filters=2)
   variables = module.init(jax.random.PRNGKey(0), images)
   kernel = np.asarray(residuals.constrained_kernel(variables["params"]["deviations"], 5))
-  grey = np.pad(images_uint8.astype(np.float64).mean(axis=-1), ((0, 0), (2, 2), (2, 2)),
-                mode="reflect")
-  expected = np.zeros((2, 12, 17, 2))
-  for dy in range(5):
-    for dx in range(5):
-      expected += grey[:, dy:dy + 12, dx:dx + 17, None] * kernel[dy, dx, 0]
   ours = module.apply(variables, images)
-  np.testing.assert_allclose(np.asarray(ours), np.clip(expected, -3, 3) / 3, atol=1e-4)
+  np.testing.assert_allclose(np.asarray(ours), numpy_grey_residuals(images_uint8, kernel),
+                             atol=1e-4)
   flat = jnp.asarray(imaging.normalize(np.full((1, 12, 17, 3), 90, np.uint8)))
   np.testing.assert_allclose(np.asarray(module.apply(variables, flat)), 0, atol=1e-4)
   gradient = jax.grad(lambda params: jnp.sum(module.apply({"params": params}, images) ** 2))(
