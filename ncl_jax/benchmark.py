@@ -121,7 +121,9 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
     raise ValueError("--compare_torch times the paper's network; model.noise_residuals=True "
                      "has no PyTorch counterpart: leave it False to compare")
   from ncl_jax import torch_reference  # pylint: disable=g-import-not-at-top  # optional extra
-  threads = os.cpu_count()
+  # The cores this process may run on, by which XLA:CPU sizes its thread pools: under
+  # `taskset -c 0` both frameworks then run on one thread.
+  threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
   device = "cuda" if jax.default_backend() == "gpu" else "cpu"
   amp = config.model.dtype == "bfloat16"
   bce = ablate.with_overrides(config, {"ncl.weight": 0.0, "pc.mode": "bce"})
