@@ -5,6 +5,7 @@ test on CASIA v1.0: the paper's recipe (configs/default.py) on the CASIA protoco
       --config.dataset.manual_dir=/path/to/CASIA2 \
       --config.test_datasets.casia_v1.manual_dir=/path/to/CASIA1
 """
+
 import ml_collections
 
 from configs import default
@@ -13,10 +14,11 @@ from configs import default
 def get_config(arg=""):
   config = default.get_config(arg)
   config.dataset.name = "casia/v2"
-  if arg != "runlocal":   # about 31k steps of batch 16 (CAT-Net's 10k training images)
+  if arg != "runlocal":  # about 31k steps of batch 16 (CAT-Net's 10k training images)
     config.num_epochs = 50.0
     config.eval_every_epochs = 5.0
-  config.dataset.test_split = ""        # CASIA v1 is the test set
+  config.dataset.test_split = ""  # CASIA v1 is the test set
   config.test_datasets.casia_v1 = ml_collections.ConfigDict(
-      {"name": "casia/v1", "split": "test", "manual_dir": "", "data_dir": ""})
+    {"name": "casia/v1", "split": "test", "manual_dir": "", "data_dir": ""}
+  )
   return config

@@ -8,6 +8,7 @@ from train (by group, seeded; listed in the build report) is tested.
       --config.dataset.manual_dir=/path/to/the/download
   python -m ncl_jax.main --config=configs/imd2020.py:runlocal ...   # a smoke run
 """
+
 from configs import default
 
 

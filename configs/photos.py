@@ -24,6 +24,7 @@ On an accelerator, the paper's network at 512 px in bfloat16 (docs/synthesis.md)
   --config.model.dtype=bfloat16 --config.batch_size=32 --config.input.num_workers=12 \
   --config.dataset.synthesis.camera_long_side='(512, 2048)'
 """
+
 import dataclasses
 
 import ml_collections
@@ -47,25 +48,30 @@ def get_config(arg=""):
   config.checkpoint_every_steps = 500
 
   config.dataset.name = "photo_forgeries"
-  config.dataset.manual_dir = ""            # your photo folder ("": scikit-image's photos)
+  config.dataset.manual_dir = ""  # your photo folder ("": scikit-image's photos)
   config.dataset.eval_split = "validation"  # forgeries of held-out photos
-  config.dataset.test_split = ""            # real test sets go in test_datasets
+  config.dataset.test_split = ""  # real test sets go in test_datasets
   # A slot for your own edited photos (IMDL-BenCo folder or JSON list): set its
   # manual_dir to evaluate on them; left empty, it is skipped.
   config.test_datasets.real = ml_collections.ConfigDict(
-      {"name": "iml_folder", "split": "full", "manual_dir": "", "data_dir": "",
-       "options": {"folder_name": "real"}})
+    {
+      "name": "iml_folder",
+      "split": "full",
+      "manual_dir": "",
+      "data_dir": "",
+      "options": {"folder_name": "real"},
+    }
+  )
   config.dataset.options = ml_collections.ConfigDict(DEFAULT_OPTIONS)
   config.dataset.options.num_validation = 100
-  config.dataset.synthesis = ml_collections.ConfigDict(
-      dataclasses.asdict(SynthesisConfig()))
+  config.dataset.synthesis = ml_collections.ConfigDict(dataclasses.asdict(SynthesisConfig()))
   # CPU-sized: the "camera" images at 320-1280 px (the default 384-2048 costs 2.5x to make).
   config.dataset.synthesis.camera_long_side = (320, 1280)
 
   config.input.num_threads = 2
   config.model.depth = 18
   config.model.width = 0.25
-  config.model.dtype = "float32"            # CPU-sized: bfloat16 is slow on CPUs
+  config.model.dtype = "float32"  # CPU-sized: bfloat16 is slow on CPUs
   # Beyond the paper: the encoder also sees the image's SRM noise residuals. A network
   # trained from random weights for minutes then finds more of the edits it misses
   # from colours alone (two seeds: validation pixel AUC 0.816 / 0.773 vs 0.783 / 0.747,

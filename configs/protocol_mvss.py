@@ -21,6 +21,7 @@ train+validation+test of the others (NIST16's non-target probes, its split
       --config.test_datasets.nist16.manual_dir=/data/NC2016_Test0613 \
       --config.test_datasets.imd2020.manual_dir=/data/IMD2020
 """
+
 import ml_collections
 
 from configs import casia
@@ -35,5 +36,6 @@ def get_config(arg=""):
   config.image_size = 512 if arg != "runlocal" else config.image_size
   for name in OTHERS:
     config.test_datasets[name] = ml_collections.ConfigDict(
-        {"name": name, "split": WHOLE, "manual_dir": "", "data_dir": ""})
+      {"name": name, "split": WHOLE, "manual_dir": "", "data_dir": ""}
+    )
   return config

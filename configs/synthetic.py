@@ -7,6 +7,7 @@ The ablation study in docs/ablations.md ran 1,500 steps on ncl_synthetic 1.0.0.
 On 2.0.0, 1,500 steps stop short (test pixel F1 0.13, pixel AUC 0.78) where 3,000
 reach 0.31 and 0.83 (README), and the curves were still rising.
 """
+
 from configs import default
 
 
@@ -35,8 +36,8 @@ def get_config(arg=""):
 
   config.model.depth = 18
   config.model.width = 0.25
-  config.model.dtype = "float32"           # CPU-sized: bfloat16 is slow on CPUs
-  config.ncl.max_patches_per_class = 32    # a 128 px image has 64 patches of 16 px
+  config.model.dtype = "float32"  # CPU-sized: bfloat16 is slow on CPUs
+  config.ncl.max_patches_per_class = 32  # a 128 px image has 64 patches of 16 px
 
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 2e-3

@@ -7,6 +7,7 @@ and skipped. `photo_forgeries` is no TFDS build: its forgeries are synthesized
 from a photo collection while training (ncl_jax.synthesis), and its "builder"
 only serves them.
 """
+
 import importlib
 import os
 import tempfile
@@ -22,21 +23,21 @@ from . import manual
 
 # name -> builder configs ("" for a builder with one config)
 DATASETS = {
-    "ncl_synthetic": ("",),
-    "casia": ("v1", "v2"),
-    "columbia": ("",),
-    "coverage": ("",),
-    "nist16": ("",),
-    "defacto": ("",),
-    "imd2020": ("",),
-    "iml_folder": ("",),
-    "photo_forgeries": ("",),
+  "ncl_synthetic": ("",),
+  "casia": ("v1", "v2"),
+  "columbia": ("",),
+  "coverage": ("",),
+  "nist16": ("",),
+  "defacto": ("",),
+  "imd2020": ("",),
+  "iml_folder": ("",),
+  "photo_forgeries": ("",),
 }
 SYNTHESIZED = ("photo_forgeries",)
-DATASET_NAMES = tuple(f"{name}/{config}" if config else name
-                      for name, configs in DATASETS.items() for config in configs)
-MANUAL_OPTIONS = ("mask_size_policy", "seed", "train_subset", "folder_name",
-                  "validation_fraction")
+DATASET_NAMES = tuple(
+  f"{name}/{config}" if config else name for name, configs in DATASETS.items() for config in configs
+)
+MANUAL_OPTIONS = ("mask_size_policy", "seed", "train_subset", "folder_name", "validation_fraction")
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -46,11 +47,14 @@ class DatasetNotFoundError(FileNotFoundError):
 def _split_name(full_name):
   name, _, config = full_name.partition("/")
   if name not in DATASETS or (config and config not in DATASETS[name]):
-    raise ValueError(f"unknown dataset.name {full_name!r}; known datasets: "
-                     f"{', '.join(DATASET_NAMES)}")
+    raise ValueError(
+      f"unknown dataset.name {full_name!r}; known datasets: {', '.join(DATASET_NAMES)}"
+    )
   if not config and DATASETS[name] != ("",):
-    raise ValueError(f"dataset.name {full_name!r} needs a config: "
-                     f"{', '.join(f'{name}/{c}' for c in DATASETS[name])}")
+    raise ValueError(
+      f"dataset.name {full_name!r} needs a config: "
+      f"{', '.join(f'{name}/{c}' for c in DATASETS[name])}"
+    )
   return name, config
 
 
@@ -71,11 +75,13 @@ def manual_dir_of(dataset_config):
 def _manual_config(module, base_name, options, manual_dir):
   values = {k: options[k] for k in MANUAL_OPTIONS if k in options}
   defaults = manual.ManualConfig(name="x")
-  suffix = "_".join(f"{k}{values[k]}" for k in sorted(values)
-                    if values[k] != getattr(defaults, k) and k != "folder_name")
+  suffix = "_".join(
+    f"{k}{values[k]}"
+    for k in sorted(values)
+    if values[k] != getattr(defaults, k) and k != "folder_name"
+  )
   if base_name == "iml_folder_default":  # one builder config per folder
-    folder = values.get("folder_name") or (paths.resolve(manual_dir).name if manual_dir
-                                           else "data")
+    folder = values.get("folder_name") or (paths.resolve(manual_dir).name if manual_dir else "data")
     base_name = "".join(c if c.isalnum() else "_" for c in folder) or "data"
   name = f"{base_name}_{suffix}" if suffix else base_name
   registered = {config.name: config for config in module.Builder.BUILDER_CONFIGS}
@@ -87,8 +93,9 @@ def get_builder(dataset_config):
   `data_dir`, `manual_dir` and builder options under `options`)."""
   name, config_name = _split_name(dataset_config["name"])
   if name in SYNTHESIZED:
-    return PhotoForgeries(dataset_config,
-                          SynthesisConfig.from_config(dataset_config.get("synthesis")))
+    return PhotoForgeries(
+      dataset_config, SynthesisConfig.from_config(dataset_config.get("synthesis"))
+    )
   module = importlib.import_module(f"{__name__}.{name}")
   options = dict(dataset_config.get("options") or {})
   if name == "ncl_synthetic":
@@ -96,8 +103,9 @@ def get_builder(dataset_config):
   else:
     base = "iml_folder_default" if name == "iml_folder" else config_name or "default"
     config = _manual_config(module, base, options, dataset_config.get("manual_dir"))
-  return module.Builder(config=config, data_dir=data_dir_of(dataset_config),
-                        file_format="array_record")
+  return module.Builder(
+    config=config, data_dir=data_dir_of(dataset_config), file_format="array_record"
+  )
 
 
 def check_available(dataset_config):
@@ -109,10 +117,11 @@ def check_available(dataset_config):
   manual_dir = manual_dir_of(dataset_config)
   if is_manual(dataset_config["name"]) and not (manual_dir and manual_dir.exists()):
     raise DatasetNotFoundError(
-        f"{dataset_config['name']} is not built in {builder.data_path} and its downloaded files "
-        f"were not found: dataset.manual_dir={manual_dir or '(not set)'}.\n"
-        f"Where to get it and the folder layout expected:{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}"
-        "Then run with --config.dataset.manual_dir=/path/to/the/folder.")
+      f"{dataset_config['name']} is not built in {builder.data_path} and its downloaded files "
+      f"were not found: dataset.manual_dir={manual_dir or '(not set)'}.\n"
+      f"Where to get it and the folder layout expected:{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+      "Then run with --config.dataset.manual_dir=/path/to/the/folder."
+    )
   return builder
 
 
@@ -143,8 +152,11 @@ def ensure_built(dataset_config, log=print):
     # A builder may take a file (iml_folder's JSON list); TFDS wants a folder.
     builder.manual_path = manual_dir
     manual_dir = manual_dir if manual_dir.is_dir() else manual_dir.parent
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=os.fspath(manual_dir) if manual_dir else None))
+  builder.download_and_prepare(
+    download_config=tfds.download.DownloadConfig(
+      manual_dir=os.fspath(manual_dir) if manual_dir else None
+    )
+  )
   report = getattr(builder, "report", None)
   if report is not None:
     path = paths.resolve(builder.data_path) / "build_report.json"

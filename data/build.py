@@ -6,6 +6,7 @@ NAME as in data/: ncl_synthetic, coverage, casia/v1, casia/v2, columbia, nist16,
 defacto, imd2020, iml_folder. Options: mask_size_policy=resize|skip, seed=N
 (seeded splits), train_subset=N (DEFACTO), folder_name=NAME (iml_folder).
 """
+
 from absl import app, flags
 
 from . import DATASET_NAMES, ensure_built
@@ -29,8 +30,14 @@ def main(argv):
     if not sep:
       raise app.UsageError(f"--option {option!r} is not key=value")
     options[key] = int(value) if value.lstrip("-").isdigit() else value
-  builder = ensure_built({"name": argv[1], "data_dir": FLAGS.data_dir,
-                          "manual_dir": FLAGS.manual_dir, "options": options})
+  builder = ensure_built(
+    {
+      "name": argv[1],
+      "data_dir": FLAGS.data_dir,
+      "manual_dir": FLAGS.manual_dir,
+      "options": options,
+    }
+  )
   for split, info in builder.info.splits.items():
     print(f"{split}: {info.num_examples} examples")
   print(f"Ready: {builder.data_path}")

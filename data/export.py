@@ -5,6 +5,7 @@
 DIR/images/<file_name> and DIR/masks/<stem>.png (255 = manipulated), e.g. to try
 `python -m ncl_jax.predict` on images the benchmark knows the answer for.
 """
+
 import posixpath
 
 from absl import app, flags

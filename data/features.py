@@ -5,6 +5,7 @@ forensic evidence, and TIFF/BMP are not TFDS image formats); masks are binary
 PNGs with 255 = manipulated. Decoding happens in the input pipeline, so neither
 building nor reading needs TensorFlow.
 """
+
 import io
 
 import numpy as np
@@ -15,17 +16,19 @@ LABEL_NAMES = ("authentic", "manipulated")
 
 
 def features():
-  return tfds.features.FeaturesDict({
-      "image": tfds.features.Tensor(shape=(), dtype=np.object_),       # encoded file bytes
-      "image_format": tfds.features.Text(),                            # "jpeg", "png", "tiff", ...
-      "mask": tfds.features.Tensor(shape=(), dtype=np.object_),        # PNG bytes, 255 = manipulated
+  return tfds.features.FeaturesDict(
+    {
+      "image": tfds.features.Tensor(shape=(), dtype=np.object_),  # encoded file bytes
+      "image_format": tfds.features.Text(),  # "jpeg", "png", "tiff", ...
+      "mask": tfds.features.Tensor(shape=(), dtype=np.object_),  # PNG bytes, 255 = manipulated
       "label": tfds.features.ClassLabel(names=LABEL_NAMES),
       "has_mask": tfds.features.Scalar(dtype=np.bool_),
       "file_name": tfds.features.Text(),
-      "manipulation_type": tfds.features.Text(),                       # "" where unknown
-      "height": tfds.features.Scalar(dtype=np.int32),                  # original image size
+      "manipulation_type": tfds.features.Text(),  # "" where unknown
+      "height": tfds.features.Scalar(dtype=np.int32),  # original image size
       "width": tfds.features.Scalar(dtype=np.int32),
-  })
+    }
+  )
 
 
 def encode_mask(mask) -> bytes:
@@ -35,19 +38,18 @@ def encode_mask(mask) -> bytes:
   return buffer.getvalue()
 
 
-def make_example(image_bytes, image_format, mask, file_name, manipulation_type="",
-                 has_mask=True):
+def make_example(image_bytes, image_format, mask, file_name, manipulation_type="", has_mask=True):
   """One example dict from the original file bytes and a binary mask [H, W]."""
   mask = np.asarray(mask)
   label = int(mask.any())
   return {
-      "image": image_bytes,
-      "image_format": image_format,
-      "mask": encode_mask(mask),
-      "label": label,
-      "has_mask": bool(has_mask),
-      "file_name": file_name,
-      "manipulation_type": manipulation_type,
-      "height": int(mask.shape[0]),
-      "width": int(mask.shape[1]),
+    "image": image_bytes,
+    "image_format": image_format,
+    "mask": encode_mask(mask),
+    "label": label,
+    "has_mask": bool(has_mask),
+    "file_name": file_name,
+    "manipulation_type": manipulation_type,
+    "height": int(mask.shape[0]),
+    "width": int(mask.shape[1]),
   }

@@ -6,11 +6,12 @@ how to read the mask); `ManualBuilder` validates and writes them, and keeps a
 Folder names are matched case-insensitively against known variants; pairing is
 by name rule, never by sorted position.
 """
+
 import collections
 import dataclasses
 import io
 import pathlib
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -31,42 +32,46 @@ class LayoutError(FileNotFoundError):
 @dataclasses.dataclass
 class Item:
   image: epath.Path
-  mask: Optional[epath.Path]          # None: authentic, all-zero mask
-  name: str                             # recorded as file_name (relative to the root)
+  mask: epath.Path | None  # None: authentic, all-zero mask
+  name: str  # recorded as file_name (relative to the root)
   manipulation_type: str = ""
-  mask_rule: str = "gray"               # see read_mask
-  group: str = ""                       # examples that must share a split (default: name)
+  mask_rule: str = "gray"  # see read_mask
+  group: str = ""  # examples that must share a split (default: name)
 
 
 def child(folder, variants: Sequence[str], what="folder") -> epath.Path:
   """The entry of `folder` whose name matches one of `variants`, ignoring case."""
   folder = paths.resolve(folder)
   if not folder.is_dir():
-    raise LayoutError(f"expected a {what} named {' or '.join(variants)!s} in {folder}, "
-                      f"but {folder} is not a directory")
+    raise LayoutError(
+      f"expected a {what} named {' or '.join(variants)!s} in {folder}, "
+      f"but {folder} is not a directory"
+    )
   entries = {entry.name.lower(): entry for entry in folder.iterdir()}
   for variant in variants:
     if variant.lower() in entries:
       return entries[variant.lower()]
-  raise LayoutError(f"expected a {what} named one of {list(variants)} in {folder}; found: "
-                    f"{sorted(e.name for e in entries.values())[:30]}")
+  raise LayoutError(
+    f"expected a {what} named one of {list(variants)} in {folder}; found: "
+    f"{sorted(e.name for e in entries.values())[:30]}"
+  )
 
 
-def optional_child(folder, variants: Sequence[str]) -> Optional[epath.Path]:
+def optional_child(folder, variants: Sequence[str]) -> epath.Path | None:
   try:
     return child(folder, variants)
   except LayoutError:
     return None
 
 
-def image_files(folder, recursive=False) -> List[epath.Path]:
+def image_files(folder, recursive=False) -> list[epath.Path]:
   """Image files of `folder` (extension matched ignoring case), sorted by name."""
   folder = paths.resolve(folder)
   entries = paths.files_under(folder) if recursive else folder.iterdir()
   return sorted(p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def by_stem(files) -> Dict[str, epath.Path]:
+def by_stem(files) -> dict[str, epath.Path]:
   return {p.stem: p for p in files}
 
 
@@ -95,11 +100,11 @@ def read_image(path: epath.Path):
   """(original bytes, format name, (height, width)); raises on an unreadable file."""
   data = path.read_bytes()
   with Image.open(io.BytesIO(data)) as image:
-    image.load()                       # a truncated file fails here, not in training
+    image.load()  # a truncated file fails here, not in training
     return data, (image.format or path.suffix[1:]).lower(), (image.height, image.width)
 
 
-def split_list(name: str) -> List[str]:
+def split_list(name: str) -> list[str]:
   """A committed split list of data/ (one entry a line, blank lines ignored)."""
   path = pathlib.Path(__file__).parent / name
   return [line.strip() for line in path.read_text().splitlines() if line.strip()]
@@ -110,7 +115,7 @@ class BuildReport:
 
   def __init__(self):
     self.written = collections.defaultdict(collections.Counter)
-    self.files = collections.defaultdict(list)   # what each split holds: its split list
+    self.files = collections.defaultdict(list)  # what each split holds: its split list
     self.repaired = collections.defaultdict(collections.Counter)
     self.skipped = collections.defaultdict(list)
 
@@ -126,21 +131,29 @@ class BuildReport:
 
   def as_dict(self):
     splits = sorted(set(self.written) | set(self.skipped))
-    return {split: {
-        "written": sum(self.written[split].values()), **dict(self.written[split]),
+    return {
+      split: {
+        "written": sum(self.written[split].values()),
+        **dict(self.written[split]),
         "repaired": dict(self.repaired[split]),
         "skipped_by_reason": dict(collections.Counter(s["reason"] for s in self.skipped[split])),
-        "skipped": self.skipped[split], "files": sorted(self.files[split])}
-            for split in splits}
+        "skipped": self.skipped[split],
+        "files": sorted(self.files[split]),
+      }
+      for split in splits
+    }
 
   def summary(self) -> str:
     lines = []
     for split, info in self.as_dict().items():
-      lines.append(f"{split}: {info['written']} written ({info.get('authentic', 0)} authentic, "
-                   f"{info.get('manipulated', 0)} manipulated); repaired {info['repaired']}; "
-                   f"skipped {len(info['skipped'])} {info['skipped_by_reason']}")
-      lines += [f"  skipped {s['file']}: {s['reason']} {s['detail']}".rstrip()
-                for s in info["skipped"]]
+      lines.append(
+        f"{split}: {info['written']} written ({info.get('authentic', 0)} authentic, "
+        f"{info.get('manipulated', 0)} manipulated); repaired {info['repaired']}; "
+        f"skipped {len(info['skipped'])} {info['skipped_by_reason']}"
+      )
+      lines += [
+        f"  skipped {s['file']}: {s['reason']} {s['detail']}".rstrip() for s in info["skipped"]
+      ]
     return "\n".join(lines)
 
   def write(self, path):
@@ -149,11 +162,11 @@ class BuildReport:
 
 @dataclasses.dataclass
 class ManualConfig(tfds.core.BuilderConfig):
-  mask_size_policy: str = "resize"      # mask size != image size: "resize" (nearest) or "skip"
-  seed: int = 0                         # for seeded splits (Columbia, DEFACTO train subset)
-  train_subset: int = 0                 # DEFACTO: train on this many (0 = all)
-  folder_name: str = ""                 # iml_folder: the dataset's name
-  validation_fraction: float = 0.1      # carved from train where a benchmark has no validation
+  mask_size_policy: str = "resize"  # mask size != image size: "resize" (nearest) or "skip"
+  seed: int = 0  # for seeded splits (Columbia, DEFACTO train subset)
+  train_subset: int = 0  # DEFACTO: train on this many (0 = all)
+  folder_name: str = ""  # iml_folder: the dataset's name
+  validation_fraction: float = 0.1  # carved from train where a benchmark has no validation
 
 
 class ManualBuilder(tfds.core.GeneratorBasedBuilder):
@@ -164,11 +177,14 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder):
   so that related images (a forgery and its original, one base photo's
   manipulations) never straddle train and validation. The build report lists
   the files of every split."""
+
   VERSION = tfds.core.Version("1.1.0")
-  RELEASE_NOTES = {"1.0.0": "First release.",
-                   "1.1.0": "A validation split carved from train by group, where the "
-                            "benchmark has none; NIST16's non-target probes as split "
-                            "'authentic'."}
+  RELEASE_NOTES = {
+    "1.0.0": "First release.",
+    "1.1.0": "A validation split carved from train by group, where the "
+    "benchmark has none; NIST16's non-target probes as split "
+    "'authentic'.",
+  }
   BUILDER_CONFIGS = [ManualConfig(name="default")]
 
   def __init__(self, *args, **kwargs):
@@ -176,10 +192,11 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder):
     self.report = BuildReport()
 
   def _info(self):
-    return tfds.core.DatasetInfo(builder=self, description=self.__doc__,
-                                 features=features_lib.features())
+    return tfds.core.DatasetInfo(
+      builder=self, description=self.__doc__, features=features_lib.features()
+    )
 
-  def split_items(self, root: epath.Path) -> Dict[str, List[Item]]:
+  def split_items(self, root: epath.Path) -> dict[str, list[Item]]:
     raise NotImplementedError
 
   def _split_generators(self, dl_manager):
@@ -187,15 +204,17 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder):
     items = self.split_items(root)
     fraction = self.builder_config.validation_fraction
     if "train" in items and "validation" not in items and fraction > 0:
-      train, validation = splits.carve(items["train"], lambda item: item.group or item.name,
-                                       fraction, self.builder_config.seed)
-      if validation:   # a single group of training images cannot be split
+      train, validation = splits.carve(
+        items["train"], lambda item: item.group or item.name, fraction, self.builder_config.seed
+      )
+      if validation:  # a single group of training images cannot be split
         items["train"], items["validation"] = train, validation
     for split in [split for split, split_items in items.items() if not split_items]:
-      del items[split]   # nothing of it was found (a partial download): the report says what
+      del items[split]  # nothing of it was found (a partial download): the report says what
       self.report.add_skip(split, "(the whole split)", "nothing found", "no listed file exists")
-    return {split: self._generate_examples(split, split_items)
-            for split, split_items in items.items()}
+    return {
+      split: self._generate_examples(split, split_items) for split, split_items in items.items()
+    }
 
   def _generate_examples(self, split, items):
     seen = set()
@@ -222,23 +241,25 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder):
       try:
         mask = read_mask(item.mask.read_bytes(), item.mask_rule)
       except Exception as error:  # pylint: disable=broad-except
-        self.report.add_skip(split, item.name, "unreadable mask",
-                             f"{item.mask.name}: {type(error).__name__}: {error}")
+        self.report.add_skip(
+          split, item.name, "unreadable mask", f"{item.mask.name}: {type(error).__name__}: {error}"
+        )
         return None
       if mask.shape != size:
-        detail = (f"mask {mask.shape[1]}x{mask.shape[0]} vs image {size[1]}x{size[0]} "
-                  f"({item.mask.name})")
+        detail = (
+          f"mask {mask.shape[1]}x{mask.shape[0]} vs image {size[1]}x{size[0]} ({item.mask.name})"
+        )
         if self.builder_config.mask_size_policy == "skip":
           self.report.add_skip(split, item.name, "mask size mismatch", detail)
           return None
         mask = np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.NEAREST))
         self.report.add_repair(split, "mask resized")
-    example = features_lib.make_example(image_bytes, image_format, mask, item.name,
-                                        item.manipulation_type)
+    example = features_lib.make_example(
+      image_bytes, image_format, mask, item.name, item.manipulation_type
+    )
     if item.mask is not None and not mask.any():
       # A manipulated image whose mask is empty: keep it, labelled manipulated,
       # so image-level metrics still count it; pixel metrics skip it.
       example["label"] = 1
       self.report.add_repair(split, "empty mask of a manipulated image")
     return example
-

@@ -1,2 +1,3 @@
 """ncl_jax: NCL (ICCV 2023) image manipulation localization in JAX/Flax."""
+
 __version__ = "0.1.0"

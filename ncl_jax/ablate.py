@@ -20,20 +20,20 @@ from ncl_jax import evaluation, paths, train
 
 # name -> (description, overrides)
 VARIANTS = {
-    "seg_bce": ("segmentation only, plain BCE", {"ncl.weight": 0.0, "pc.mode": "bce"}),
-    "seg_pc": ("segmentation, pivot-consistent loss", {"ncl.weight": 0.0}),
-    "drop": ("contrastive, contour patches dropped", {"ncl.contour_role": "drop"}),
-    "positive": ("contour as hard positive only", {"ncl.contour_role": "positive"}),
-    "negative": ("contour as hard negative only", {"ncl.contour_role": "negative"}),
-    "alternate": ("one role per step", {"ncl.contour_role": "alternate"}),
-    "switch": ("full NCL (both roles, the paper)", {"ncl.contour_role": "switch"}),
+  "seg_bce": ("segmentation only, plain BCE", {"ncl.weight": 0.0, "pc.mode": "bce"}),
+  "seg_pc": ("segmentation, pivot-consistent loss", {"ncl.weight": 0.0}),
+  "drop": ("contrastive, contour patches dropped", {"ncl.contour_role": "drop"}),
+  "positive": ("contour as hard positive only", {"ncl.contour_role": "positive"}),
+  "negative": ("contour as hard negative only", {"ncl.contour_role": "negative"}),
+  "alternate": ("one role per step", {"ncl.contour_role": "alternate"}),
+  "switch": ("full NCL (both roles, the paper)", {"ncl.contour_role": "switch"}),
 }
 SWEEP = {
-    "ncl.temperature": (0.05, 0.1, 0.2, 0.5),
-    "ncl.weight": (0.03, 0.1, 0.3, 1.0),
-    "pc.mu": (0.5, 0.7, 0.9),
-    "patch_size": (8, 16, 32),
-    "ncl.max_contour_patches": (4, 16, 32),
+  "ncl.temperature": (0.05, 0.1, 0.2, 0.5),
+  "ncl.weight": (0.03, 0.1, 0.3, 1.0),
+  "pc.mu": (0.5, 0.7, 0.9),
+  "patch_size": (8, 16, 32),
+  "ncl.max_contour_patches": (4, 16, 32),
 }
 METRICS = ("pixel_f1", "pixel_f1_best", "pixel_auc", "image_auc")
 
@@ -65,20 +65,29 @@ def run_once(config, workdir, split):
 
 def summarize(runs):
   """{metric: (mean, std over runs)}; std is 0 for a single run."""
-  return {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs])))
-          for m in METRICS}
+  return {
+    m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in METRICS
+  }
 
 
 def ablation(config, workdir, seeds, variants=tuple(VARIANTS)):
   results = {}
   for name in variants:
     description, overrides = VARIANTS[name]
-    runs = [run_once(with_overrides(config, {**overrides, "seed": seed}),
-                     paths.resolve(workdir) / name / f"seed{seed}", "test")
-            for seed in range(seeds)]
-    results[name] = {"description": description, "overrides": overrides,
-                     "runs": [{m: r[m] for m in METRICS} for r in runs],
-                     "summary": summarize(runs)}
+    runs = [
+      run_once(
+        with_overrides(config, {**overrides, "seed": seed}),
+        paths.resolve(workdir) / name / f"seed{seed}",
+        "test",
+      )
+      for seed in range(seeds)
+    ]
+    results[name] = {
+      "description": description,
+      "overrides": overrides,
+      "runs": [{m: r[m] for m in METRICS} for r in runs],
+      "summary": summarize(runs),
+    }
   return results
 
 
@@ -92,9 +101,11 @@ def sweep(config, workdir, seed=0, grid=None):
     for value in values:
       is_base = target[leaf] == value
       name = f"{key}={value}" + (" (config)" if is_base else "")
-      run = run_once(with_overrides(config, {key: value, "seed": seed}),
-                     paths.resolve(workdir) / ("base" if is_base else f"{key}={value}"),
-                     config.dataset.eval_split)
+      run = run_once(
+        with_overrides(config, {key: value, "seed": seed}),
+        paths.resolve(workdir) / ("base" if is_base else f"{key}={value}"),
+        config.dataset.eval_split,
+      )
       results[name] = {m: run[m] for m in METRICS}
   return results
 
@@ -113,8 +124,9 @@ def ablation_table(results, seeds) -> str:
 
 def sweep_table(results) -> str:
   lines = _table_header("setting")
-  lines += [f"| {name} | {' | '.join(f'{v:.3f}' for v in row.values())} |"
-            for name, row in results.items()]
+  lines += [
+    f"| {name} | {' | '.join(f'{v:.3f}' for v in row.values())} |" for name, row in results.items()
+  ]
   return "\n".join(lines) + "\n\nValidation split, one seed, one setting varied at a time.\n"
 
 

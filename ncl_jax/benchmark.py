@@ -18,6 +18,7 @@ training step of the same DeepLabV3+ with the same loss (mean BCE at every
 output: `ncl.weight=0`, `pc.mode=bce`) in ncl_jax and in PyTorch eager
 (ncl_jax.torch_reference), the forward passes, and the full NCL step beside them.
 """
+
 import json
 import os
 import statistics
@@ -33,13 +34,27 @@ from ncl_jax.config_validation import validate_config
 from ncl_jax.state import StateFactory
 
 # Dense bf16 peak TFLOP/s per device, for MFU. Unknown devices (the CPU) get none.
-PEAK_TFLOPS = {"h100": 989.0, "h200": 989.0, "a100": 312.0, "l4": 121.0, "tpu v4": 275.0,
-               "tpu v5 lite": 197.0, "tpu v5e": 197.0, "tpu v5p": 459.0, "tpu v6 lite": 918.0}
+PEAK_TFLOPS = {
+  "h100": 989.0,
+  "h200": 989.0,
+  "a100": 312.0,
+  "l4": 121.0,
+  "tpu v4": 275.0,
+  "tpu v5 lite": 197.0,
+  "tpu v5e": 197.0,
+  "tpu v5p": 459.0,
+  "tpu v6 lite": 918.0,
+}
 
 
 def peak_tflops(device_kind: str):
   kind = device_kind.lower()
   return next((peak for name, peak in PEAK_TFLOPS.items() if name in kind), None)
+
+
+def model_name(model_config) -> str:
+  """ "resnet<depth> width <w> os<stride>", how the JSONs name a network."""
+  return f"resnet{model_config.depth} width {model_config.width} os{model_config.output_stride}"
 
 
 def random_batch(config, seed=0):
@@ -48,7 +63,7 @@ def random_batch(config, seed=0):
   mask = np.zeros((batch, size, size), np.uint8)
   for b in range(batch):
     top, left = rng.integers(0, size // 2, 2)
-    mask[b, top:top + size // 3, left:left + size // 3] = b % 4 != 0
+    mask[b, top : top + size // 3, left : left + size // 3] = b % 4 != 0
   image = rng.normal(size=(batch, size, size, 3)).astype(np.float32)
   return {"image": image, "mask": mask}
 
@@ -64,10 +79,12 @@ def lowered_flops(lowered) -> float:
   cost = lowered.cost_analysis()
   if cost is None:
     # pylint: disable=g-import-not-at-top  # private, the only way to the CPU's analysis
-    from jax._src.lib import _jax
     import jax.extend
-    cost = _jax.hlo_module_cost_analysis(jax.extend.backend.get_backend("cpu"),
-                                         lowered.compiler_ir("hlo").as_hlo_module())
+    from jax._src.lib import _jax
+
+    cost = _jax.hlo_module_cost_analysis(
+      jax.extend.backend.get_backend("cpu"), lowered.compiler_ir("hlo").as_hlo_module()
+    )
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return float((cost or {}).get("flops", float("nan")))
 
@@ -106,8 +123,12 @@ def measure_train(config, steps, warmup):
   timer = StepTimer(config)
   seconds = statistics.median([timer.step() for _ in range(warmup + steps)][warmup:])
   eval_seconds = statistics.median([timer.forward() for _ in range(warmup + steps)][warmup:])
-  return {"compile_seconds": timer.compile_seconds, "step_seconds": seconds,
-          "flops_per_step": timer.flops_per_step, "eval_seconds": eval_seconds}
+  return {
+    "compile_seconds": timer.compile_seconds,
+    "step_seconds": seconds,
+    "flops_per_step": timer.flops_per_step,
+    "eval_seconds": eval_seconds,
+  }
 
 
 def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dict:
@@ -118,9 +139,12 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
   when JAX does, under bfloat16 autocast when `model.dtype` is bfloat16.
   """
   if config.model.noise_residuals:
-    raise ValueError("--compare_torch times the paper's network; model.noise_residuals=True "
-                     "has no PyTorch counterpart: leave it False to compare")
+    raise ValueError(
+      "--compare_torch times the paper's network; model.noise_residuals=True "
+      "has no PyTorch counterpart: leave it False to compare"
+    )
   from ncl_jax import torch_reference  # pylint: disable=g-import-not-at-top  # optional extra
+
   # The cores this process may run on, by which XLA:CPU sizes its thread pools: under
   # `taskset -c 0` both frameworks then run on one thread.
   threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -130,8 +154,9 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
   ours, full = StepTimer(bce), StepTimer(config)
   runs = {"ours": ours.step, "ours_full_ncl": full.step, "ours_forward": ours.forward}
   for mode in torch_modes:
-    step = torch_reference.TorchStep(bce, ours.host_batch, threads, device, amp,
-                                     compile=mode == "compile")
+    step = torch_reference.TorchStep(
+      bce, ours.host_batch, threads, device, amp, compile=mode == "compile"
+    )
     runs[f"torch_{mode}"], runs[f"torch_{mode}_forward"] = step, step.forward_seconds
   times = {key: [] for key in runs}
   for index in range(warmup + steps):
@@ -147,22 +172,35 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
 
   def throughput(key):
     tflops = ours.flops_per_step / median[key] / 1e12  # XLA's count: the same network
-    return {"train_images_per_second": batch / median[key], "achieved_tflops_per_second": tflops,
-            "mfu": tflops / peak if peak else None}
+    return {
+      "train_images_per_second": batch / median[key],
+      "achieved_tflops_per_second": tflops,
+      "mfu": tflops / peak if peak else None,
+    }
 
   result = {
-      "device_kind": jax.devices()[0].device_kind, "threads": threads,
-      "torch_version": torch_reference.torch.__version__, "jax_version": jax.__version__,
-      "torch_device": device, "torch_autocast_bfloat16": amp,
-      "image_size": config.image_size, "global_batch": batch, "dtype": config.model.dtype,
-      "model": f"resnet{config.model.depth} width {config.model.width} os{config.model.output_stride}",
-      "conv_impl": config.model.conv_impl,
-      "loss": "mean BCE at every output (ncl.weight=0, pc.mode=bce)",
-      "ncl_jax": throughput("ours"), "ncl_jax_full_ncl": throughput("ours_full_ncl"),
-      "ncl_jax_forward_seconds": median["ours_forward"],
-      "step_seconds": times, "timed_steps": steps, "warmup_steps": warmup,
-      "parameters": {"ncl_jax_segmentation": _parameter_count(bce, exclude=("pivot_",)),
-                     "torch": torch_reference.parameter_count(bce.model)},
+    "device_kind": jax.devices()[0].device_kind,
+    "threads": threads,
+    "torch_version": torch_reference.torch.__version__,
+    "jax_version": jax.__version__,
+    "torch_device": device,
+    "torch_autocast_bfloat16": amp,
+    "image_size": config.image_size,
+    "global_batch": batch,
+    "dtype": config.model.dtype,
+    "model": model_name(config.model),
+    "conv_impl": config.model.conv_impl,
+    "loss": "mean BCE at every output (ncl.weight=0, pc.mode=bce)",
+    "ncl_jax": throughput("ours"),
+    "ncl_jax_full_ncl": throughput("ours_full_ncl"),
+    "ncl_jax_forward_seconds": median["ours_forward"],
+    "step_seconds": times,
+    "timed_steps": steps,
+    "warmup_steps": warmup,
+    "parameters": {
+      "ncl_jax_segmentation": _parameter_count(bce, exclude=("pivot_",)),
+      "torch": torch_reference.parameter_count(bce.model),
+    },
   }
   for mode in torch_modes:
     result[f"torch_{mode}"] = throughput(f"torch_{mode}")
@@ -172,17 +210,23 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
 
 
 def _parameter_count(config, exclude=()):
-  shapes = jax.eval_shape(StateFactory(config, with_optimizer=False).init_variables,
-                          jax.random.PRNGKey(0))["params"]
-  return sum(int(np.prod(x.shape)) for name, subtree in shapes.items()
-             if not name.startswith(exclude) for x in jax.tree.leaves(subtree))
+  shapes = jax.eval_shape(
+    StateFactory(config, with_optimizer=False).init_variables, jax.random.PRNGKey(0)
+  )["params"]
+  return sum(
+    int(np.prod(x.shape))
+    for name, subtree in shapes.items()
+    if not name.startswith(exclude)
+    for x in jax.tree.leaves(subtree)
+  )
 
 
 def measure_input_pipeline(config, batches):
   """Images/s of the training input pipeline alone (decode, resize, flip, batch)."""
   builder = data.ensure_built(config.dataset, log=lambda *_: None)
-  iterator = iter(input_pipeline.create_train_dataset(
-      builder.as_data_source(config.dataset.train_split), config))
+  iterator = iter(
+    input_pipeline.create_train_dataset(builder.as_data_source(config.dataset.train_split), config)
+  )
   next(iterator)
   start = time.perf_counter()
   for _ in range(batches):
@@ -193,12 +237,15 @@ def measure_input_pipeline(config, batches):
 def benchmark(config, steps=10, warmup=2, pipeline_batches=20) -> dict:
   device = jax.devices()[0]
   try:  # first, so worker processes start before the accelerator is in use
-    pipeline = {"input_pipeline_images_per_second": measure_input_pipeline(config,
-                                                                           pipeline_batches)}
+    pipeline = {
+      "input_pipeline_images_per_second": measure_input_pipeline(config, pipeline_batches)
+    }
   except Exception as error:  # pylint: disable=broad-except  # the step figures still count
     logging.exception("input pipeline benchmark failed")
-    pipeline = {"input_pipeline_images_per_second": None,
-                "input_pipeline_error": f"{type(error).__name__}: {error}"}
+    pipeline = {
+      "input_pipeline_images_per_second": None,
+      "input_pipeline_error": f"{type(error).__name__}: {error}",
+    }
   full = measure_train(config, steps, warmup)
   weight = config.ncl.weight
   with config.unlocked():
@@ -212,25 +259,29 @@ def benchmark(config, steps=10, warmup=2, pipeline_batches=20) -> dict:
   peak = peak_tflops(device.device_kind)
   memory = device.memory_stats() or {} if hasattr(device, "memory_stats") else {}
   return {
-      "device_kind": device.device_kind, "platform": device.platform,
-      "device_count": jax.device_count(), "process_count": jax.process_count(),
-      "image_size": config.image_size, "global_batch": batch, "dtype": config.model.dtype,
-      "model": f"resnet{config.model.depth} width {config.model.width} os{config.model.output_stride}",
-      "compile_seconds": round(full["compile_seconds"], 3),
-      "step_seconds_median": full["step_seconds"],
-      "train_images_per_second": images_per_second,
-      "model_tflops_per_image": full["flops_per_step"] / batch / 1e12,
-      "achieved_tflops_per_second": achieved,
-      "peak_tflops_per_second": peak * jax.device_count() if peak else None,
-      "mfu": achieved / (peak * jax.device_count()) if peak else None,
-      "peak_memory_bytes": memory.get("peak_bytes_in_use"),
-      "eval_images_per_second": batch / full["eval_seconds"],
-      **pipeline,
-      "input_pipeline_workers": config.input.num_workers,
-      "input_pipeline_threads": config.input.num_threads,
-      "contrastive_share_of_step": max(0.0, 1.0 - without_ncl["step_seconds"]
-                                       / full["step_seconds"]),
-      "timed_steps": steps, "warmup_steps": warmup,
+    "device_kind": device.device_kind,
+    "platform": device.platform,
+    "device_count": jax.device_count(),
+    "process_count": jax.process_count(),
+    "image_size": config.image_size,
+    "global_batch": batch,
+    "dtype": config.model.dtype,
+    "model": model_name(config.model),
+    "compile_seconds": round(full["compile_seconds"], 3),
+    "step_seconds_median": full["step_seconds"],
+    "train_images_per_second": images_per_second,
+    "model_tflops_per_image": full["flops_per_step"] / batch / 1e12,
+    "achieved_tflops_per_second": achieved,
+    "peak_tflops_per_second": peak * jax.device_count() if peak else None,
+    "mfu": achieved / (peak * jax.device_count()) if peak else None,
+    "peak_memory_bytes": memory.get("peak_bytes_in_use"),
+    "eval_images_per_second": batch / full["eval_seconds"],
+    **pipeline,
+    "input_pipeline_workers": config.input.num_workers,
+    "input_pipeline_threads": config.input.num_threads,
+    "contrastive_share_of_step": max(0.0, 1.0 - without_ncl["step_seconds"] / full["step_seconds"]),
+    "timed_steps": steps,
+    "warmup_steps": warmup,
   }
 
 
@@ -245,8 +296,12 @@ def define_flags():
   flags.DEFINE_integer("pipeline_batches", 20, "Batches timed for the input pipeline.")
   flags.DEFINE_string("sweep", "", "Comma-separated global batch sizes to run instead.")
   flags.DEFINE_string("output", "benchmark.json", "Where the JSON goes.")
-  flags.DEFINE_bool("compare_torch", False, "Time the same network and loss in PyTorch "
-                    "beside ours (needs the torch extra) instead of the usual measurements.")
+  flags.DEFINE_bool(
+    "compare_torch",
+    False,
+    "Time the same network and loss in PyTorch "
+    "beside ours (needs the torch extra) instead of the usual measurements.",
+  )
   flags.DEFINE_list("torch_modes", ["eager"], "With --compare_torch: eager and/or compile.")
   flags.mark_flags_as_required(["config"])
 

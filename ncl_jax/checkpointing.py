@@ -4,11 +4,12 @@ workdir may be local or on GCS (gs://...; see paths.py).
 
 Kept: the latest `keep` checkpoints plus the best one by validation pixel F1.
 """
+
 import json
 import logging
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 import flax.serialization
 import grain
@@ -26,20 +27,20 @@ CONFIG_FILE = "config.json"
 # before them: a saved config without a key is read with this value, so a
 # checkpoint restores into the network it was trained with.
 LEGACY_DEFAULTS = {
-    "model.aspp_dropout": 0.0,
-    "model.decoder_dropouts": (0.0, 0.0),
-    "model.multi_grid": (1, 1, 1),
-    "model.zero_init_residual": True,
-    "model.head_init": "fan_out",
-    "optimizer.head_lr_multiplier": 1.0,
-    "model.conv_impl": "auto",   # the same network and parameters, computed as fast as possible
-    "image_score_quantile": 1.0,
-    "input.mask_cache_mb": 256,  # the same examples; masks decoded once per process
-    "model.noise_residuals": False,
-    "input.random_rotate": False,
-    "prediction_views": 1,
-    "pc.dice_weight": 0.0,
-    "model.constrained_residuals": 0,
+  "model.aspp_dropout": 0.0,
+  "model.decoder_dropouts": (0.0, 0.0),
+  "model.multi_grid": (1, 1, 1),
+  "model.zero_init_residual": True,
+  "model.head_init": "fan_out",
+  "optimizer.head_lr_multiplier": 1.0,
+  "model.conv_impl": "auto",  # the same network and parameters, computed as fast as possible
+  "image_score_quantile": 1.0,
+  "input.mask_cache_mb": 256,  # the same examples; masks decoded once per process
+  "model.noise_residuals": False,
+  "input.random_rotate": False,
+  "prediction_views": 1,
+  "pc.dice_weight": 0.0,
+  "model.constrained_residuals": 0,
 }
 
 
@@ -56,39 +57,49 @@ class Checkpointer:
   """A CheckpointManager with NCL's items: `state`, `data` (grain), `config` (JSON)."""
 
   def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
-    policy = preservation.AnyPreservationPolicy([
+    policy = preservation.AnyPreservationPolicy(
+      [
         preservation.LatestN(keep),
-        preservation.BestN(get_metric_fn=_best_metric, n=1,
-                           keep_checkpoints_without_metrics=False),
-    ])
+        preservation.BestN(get_metric_fn=_best_metric, n=1, keep_checkpoints_without_metrics=False),
+      ]
+    )
     options = ocp.CheckpointManagerOptions(
-        preservation_policy=policy, best_fn=_best_metric, best_mode="max",
-        create=not read_only, read_only=read_only, enable_async_checkpointing=True)
+      preservation_policy=policy,
+      best_fn=_best_metric,
+      best_mode="max",
+      create=not read_only,
+      read_only=read_only,
+      enable_async_checkpointing=True,
+    )
     self.directory = checkpoint_dir(workdir)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
   def step_dir(self, step: int) -> epath.Path:
     return self.directory / str(step)
 
-  def latest_step(self) -> Optional[int]:
+  def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
-  def best_step(self) -> Optional[int]:
+  def best_step(self) -> int | None:
     """The step with the highest validation pixel F1; the latest if none has one."""
-    with_metrics = [s for s in self.manager.all_steps()
-                    if (self.manager.metrics(s) or {}).get(BEST_METRIC) is not None]
+    with_metrics = [
+      s
+      for s in self.manager.all_steps()
+      if (self.manager.metrics(s) or {}).get(BEST_METRIC) is not None
+    ]
     if not with_metrics:
       return self.latest_step()
     return max(with_metrics, key=lambda s: (_best_metric(self.manager.metrics(s)), s))
 
   def save(self, step: int, state, config, data_iterator=None, metrics=None, force=False):
     """Asynchronous; `wait()` before relying on it. Returns whether it saved."""
-    items = {"state": ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
-             "config": ocp.args.JsonSave(config.to_dict())}
+    items = {
+      "state": ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
+      "config": ocp.args.JsonSave(config.to_dict()),
+    }
     if data_iterator is not None:
       items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
-    return self.manager.save(step, args=ocp.args.Composite(**items), metrics=metrics,
-                             force=force)
+    return self.manager.save(step, args=ocp.args.Composite(**items), metrics=metrics, force=force)
 
   def restore(self, step: int, abstract_state, data_iterator=None):
     """Restore into the structure and shardings of `abstract_state` (and the iterator)."""
@@ -118,9 +129,11 @@ class Checkpointer:
 
   def _quarantine(self, step, error):
     destination = self.directory.parent / "checkpoints_corrupt"
-    message = (f"checkpoint {step} in {self.directory} is incomplete or corrupt "
-               f"({type(error).__name__}: {str(error)[:300]}); moved to {destination}, "
-               "trying the previous one")
+    message = (
+      f"checkpoint {step} in {self.directory} is incomplete or corrupt "
+      f"({type(error).__name__}: {str(error)[:300]}); moved to {destination}, "
+      "trying the previous one"
+    )
     logging.error(message)
     print(message, file=sys.stderr)
     if jax.process_index() == 0:
@@ -137,19 +150,23 @@ class Checkpointer:
 def restore_variables(step_dir: str, abstract_variables) -> dict:
   """{"params", "batch_stats"} of one checkpoint step directory, placed like
   `abstract_variables`; the optimizer state in the checkpoint is not read."""
-  restore_args = jax.tree.map(lambda s: ocp.ArrayRestoreArgs(sharding=s.sharding),
-                              abstract_variables)
+  restore_args = jax.tree.map(
+    lambda s: ocp.ArrayRestoreArgs(sharding=s.sharding), abstract_variables
+  )
   return ocp.PyTreeCheckpointer().restore(
-      paths.resolve(step_dir) / "state",
-      args=ocp.args.PyTreeRestore(item=abstract_variables, restore_args=restore_args,
-                                  partial_restore=True))
+    paths.resolve(step_dir) / "state",
+    args=ocp.args.PyTreeRestore(
+      item=abstract_variables, restore_args=restore_args, partial_restore=True
+    ),
+  )
 
 
 def write_config(workdir, config):
   """The resolved config as JSON beside the checkpoints (process 0)."""
   if jax.process_index() == 0:
-    paths.write_json(paths.resolve(workdir) / CONFIG_FILE, config.to_dict(), indent=2,
-                     sort_keys=True)
+    paths.write_json(
+      paths.resolve(workdir) / CONFIG_FILE, config.to_dict(), indent=2, sort_keys=True
+    )
 
 
 def with_legacy_defaults(saved: dict) -> dict:
@@ -171,5 +188,6 @@ def read_config(path) -> Any:
   for candidate in candidates:
     if candidate.is_file():
       return ml_collections.ConfigDict(with_legacy_defaults(json.loads(candidate.read_text())))
-  raise FileNotFoundError(f"no saved config in {path} (looked for "
-                          f"{', '.join(map(str, candidates))})")
+  raise FileNotFoundError(
+    f"no saved config in {path} (looked for {', '.join(map(str, candidates))})"
+  )

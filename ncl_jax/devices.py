@@ -3,17 +3,20 @@
 One axis, "data": parameters are replicated, batches are sharded on their
 leading axis. With several processes, each holds only its own rows of a batch.
 """
+
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 
 class DeviceMesh:
   """The mesh over every device of every process, and its two shardings."""
 
   def __init__(self):
-    self.mesh = jax.make_mesh((jax.device_count(),), ("data",),
-                              axis_types=(jax.sharding.AxisType.Auto,))
+    self.mesh = jax.make_mesh(
+      (jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,)
+    )
     self.replicated = NamedSharding(self.mesh, P())
     self.data_sharding = NamedSharding(self.mesh, P("data"))
 

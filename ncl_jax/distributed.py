@@ -1,4 +1,5 @@
 """Multi-host start-up: jax.distributed.initialize() before anything touches JAX."""
+
 import os
 
 import jax
@@ -11,8 +12,9 @@ def cluster_detected() -> bool:
     return True
   if "," in os.environ.get("TPU_WORKER_HOSTNAMES", ""):
     return True
-  return bool(os.environ.get("JAX_COORDINATOR_ADDRESS")
-              or os.environ.get("MEGASCALE_COORDINATOR_ADDRESS"))
+  return bool(
+    os.environ.get("JAX_COORDINATOR_ADDRESS") or os.environ.get("MEGASCALE_COORDINATOR_ADDRESS")
+  )
 
 
 def maybe_initialize(distributed_config) -> bool:
@@ -21,13 +23,16 @@ def maybe_initialize(distributed_config) -> bool:
     return False
   explicit = {}
   if distributed_config.coordinator_address:
-    explicit = {"coordinator_address": distributed_config.coordinator_address,
-                "num_processes": distributed_config.num_processes,
-                "process_id": distributed_config.process_id}
+    explicit = {
+      "coordinator_address": distributed_config.coordinator_address,
+      "num_processes": distributed_config.num_processes,
+      "process_id": distributed_config.process_id,
+    }
   if distributed_config.initialize == "auto" and not (explicit or cluster_detected()):
     return False
   if distributed_config.initialize not in ("auto", "yes"):
-    raise ValueError(f"distributed.initialize={distributed_config.initialize!r} must be "
-                     "'auto', 'yes' or 'no'")
+    raise ValueError(
+      f"distributed.initialize={distributed_config.initialize!r} must be 'auto', 'yes' or 'no'"
+    )
   jax.distributed.initialize(**explicit)
   return True

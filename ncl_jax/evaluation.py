@@ -5,9 +5,11 @@ Used by training (validation and the final test evaluations), `--mode=eval`,
 robustness and the ablations; inference uses the same prediction function.
 Serving a checkpoint here restores only its parameters and BatchNorm statistics.
 """
+
 import dataclasses
 import functools
-from typing import Callable, List, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,14 +17,23 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from ncl_jax import (checkpointing, data, imaging, input_pipeline, metric_writers, metrics,
-                     patches, paths, visualize)
+from ncl_jax import (
+  checkpointing,
+  data,
+  imaging,
+  input_pipeline,
+  metric_writers,
+  metrics,
+  patches,
+  paths,
+  visualize,
+)
 from ncl_jax.devices import DeviceMesh
 from ncl_jax.state import StateFactory
 
 
 def eval_label(dataset_name: str, split: str) -> str:
-  """"<dataset>-<split>", the name of an evaluation (TFDS names may hold a "/")."""
+  """ "<dataset>-<split>", the name of an evaluation (TFDS names may hold a "/")."""
   return f"{dataset_name}-{split}".replace("/", "_")
 
 
@@ -35,13 +46,14 @@ class EvalTarget:
   """One evaluation: a dataset (a config mapping: name, data_dir, manual_dir,
   options), a split of it, and the protocol it is scored with ("ncl" or
   "imdlbenco", see metrics.py)."""
+
   dataset: dict
   split: str
   protocol: str = "ncl"
 
   @property
   def label(self) -> str:
-    """"<dataset>-<split>"; an IMDL-BenCo folder adds its folder_name (several can
+    """ "<dataset>-<split>"; an IMDL-BenCo folder adds its folder_name (several can
     be evaluated side by side)."""
     name = self.dataset["name"]
     folder = dict(self.dataset.get("options") or {}).get("folder_name")
@@ -56,20 +68,24 @@ def _dataset(dataset_config, defaults) -> dict:
   return dataset
 
 
-def test_targets(config) -> List[EvalTarget]:
+def test_targets(config) -> list[EvalTarget]:
   """The final evaluations: the training dataset's `test_split` (if set) and
   every entry of `config.test_datasets` (split default "test"), except an
   `iml_folder` entry left without a `manual_dir` (a slot for the user's own data)."""
   targets = []
   if config.dataset.test_split:
-    targets.append(EvalTarget(dict(config.dataset), config.dataset.test_split,
-                              config.eval_protocol))
+    targets.append(
+      EvalTarget(dict(config.dataset), config.dataset.test_split, config.eval_protocol)
+    )
   for extra in dict(config.get("test_datasets") or {}).values():
     dataset = _dataset(extra, config.dataset)
     if dataset["name"] == "iml_folder" and not dataset.get("manual_dir"):
       continue
-    targets.append(EvalTarget(dataset, dataset.get("split") or "test",
-                              dataset.get("protocol") or config.eval_protocol))
+    targets.append(
+      EvalTarget(
+        dataset, dataset.get("split") or "test", dataset.get("protocol") or config.eval_protocol
+      )
+    )
   return targets
 
 
@@ -97,16 +113,19 @@ def predict_probabilities(model, variables, images_batch, views=1):
   both flips, then the same four of the transpose (8 needs H == W). The views run
   one after another (lax.map), so memory stays that of one batch.
   """
+
   def probabilities(images):
     return jax.nn.sigmoid(model.apply(variables, images, train=False)["logits"][..., 0])
 
   if check_views(views) == 1:
     return probabilities(images_batch)
   if views == 8 and images_batch.shape[1] != images_batch.shape[2]:
-    raise ValueError(f"views=8 transposes the images: they must be square, "
-                     f"got {images_batch.shape[1]}x{images_batch.shape[2]}")
+    raise ValueError(
+      f"views=8 transposes the images: they must be square, "
+      f"got {images_batch.shape[1]}x{images_batch.shape[2]}"
+    )
   viewed = jnp.stack([_view(images_batch, index) for index in range(views)])
-  maps = jax.lax.map(probabilities, viewed)            # [views, b, H, W]
+  maps = jax.lax.map(probabilities, viewed)  # [views, b, H, W]
   return jnp.mean(jnp.stack([_unview(maps[index], index) for index in range(views)]), axis=0)
 
 
@@ -136,9 +155,11 @@ def _unview(maps, index):
 def compile_predict(model, device_mesh: DeviceMesh, views=1):
   """predict_probabilities(variables, images) compiled over the mesh; the
   predictions come back replicated, so every process computes the same metrics."""
-  return jax.jit(functools.partial(predict_probabilities, model, views=views),
-                 in_shardings=(device_mesh.replicated, device_mesh.data_sharding),
-                 out_shardings=device_mesh.replicated)
+  return jax.jit(
+    functools.partial(predict_probabilities, model, views=views),
+    in_shardings=(device_mesh.replicated, device_mesh.data_sharding),
+    out_shardings=device_mesh.replicated,
+  )
 
 
 def padded_batch_size(batch_size: int, num_devices: int) -> int:
@@ -148,13 +169,21 @@ def padded_batch_size(batch_size: int, num_devices: int) -> int:
 
 
 class Evaluation(NamedTuple):
-  metrics: dict           # see metrics.Evaluator.result, plus num_skipped and skipped
-  pictures: list          # uint8 summary pictures of the first examples (if asked for)
+  metrics: dict  # see metrics.Evaluator.result, plus num_skipped and skipped
+  pictures: list  # uint8 summary pictures of the first examples (if asked for)
 
 
-def evaluate(predict, device_mesh: DeviceMesh, variables, source, config, desc="eval",
-             perturbation: Optional[Callable] = None, num_pictures: int = 0,
-             protocol: str = "ncl") -> Evaluation:
+def evaluate(
+  predict,
+  device_mesh: DeviceMesh,
+  variables,
+  source,
+  config,
+  desc="eval",
+  perturbation: Callable | None = None,
+  num_pictures: int = 0,
+  protocol: str = "ncl",
+) -> Evaluation:
   """Metrics of `variables` on a data source, at each image's original size ("ncl"
   protocol; or IMDL-BenCo's, see metrics.py), and `num_pictures` summary pictures
   drawn from the same predictions (`perturbation`: see
@@ -165,29 +194,42 @@ def evaluate(predict, device_mesh: DeviceMesh, variables, source, config, desc="
     evaluator = metrics.Evaluator(config.eval_threshold, config.image_score_quantile)
   at_mask_size = config.eval_at_original_size or protocol == "imdlbenco"
   batch_size = padded_batch_size(config.eval_batch_size, device_mesh.size)
-  dataset = input_pipeline.create_eval_dataset(source, config.image_size, batch_size,
-                                               config.input.num_threads,
-                                               config.input.mask_size_policy, perturbation,
-                                               protocol)
+  dataset = input_pipeline.create_eval_dataset(
+    source,
+    config.image_size,
+    batch_size,
+    config.input.num_threads,
+    config.input.mask_size_policy,
+    perturbation,
+    protocol,
+  )
   skipped, pictures = [], []
-  for batch in tqdm(dataset, total=-(-len(source) // batch_size), desc=desc, leave=False,
-                    disable=jax.process_index() != 0):
+  for batch in tqdm(
+    dataset,
+    total=-(-len(source) // batch_size),
+    desc=desc,
+    leave=False,
+    disable=jax.process_index() != 0,
+  ):
     probabilities = np.asarray(predict(variables, device_mesh.shard_global(batch["image"])))
     skipped += [reason for reason in batch["skip_reason"] if reason]
     for i in np.flatnonzero(batch["valid"]):
       if at_mask_size:
         target = batch["original_mask"][i]
-        evaluator.add(imaging.resize_probabilities(probabilities[i], target.shape), target,
-                      batch["label"][i])
+        evaluator.add(
+          imaging.resize_probabilities(probabilities[i], target.shape), target, batch["label"][i]
+        )
       else:  # at the model's input size, the mask resized with nearest neighbour
         evaluator.add(probabilities[i], batch["mask"][i], batch["label"][i])
       if len(pictures) < num_pictures:
-        pictures.append(summary_picture(batch["image"][i], batch["mask"][i], probabilities[i],
-                                        config))
+        pictures.append(
+          summary_picture(batch["image"][i], batch["mask"][i], probabilities[i], config)
+        )
   for reason in skipped:
     logging.warning("skipped an evaluation example: %s", reason)
-  return Evaluation({**evaluator.result(), "num_skipped": len(skipped), "skipped": skipped},
-                    pictures)
+  return Evaluation(
+    {**evaluator.result(), "num_skipped": len(skipped), "skipped": skipped}, pictures
+  )
 
 
 def summary_picture(normalized_image, mask, probabilities, config) -> np.ndarray:
@@ -196,9 +238,13 @@ def summary_picture(normalized_image, mask, probabilities, config) -> np.ndarray
   image = np.clip(normalized_image * imaging.IMAGENET_STD + imaging.IMAGENET_MEAN, 0, 255)
   image = np.round(image).astype(np.uint8)
   categories = np.asarray(patches.categorize_patches(mask[None], config.patch_size))[0]
-  panels = (image, np.repeat(mask[..., None] * 255, 3, -1), visualize.heatmap(probabilities),
-            visualize.overlay(image, probabilities > config.eval_threshold),
-            visualize.patch_category_image(categories, config.patch_size))
+  panels = (
+    image,
+    np.repeat(mask[..., None] * 255, 3, -1),
+    visualize.heatmap(probabilities),
+    visualize.overlay(image, probabilities > config.eval_threshold),
+    visualize.patch_category_image(categories, config.patch_size),
+  )
   return np.concatenate(panels, axis=1)
 
 
@@ -211,12 +257,11 @@ def write_eval_json(workdir: str, label: str, result: dict) -> str:
 
 class Served(NamedTuple):
   step: int
-  variables: dict         # {"params", "batch_stats"}
-  config: object          # the config saved with the checkpoint (the network it trained)
+  variables: dict  # {"params", "batch_stats"}
+  config: object  # the config saved with the checkpoint (the network it trained)
 
 
-def restore_for_serving(workdir: str, checkpoint: Optional[str] = None,
-                        sharding=None) -> Served:
+def restore_for_serving(workdir: str, checkpoint: str | None = None, sharding=None) -> Served:
   """The best checkpoint of `workdir` (the latest where none was selected on
   validation), or step `checkpoint`, for prediction. FileNotFoundError when there
   is none. No optimizer state is read."""
@@ -240,9 +285,14 @@ def with_trained_network(config, saved):
   return config
 
 
-def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
-                        split: Optional[str] = None, device_mesh: Optional[DeviceMesh] = None,
-                        predict=None) -> dict:
+def evaluate_checkpoint(
+  config,
+  workdir: str,
+  checkpoint: str | None = None,
+  split: str | None = None,
+  device_mesh: DeviceMesh | None = None,
+  predict=None,
+) -> dict:
   """Evaluate the best checkpoint (or step `checkpoint`) on every test target, or
   on `split` of the training dataset.
 
@@ -253,16 +303,24 @@ def evaluate_checkpoint(config, workdir: str, checkpoint: Optional[str] = None,
   device_mesh = device_mesh or DeviceMesh()
   step, variables, saved = restore_for_serving(workdir, checkpoint, device_mesh.replicated)
   config = with_trained_network(config, saved)
-  predict = predict or compile_predict(StateFactory(config, with_optimizer=False).model,
-                                       device_mesh, config.prediction_views)
+  predict = predict or compile_predict(
+    StateFactory(config, with_optimizer=False).model, device_mesh, config.prediction_views
+  )
   results = {}
   for target in targets:
     source = builders[target.label].as_data_source(target.split)
-    result = evaluate(predict, device_mesh, variables, source, config, desc=target.label,
-                      protocol=target.protocol).metrics
-    results[target.label] = {"checkpoint_step": step, "dataset": target.label.rsplit("-", 1)[0],
-                             "split": target.split, **result}
+    result = evaluate(
+      predict, device_mesh, variables, source, config, desc=target.label, protocol=target.protocol
+    ).metrics
+    results[target.label] = {
+      "checkpoint_step": step,
+      "dataset": target.label.rsplit("-", 1)[0],
+      "split": target.split,
+      **result,
+    }
     path = write_eval_json(workdir, target.label, results[target.label])
-    print(f"[{target.label}] checkpoint {step}: pixel_f1={result['pixel_f1']:.4f} "
-          f"pixel_auc={result['pixel_auc']:.4f} image_auc={result['image_auc']:.4f} -> {path}")
+    print(
+      f"[{target.label}] checkpoint {step}: pixel_f1={result['pixel_f1']:.4f} "
+      f"pixel_auc={result['pixel_auc']:.4f} image_auc={result['image_auc']:.4f} -> {path}"
+    )
   return results

@@ -4,6 +4,7 @@ the forgery synthesis: decoding, conversion to 8-bit RGB, resizing, normalizatio
 Everything here is NumPy + PIL on the host; arrays are uint8 [H, W, 3] images and
 uint8 [H, W] masks in {0, 1} unless a docstring says otherwise.
 """
+
 import io
 
 import numpy as np
@@ -47,8 +48,9 @@ def array_to_rgb(array) -> np.ndarray:
   if array.ndim == 2:
     array = array[..., None]
   if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-    raise ValueError(f"an image array must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4]; "
-                     f"got {array.shape}")
+    raise ValueError(
+      f"an image array must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4]; got {array.shape}"
+    )
   array = to_uint8(array)
   return np.repeat(array, 3, -1) if array.shape[-1] == 1 else array[..., :3]
 
@@ -61,8 +63,7 @@ def decode_image(data: bytes, file_name: str = "", exif_transpose: bool = False)
   return decode_reduced(data, file_name, None, exif_transpose)[0]
 
 
-def decode_reduced(data: bytes, file_name: str = "", min_size=None,
-                   exif_transpose: bool = False):
+def decode_reduced(data: bytes, file_name: str = "", min_size=None, exif_transpose: bool = False):
   """(uint8 [h, w, 3], (H, W) of the full image): a JPEG much larger than
   `min_size` (height, width) is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain
   (JPEG draft mode), never below `min_size`; anything else is decoded whole.
@@ -73,8 +74,10 @@ def decode_reduced(data: bytes, file_name: str = "", min_size=None,
     with Image.open(io.BytesIO(data)) as image:
       width, height = image.size
       if width * height > MAX_IMAGE_PIXELS:
-        raise DecodeError(f"{name}: {width}x{height} pixels is over the limit of "
-                          f"{MAX_IMAGE_PIXELS} (a decompression bomb?)")
+        raise DecodeError(
+          f"{name}: {width}x{height} pixels is over the limit of "
+          f"{MAX_IMAGE_PIXELS} (a decompression bomb?)"
+        )
       if min_size is not None and image.format == "JPEG":
         image.draft("RGB", (int(min_size[1]), int(min_size[0])))
       image.load()
@@ -87,8 +90,9 @@ def decode_reduced(data: bytes, file_name: str = "", min_size=None,
   except DecodeError:
     raise
   except Image.DecompressionBombError as error:
-    raise DecodeError(f"{name}: over the limit of {MAX_IMAGE_PIXELS} pixels "
-                      f"(a decompression bomb?): {error}") from error
+    raise DecodeError(
+      f"{name}: over the limit of {MAX_IMAGE_PIXELS} pixels (a decompression bomb?): {error}"
+    ) from error
   except Exception as error:  # PIL raises many types on malformed files
     raise DecodeError(f"{name}: cannot decode ({type(error).__name__}: {error})") from error
 
@@ -106,8 +110,9 @@ def decode_mask(data: bytes, file_name: str = ""):
     with Image.open(io.BytesIO(data)) as image:
       gray = np.asarray(image.convert("L"))
   except Exception as error:  # PIL raises many types on malformed files
-    raise DecodeError(f"{file_name or 'mask'}: cannot decode the mask "
-                      f"({type(error).__name__}: {error})") from error
+    raise DecodeError(
+      f"{file_name or 'mask'}: cannot decode the mask ({type(error).__name__}: {error})"
+    ) from error
   nonbinary = bool(np.any((gray != 0) & (gray != 255)))
   return binarize_mask(gray), nonbinary
 
@@ -131,7 +136,8 @@ def resize_probabilities(probabilities: np.ndarray, size) -> np.ndarray:
   if probabilities.shape == tuple(size):
     return probabilities
   resized = Image.fromarray(probabilities.astype(np.float32), "F").resize(
-      (int(size[1]), int(size[0])), Image.BILINEAR)
+    (int(size[1]), int(size[0])), Image.BILINEAR
+  )
   return np.clip(np.asarray(resized), 0.0, 1.0)
 
 

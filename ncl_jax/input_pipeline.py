@@ -7,6 +7,7 @@ Evaluation: the same without randomness, the last batch padded with `valid = 0`
 examples (never dropping or repeating an image), and each example's original
 mask kept so metrics can be computed at the original size.
 """
+
 import collections
 import dataclasses
 import hashlib
@@ -14,15 +15,21 @@ import json
 import logging
 import math
 import threading
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import cv2
 import grain
 import jax
 import numpy as np
 
-from ncl_jax.imaging import (DecodeError, decode_mask, decode_reduced, normalize, resize_image,
-                            resize_mask)
+from ncl_jax.imaging import (
+  DecodeError,
+  decode_mask,
+  decode_reduced,
+  normalize,
+  resize_image,
+  resize_mask,
+)
 
 
 def _text(value) -> str:
@@ -43,8 +50,14 @@ def decode_example(record, mask_size_policy: str = "resize", reduce_to=None) -> 
   file_name = _text(record["file_name"])
   image, size = decode_reduced(record["image"], file_name, reduce_to)
   mask, nonbinary, resized = _record_mask(record, file_name, size, mask_size_policy)
-  return {"image": image, "mask": mask, "label": np.int32(record["label"]),
-          "file_name": file_name, "mask_resized": resized, "mask_nonbinary": nonbinary}
+  return {
+    "image": image,
+    "mask": mask,
+    "label": np.int32(record["label"]),
+    "file_name": file_name,
+    "mask_resized": resized,
+    "mask_nonbinary": nonbinary,
+  }
 
 
 def _record_mask(record, file_name: str, size, mask_size_policy: str):
@@ -56,8 +69,10 @@ def _record_mask(record, file_name: str, size, mask_size_policy: str):
   resized = mask.shape != tuple(size)
   if resized:
     if mask_size_policy == "skip":
-      raise DecodeError(f"{file_name}: mask {mask.shape[1]}x{mask.shape[0]} differs from "
-                        f"image {size[1]}x{size[0]} (mask_size_policy=skip)")
+      raise DecodeError(
+        f"{file_name}: mask {mask.shape[1]}x{mask.shape[0]} differs from "
+        f"image {size[1]}x{size[0]} (mask_size_policy=skip)"
+      )
     mask = resize_mask(mask, size)
   return mask, nonbinary, resized
 
@@ -89,7 +104,8 @@ class MaskCache:
   @staticmethod
   def key(mask_bytes: bytes, *sizes) -> tuple:
     return (hashlib.blake2b(mask_bytes, digest_size=16).digest(),) + tuple(
-        tuple(int(v) for v in size) for size in sizes)
+      tuple(int(v) for v in size) for size in sizes
+    )
 
   def get(self, key):
     """(uint8 mask, nonbinary, resized) or None."""
@@ -126,22 +142,23 @@ def random_crop(image, mask, size, rng):
     height, width = new_size
   top = rng.integers(0, height - size + 1)
   left = rng.integers(0, width - size + 1)
-  return image[top:top + size, left:left + size], mask[top:top + size, left:left + size]
+  return image[top : top + size, left : left + size], mask[top : top + size, left : left + size]
 
 
 @dataclasses.dataclass
 class TrainPreprocess(grain.transforms.RandomMap):
   """Record -> training example; an unusable record becomes {"skip_reason": ...}
   (dropped by DropMarked and counted in the consuming process)."""
+
   image_size: int
-  crop: str = "resize"          # "resize" or "random_crop"
+  crop: str = "resize"  # "resize" or "random_crop"
   random_flip: bool = True
   mask_size_policy: str = "resize"
   # A random multiple of 90 degrees; with the flip, all 8 symmetries of the square.
   random_rotate: bool = False
 
   # Masks decoded once per process (resize only: a random crop needs them whole).
-  mask_cache: Optional[MaskCache] = None
+  mask_cache: MaskCache | None = None
 
   def random_map(self, record, rng: np.random.Generator):
     try:
@@ -158,9 +175,13 @@ class TrainPreprocess(grain.transforms.RandomMap):
     if self.random_rotate:
       quarter_turns = int(rng.integers(4))
       image, mask = np.rot90(image, quarter_turns), np.rot90(mask, quarter_turns)
-    return {"image": normalize(image), "mask": np.ascontiguousarray(mask),
-            "label": example["label"], "mask_resized": example["mask_resized"],
-            "mask_nonbinary": example["mask_nonbinary"]}
+    return {
+      "image": normalize(image),
+      "mask": np.ascontiguousarray(mask),
+      "label": example["label"],
+      "mask_resized": example["mask_resized"],
+      "mask_nonbinary": example["mask_nonbinary"],
+    }
 
   def _resized_example(self, record) -> dict:
     """decode_example's fields with image and mask at image_size x image_size."""
@@ -172,15 +193,18 @@ class TrainPreprocess(grain.transforms.RandomMap):
       key = MaskCache.key(record["mask"], full_size, size)
       cached = self.mask_cache.get(key)
     if cached is None:
-      mask, nonbinary, resized = _record_mask(record, file_name, full_size,
-                                              self.mask_size_policy)
+      mask, nonbinary, resized = _record_mask(record, file_name, full_size, self.mask_size_policy)
       cached = resize_mask(mask, size), nonbinary, resized
       if key is not None:
         self.mask_cache.put(key, *cached)
     mask, nonbinary, resized = cached
-    return {"image": resize_image(image, size), "mask": mask,
-            "label": np.int32(record["label"]), "mask_resized": resized,
-            "mask_nonbinary": nonbinary}
+    return {
+      "image": resize_image(image, size),
+      "mask": mask,
+      "label": np.int32(record["label"]),
+      "mask_resized": resized,
+      "mask_nonbinary": nonbinary,
+    }
 
 
 class DataQuality:
@@ -189,7 +213,7 @@ class DataQuality:
   def __init__(self):
     self._lock = threading.Lock()
     self.counts = collections.Counter()
-    self.skipped = []          # (file name and reason) of the skipped examples, in order
+    self.skipped = []  # (file name and reason) of the skipped examples, in order
 
   def record_skip(self, reason: str):
     with self._lock:
@@ -225,6 +249,7 @@ class DropMarked(grain.transforms.Filter):
 class BatchWithSkips:
   """grain batch_fn: the examples stacked, plus "skipped", the reasons `drop` noted
   while this batch was filled. Both live in the same (worker) process."""
+
   drop: DropMarked
 
   def __call__(self, elements) -> dict:
@@ -236,6 +261,7 @@ class BatchWithSkips:
 @dataclasses.dataclass
 class RecordSkips(grain.transforms.Map):
   """Moves a batch's "skipped" reasons into `quality` (in the consuming process)."""
+
   quality: DataQuality
 
   def map(self, batch) -> dict:
@@ -256,19 +282,27 @@ class EvalPreprocess(grain.transforms.Map):
 
   `original_mask` is the mask the metrics use: the image's own ("ncl") or
   IMDL-BenCo's 512x512 one ("imdlbenco", the image resized as it does first)."""
+
   source: object
   image_size: int
   mask_size_policy: str = "resize"
   # Optional (index, uint8 image) -> uint8 image applied to the image only, e.g. a
   # robustness perturbation; the mask and metrics stay at the original size.
-  perturbation: Optional[Callable] = None
+  perturbation: Callable | None = None
   protocol: str = "ncl"
 
   def _padding(self, index=-1, file_name="", skip_reason=""):
     size = (self.image_size, self.image_size)
-    return {"image": np.zeros(size + (3,), np.float32), "mask": np.zeros(size, np.uint8),
-            "label": np.int32(0), "valid": False, "original_mask": np.zeros((1, 1), np.uint8),
-            "file_name": file_name, "index": np.int32(index), "skip_reason": skip_reason}
+    return {
+      "image": np.zeros(size + (3,), np.float32),
+      "mask": np.zeros(size, np.uint8),
+      "label": np.int32(0),
+      "valid": False,
+      "original_mask": np.zeros((1, 1), np.uint8),
+      "file_name": file_name,
+      "index": np.int32(index),
+      "skip_reason": skip_reason,
+    }
 
   def map(self, index):
     size = (self.image_size, self.image_size)
@@ -276,7 +310,7 @@ class EvalPreprocess(grain.transforms.Map):
       return self._padding()
     record = self.source[index]
     reduce = self.perturbation is None and self.protocol == "ncl"
-    try:   # a perturbation applies to the file's full resolution, as to a user's file
+    try:  # a perturbation applies to the file's full resolution, as to a user's file
       example = decode_example(record, self.mask_size_policy, size if reduce else None)
     except DecodeError as error:
       return self._padding(index, _text(record["file_name"]), str(error))
@@ -287,10 +321,16 @@ class EvalPreprocess(grain.transforms.Map):
       side = (IMDLBENCO_SIZE, IMDLBENCO_SIZE)
       image = cv2.resize(image, side, interpolation=cv2.INTER_LINEAR)
       mask = cv2.resize(mask, side, interpolation=cv2.INTER_NEAREST)
-    return {"image": normalize(resize_image(image, size)),
-            "mask": resize_mask(mask, size), "label": example["label"],
-            "valid": True, "original_mask": mask, "file_name": example["file_name"],
-            "index": np.int32(index), "skip_reason": ""}
+    return {
+      "image": normalize(resize_image(image, size)),
+      "mask": resize_mask(mask, size),
+      "label": example["label"],
+      "valid": True,
+      "original_mask": mask,
+      "file_name": example["file_name"],
+      "index": np.int32(index),
+      "skip_reason": "",
+    }
 
 
 _RAGGED_KEYS = ("original_mask", "file_name", "skip_reason")
@@ -298,8 +338,10 @@ _RAGGED_KEYS = ("original_mask", "file_name", "skip_reason")
 
 def stack_examples(examples, ragged=()) -> dict:
   """One batch: each field of the examples stacked, the `ragged` ones kept as lists."""
-  return {key: [e[key] for e in examples] if key in ragged
-          else np.stack([e[key] for e in examples]) for key in examples[0]}
+  return {
+    key: [e[key] for e in examples] if key in ragged else np.stack([e[key] for e in examples])
+    for key in examples[0]
+  }
 
 
 def collate_eval(examples):
@@ -309,8 +351,9 @@ def collate_eval(examples):
 
 def per_process_batch_size(global_batch_size: int) -> int:
   if global_batch_size % jax.process_count():
-    raise ValueError(f"batch_size={global_batch_size} is not divisible by the "
-                     f"{jax.process_count()} processes")
+    raise ValueError(
+      f"batch_size={global_batch_size} is not divisible by the {jax.process_count()} processes"
+    )
   return global_batch_size // jax.process_count()
 
 
@@ -343,38 +386,57 @@ def create_train_dataset(source, config, quality: DataQuality = None) -> grain.I
   """
   local_batch = per_process_batch_size(config.batch_size)
   dataset = grain.MapDataset.source(source).seed(config.seed).shuffle().repeat(None)
-  mask_cache = (MaskCache(int(config.input.mask_cache_mb * 2**20))
-                if config.input.mask_cache_mb > 0 else None)
-  dataset = dataset.random_map(TrainPreprocess(
-      config.image_size, config.input.train_crop, config.input.random_flip,
-      config.input.mask_size_policy, mask_cache=mask_cache,
-      random_rotate=config.input.random_rotate))
+  mask_cache = (
+    MaskCache(int(config.input.mask_cache_mb * 2**20)) if config.input.mask_cache_mb > 0 else None
+  )
+  dataset = dataset.random_map(
+    TrainPreprocess(
+      config.image_size,
+      config.input.train_crop,
+      config.input.random_flip,
+      config.input.mask_size_policy,
+      mask_cache=mask_cache,
+      random_rotate=config.input.random_rotate,
+    )
+  )
   if jax.process_count() > 1:
     dataset = grain.MapDataset.source(
-        ProcessRows(dataset, local_batch, jax.process_index(), jax.process_count()))
-  iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=config.input.num_threads,
-                                                       prefetch_buffer_size=2 * config.batch_size))
+      ProcessRows(dataset, local_batch, jax.process_index(), jax.process_count())
+    )
+  iterable = dataset.to_iter_dataset(
+    grain.ReadOptions(
+      num_threads=config.input.num_threads, prefetch_buffer_size=2 * config.batch_size
+    )
+  )
   drop = DropMarked()
-  iterable = iterable.filter(drop).batch(local_batch, drop_remainder=True,
-                                         batch_fn=BatchWithSkips(drop))
+  iterable = iterable.filter(drop).batch(
+    local_batch, drop_remainder=True, batch_fn=BatchWithSkips(drop)
+  )
   if config.input.num_workers > 0:
     iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(config.input.num_workers))
   return iterable.map(RecordSkips(quality if quality is not None else DataQuality()))
 
 
-def create_eval_dataset(source, image_size: int, batch_size: int, num_threads: int = 4,
-                        mask_size_policy: str = "resize",
-                        perturbation: Optional[Callable] = None,
-                        protocol: str = "ncl") -> grain.IterDataset:
+def create_eval_dataset(
+  source,
+  image_size: int,
+  batch_size: int,
+  num_threads: int = 4,
+  mask_size_policy: str = "resize",
+  perturbation: Callable | None = None,
+  protocol: str = "ncl",
+) -> grain.IterDataset:
   """Every example once, in order, in batches of `batch_size` (the last one padded).
 
   An unusable example comes as `valid = False` with its `skip_reason`."""
   padded = math.ceil(len(source) / batch_size) * batch_size
   dataset = grain.MapDataset.range(padded).map(
-      EvalPreprocess(source, image_size, mask_size_policy, perturbation, protocol))
+    EvalPreprocess(source, image_size, mask_size_policy, perturbation, protocol)
+  )
   dataset = dataset.batch(batch_size, batch_fn=collate_eval)
-  return dataset.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
-                                                   prefetch_buffer_size=2 * batch_size))
+  return dataset.to_iter_dataset(
+    grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2 * batch_size)
+  )
 
 
 class DevicePrefetch:

@@ -3,6 +3,7 @@ pivot-consistent (contour-weighted) BCE. Formulas: docs/method.md.
 
 Everything is computed in log space with masks; empty sets give 0, never NaN.
 """
+
 import functools
 
 import jax
@@ -28,8 +29,16 @@ def _masked_mean(values, mask):
   return total / jnp.maximum(jnp.sum(mask), 1)
 
 
-def _term_sums(anchors, anchors_valid, positives, positives_valid, negatives,
-               negatives_valid, temperature, self_offset=None):
+def _term_sums(
+  anchors,
+  anchors_valid,
+  positives,
+  positives_valid,
+  negatives,
+  negatives_valid,
+  temperature,
+  self_offset=None,
+):
   """(sum, count) over valid (anchor a, positive p) pairs of
   -log[ e(a,p) / (e(a,p) + sum_n e(a,n)) ], with e(x,y) = exp(cos(x,y) / tau).
 
@@ -48,8 +57,17 @@ def _term_sums(anchors, anchors_valid, positives, positives_valid, negatives,
   return jnp.sum(jnp.where(pair_mask, per_pair, 0.0)), jnp.sum(pair_mask)
 
 
-def contrastive_term(anchors, anchors_valid, positives, positives_valid, negatives,
-                     negatives_valid, temperature, exclude_self=False, axis_name=None):
+def contrastive_term(
+  anchors,
+  anchors_valid,
+  positives,
+  positives_valid,
+  negatives,
+  negatives_valid,
+  temperature,
+  exclude_self=False,
+  axis_name=None,
+):
   """Mean over valid (anchor, positive) pairs (see _term_sums); 0 without pairs.
 
   anchors [n_a, d], positives [n_p, d], negatives [n_n, d], each with a bool
@@ -66,15 +84,34 @@ def contrastive_term(anchors, anchors_valid, positives, positives_valid, negativ
     gather = functools.partial(jax.lax.all_gather, axis_name=axis_name, tiled=True)
     positives, positives_valid = gather(positives), gather(positives_valid)
     negatives, negatives_valid = gather(negatives), gather(negatives_valid)
-  total, count = _term_sums(anchors, anchors_valid, positives, positives_valid, negatives,
-                            negatives_valid, temperature, self_offset)
+  total, count = _term_sums(
+    anchors,
+    anchors_valid,
+    positives,
+    positives_valid,
+    negatives,
+    negatives_valid,
+    temperature,
+    self_offset,
+  )
   if axis_name is not None:
     total, count = jax.lax.psum((total, count), axis_name)
   return total / jnp.maximum(count, 1)
 
 
-def ncl_loss(tampered, tampered_valid, authentic, authentic_valid, se_pos, se_neg,
-             se_valid, temperature, contour_role="switch", step=0, axis_name=None):
+def ncl_loss(
+  tampered,
+  tampered_valid,
+  authentic,
+  authentic_valid,
+  se_pos,
+  se_neg,
+  se_valid,
+  temperature,
+  contour_role="switch",
+  step=0,
+  axis_name=None,
+):
   """L_NCL = L_tam + L_pos + L_neg (the negated log-likelihoods of the paper).
 
   Args:
@@ -96,8 +133,15 @@ def ncl_loss(tampered, tampered_valid, authentic, authentic_valid, se_pos, se_ne
   if contour_role not in CONTOUR_ROLES:
     raise ValueError(f"contour_role must be one of {CONTOUR_ROLES}, got {contour_role!r}")
   term = functools.partial(contrastive_term, temperature=temperature, axis_name=axis_name)
-  loss_tampered = term(tampered, tampered_valid, tampered, tampered_valid, authentic,
-                       authentic_valid, exclude_self=True)
+  loss_tampered = term(
+    tampered,
+    tampered_valid,
+    tampered,
+    tampered_valid,
+    authentic,
+    authentic_valid,
+    exclude_self=True,
+  )
   zero = jnp.zeros((), jnp.float32)
   hard_positive = hard_negative = zero
   if contour_role in ("switch", "alternate", "positive"):
@@ -109,10 +153,10 @@ def ncl_loss(tampered, tampered_valid, authentic, authentic_valid, se_pos, se_ne
     hard_positive = jnp.where(even, hard_positive, zero)
     hard_negative = jnp.where(even, zero, hard_negative)
   return {
-      "total": loss_tampered + hard_positive + hard_negative,
-      "tampered": loss_tampered,
-      "hard_positive": hard_positive,
-      "hard_negative": hard_negative,
+    "total": loss_tampered + hard_positive + hard_negative,
+    "tampered": loss_tampered,
+    "hard_positive": hard_positive,
+    "hard_negative": hard_negative,
   }
 
 

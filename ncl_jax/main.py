@@ -5,6 +5,7 @@
 
 Config files are Python and run as code: only use configs you trust.
 """
+
 import sys
 
 from absl import app, flags, logging
@@ -14,13 +15,19 @@ from ncl_jax import distributed, evaluation, preemption, train
 from ncl_jax.config_validation import validate_config
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Training configuration file.",
-                                lock_config=True)
+config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and evaluations go.")
-flags.DEFINE_enum("mode", "train", ["train", "eval"],
-                  "train (resumes from workdir) or eval (best or --checkpoint step).")
-flags.DEFINE_string("checkpoint", None, "With --mode=eval: the step to evaluate "
-                    "(default: the best by validation pixel F1).")
+flags.DEFINE_enum(
+  "mode",
+  "train",
+  ["train", "eval"],
+  "train (resumes from workdir) or eval (best or --checkpoint step).",
+)
+flags.DEFINE_string(
+  "checkpoint",
+  None,
+  "With --mode=eval: the step to evaluate (default: the best by validation pixel F1).",
+)
 flags.DEFINE_string("split", None, "With --mode=eval: the split (default: dataset.test_split).")
 flags.mark_flags_as_required(["config", "workdir"])
 

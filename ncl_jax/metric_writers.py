@@ -9,6 +9,7 @@ another, `<workdir>/metrics/metrics-<step>.jsonl` and a TensorBoard event file i
 committed checkpoint, which the resumed run logs again. `read_records` reads
 either layout.
 """
+
 import json
 import math
 import tempfile
@@ -36,8 +37,13 @@ def read_records(workdir) -> list:
   """Every metrics record of a workdir, in the order written (either layout)."""
   workdir = paths.resolve(workdir)
   files = [workdir / "metrics.jsonl"] + sorted((workdir / "metrics").glob("metrics-*.jsonl"))
-  return [json.loads(line) for file in files if file.exists()
-          for line in file.read_text().splitlines() if line]
+  return [
+    json.loads(line)
+    for file in files
+    if file.exists()
+    for line in file.read_text().splitlines()
+    if line
+  ]
 
 
 def _add_to_tensorboard(tensorboard, step, split, scalars=None, images=None):
@@ -55,7 +61,7 @@ class MetricWriter:
     self.enabled = jax.process_index() == 0
     self.workdir = paths.resolve(workdir)
     self.buffered = paths.is_remote(self.workdir)
-    self._pending = []          # (step, kind, split, payload) not yet written (remote)
+    self._pending = []  # (step, kind, split, payload) not yet written (remote)
     self._jsonl = self._tensorboard = None
     if self.enabled and not self.buffered:
       self.workdir.mkdir(parents=True, exist_ok=True)
@@ -73,8 +79,11 @@ class MetricWriter:
       self._jsonl.flush()
       _add_to_tensorboard(self._tensorboard, step, split, scalars=scalars)
       self._tensorboard.flush()
-    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in scalars.items() if not isinstance(v, (dict, list)))
+    shown = ", ".join(
+      f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+      for k, v in scalars.items()
+      if not isinstance(v, (dict, list))
+    )
     echo(f"[{split}] step {step}: {shown}")
 
   def write_images(self, step: int, tag: str, images):
@@ -98,10 +107,15 @@ class MetricWriter:
     if not ready:
       return
     last = max(r[0] for r in ready)
-    lines = [json.dumps({"step": s, "split": split, **payload})
-             for s, kind, split, payload in ready if kind == "scalars"]
+    lines = [
+      json.dumps({"step": s, "split": split, **payload})
+      for s, kind, split, payload in ready
+      if kind == "scalars"
+    ]
     if lines:
-      part = self.workdir / "metrics" / f"metrics-{last:010d}-{len(self._written_parts()):04d}.jsonl"
+      part = (
+        self.workdir / "metrics" / f"metrics-{last:010d}-{len(self._written_parts()):04d}.jsonl"
+      )
       part.parent.mkdir(parents=True, exist_ok=True)
       part.write_text("\n".join(lines) + "\n")
     with tempfile.TemporaryDirectory() as local:

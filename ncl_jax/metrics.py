@@ -15,6 +15,7 @@ Image metrics use an image score over all images: a quantile of the probability 
 (`image_score`; the max by default, as the papers and IMDL-BenCo score a segmentation
 model).
 """
+
 import math
 
 import numpy as np
@@ -25,8 +26,9 @@ THRESHOLD = 0.5
 
 def quantize(probabilities) -> np.ndarray:
   """float [...] in [0, 1] -> int bins in [0, NUM_BINS)."""
-  return np.clip(np.rint(np.asarray(probabilities, np.float64) * (NUM_BINS - 1)), 0,
-                 NUM_BINS - 1).astype(np.int64)
+  return np.clip(
+    np.rint(np.asarray(probabilities, np.float64) * (NUM_BINS - 1)), 0, NUM_BINS - 1
+  ).astype(np.int64)
 
 
 def image_score(probabilities, quantile: float = 1.0) -> float:
@@ -60,7 +62,7 @@ def best_f1_from_histograms(positive, negative) -> float:
   num_pos = positive.sum()
   if num_pos == 0:
     return 0.0
-  true_pos = np.cumsum(positive[::-1])        # predicted positive: bins >= t
+  true_pos = np.cumsum(positive[::-1])  # predicted positive: bins >= t
   false_pos = np.cumsum(negative[::-1])
   f1 = 2.0 * true_pos / (true_pos + false_pos + num_pos)
   return float(f1.max())
@@ -93,8 +95,10 @@ def f1_and_iou(prediction, target):
   false_neg = np.sum(~prediction & target)
   if true_pos + false_pos + false_neg == 0:
     return 1.0, 1.0
-  return (float(2 * true_pos / (2 * true_pos + false_pos + false_neg)),
-          float(true_pos / (true_pos + false_pos + false_neg)))
+  return (
+    float(2 * true_pos / (2 * true_pos + false_pos + false_neg)),
+    float(true_pos / (true_pos + false_pos + false_neg)),
+  )
 
 
 def _mean(values):
@@ -124,7 +128,7 @@ class Evaluator:
     self.image_labels.append(label)
     if not label:
       return  # authentic: no pixel metric is defined
-    if not mask.any():   # manipulated, but its region vanished: scored 0, never dropped
+    if not mask.any():  # manipulated, but its region vanished: scored 0, never dropped
       self.num_masks_empty += 1
       for values in (self.pixel_f1, self.pixel_iou, self.pixel_f1_best):
         values.append(0.0)
@@ -145,26 +149,30 @@ class Evaluator:
     predicted = scores > self.threshold
     image_f1 = f1_and_iou(predicted, labels)[0] if labels.any() or predicted.any() else math.nan
     return {
-        "pixel_f1": _mean(self.pixel_f1),
-        "pixel_f1_best": _mean(self.pixel_f1_best),
-        "pixel_iou": _mean(self.pixel_iou),
-        "pixel_auc": _mean(self.pixel_auc),
-        "pixel_auc_pooled": auc_from_histograms(self.pooled_positive, self.pooled_negative),
-        "image_auc": roc_auc(scores, labels) if len(scores) else math.nan,
-        "image_accuracy": float(np.mean(predicted == labels)) if len(scores) else math.nan,
-        "image_f1": image_f1,
-        "num_images": len(scores),
-        "num_manipulated": int(labels.sum()),
-        "num_authentic": int((~labels).sum()),
-        "num_masks_empty": self.num_masks_empty,
-        # How many images each metric averaged over (authentic images are excluded
-        # from pixel metrics, all-manipulated ones and empty masks from the pixel AUCs).
-        "metric_num_images": {
-            "pixel_f1": len(self.pixel_f1), "pixel_f1_best": len(self.pixel_f1_best),
-            "pixel_iou": len(self.pixel_iou), "pixel_auc": len(self.pixel_auc),
-            "pixel_auc_pooled": len(self.pixel_f1) - self.num_masks_empty,
-            "image_auc": len(scores),
-            "image_accuracy": len(scores), "image_f1": len(scores)},
+      "pixel_f1": _mean(self.pixel_f1),
+      "pixel_f1_best": _mean(self.pixel_f1_best),
+      "pixel_iou": _mean(self.pixel_iou),
+      "pixel_auc": _mean(self.pixel_auc),
+      "pixel_auc_pooled": auc_from_histograms(self.pooled_positive, self.pooled_negative),
+      "image_auc": roc_auc(scores, labels) if len(scores) else math.nan,
+      "image_accuracy": float(np.mean(predicted == labels)) if len(scores) else math.nan,
+      "image_f1": image_f1,
+      "num_images": len(scores),
+      "num_manipulated": int(labels.sum()),
+      "num_authentic": int((~labels).sum()),
+      "num_masks_empty": self.num_masks_empty,
+      # How many images each metric averaged over (authentic images are excluded
+      # from pixel metrics, all-manipulated ones and empty masks from the pixel AUCs).
+      "metric_num_images": {
+        "pixel_f1": len(self.pixel_f1),
+        "pixel_f1_best": len(self.pixel_f1_best),
+        "pixel_iou": len(self.pixel_iou),
+        "pixel_auc": len(self.pixel_auc),
+        "pixel_auc_pooled": len(self.pixel_f1) - self.num_masks_empty,
+        "image_auc": len(scores),
+        "image_accuracy": len(scores),
+        "image_f1": len(scores),
+      },
     }
 
 
@@ -220,7 +228,7 @@ class ImdlBencoEvaluator:
     self.f1.append(f1)
     self.iou.append(iou)
     self.auc.append(auc)
-    self.image_scores.append(image_score(probabilities))   # the max, as IMDL-BenCo
+    self.image_scores.append(image_score(probabilities))  # the max, as IMDL-BenCo
     self.image_labels.append(label)
 
   def result(self) -> dict:
@@ -230,10 +238,13 @@ class ImdlBencoEvaluator:
     precision = true_pos / (true_pos + float(np.sum(predicted & ~labels)) + 1e-9)
     recall = true_pos / (true_pos + float(np.sum(~predicted & labels)) + 1e-9)
     return {
-        "protocol": "imdlbenco",
-        "pixel_f1": _mean(self.f1), "pixel_iou": _mean(self.iou), "pixel_auc": _mean(self.auc),
-        "image_auc": roc_auc(scores, labels) if len(scores) else math.nan,
-        "image_f1": 2 * precision * recall / (precision + recall + 1e-9),
-        "num_images": len(scores), "num_manipulated": int(labels.sum()),
-        "num_authentic": int((~labels).sum()),
+      "protocol": "imdlbenco",
+      "pixel_f1": _mean(self.f1),
+      "pixel_iou": _mean(self.iou),
+      "pixel_auc": _mean(self.auc),
+      "image_auc": roc_auc(scores, labels) if len(scores) else math.nan,
+      "image_f1": 2 * precision * recall / (precision + recall + 1e-9),
+      "num_images": len(scores),
+      "num_manipulated": int(labels.sum()),
+      "num_authentic": int((~labels).sum()),
     }

@@ -8,6 +8,7 @@ A training step reads in one direction:
   outputs = model.apply(variables, images, *objective.pivot_inputs(targets), train=True)
   terms = objective.compute_loss(outputs, targets, config, step, mesh)   # terms["loss"]
 """
+
 import functools
 from typing import NamedTuple
 
@@ -20,28 +21,30 @@ from ncl_jax import losses, patches
 
 class Targets(NamedTuple):
   """What a batch's ground truth contributes to the objective."""
-  mask: jnp.ndarray                  # float32 [batch, H, W] in {0, 1}
+
+  mask: jnp.ndarray  # float32 [batch, H, W] in {0, 1}
   patches: patches.SampledPatches
 
 
 class ContrastiveInputs(NamedTuple):
   """The sets L_NCL contrasts, every leaf with the batch (or a multiple) leading,
   so one partition spec shards them all."""
-  tampered: jnp.ndarray              # [batch * n, d] sampled tampered patch features
-  tampered_valid: jnp.ndarray        # bool [batch * n]
-  authentic: jnp.ndarray             # [batch * n, d]
-  authentic_valid: jnp.ndarray       # bool [batch * n]
-  se_pos: jnp.ndarray                # [batch, d] pivot outputs (hard positives)
-  se_neg: jnp.ndarray                # [batch, d] (hard negatives)
-  se_valid: jnp.ndarray              # bool [batch]: images with contour patches
+
+  tampered: jnp.ndarray  # [batch * n, d] sampled tampered patch features
+  tampered_valid: jnp.ndarray  # bool [batch * n]
+  authentic: jnp.ndarray  # [batch * n, d]
+  authentic_valid: jnp.ndarray  # bool [batch * n]
+  se_pos: jnp.ndarray  # [batch, d] pivot outputs (hard positives)
+  se_neg: jnp.ndarray  # [batch, d] (hard negatives)
+  se_valid: jnp.ndarray  # bool [batch]: images with contour patches
 
 
 def make_targets(mask, rng, config) -> Targets:
   """mask [batch, H, W] (any dtype, {0, 1}) and a key -> Targets for this step."""
   mask = mask.astype(jnp.float32)
-  sampled = patches.sample_patches(mask, rng, config.patch_size,
-                                   config.ncl.max_patches_per_class,
-                                   config.ncl.max_contour_patches)
+  sampled = patches.sample_patches(
+    mask, rng, config.patch_size, config.ncl.max_patches_per_class, config.ncl.max_contour_patches
+  )
   return Targets(mask, sampled)
 
 
@@ -59,8 +62,15 @@ def _pooled(patch_features, sample: patches.PatchSample):
 def contrastive_inputs(outputs, sampled: patches.SampledPatches) -> ContrastiveInputs:
   tampered, tampered_valid = _pooled(outputs["patch_features"], sampled.tampered)
   authentic, authentic_valid = _pooled(outputs["patch_features"], sampled.authentic)
-  return ContrastiveInputs(tampered, tampered_valid, authentic, authentic_valid,
-                           outputs["se_pos"], outputs["se_neg"], outputs["se_valid"])
+  return ContrastiveInputs(
+    tampered,
+    tampered_valid,
+    authentic,
+    authentic_valid,
+    outputs["se_pos"],
+    outputs["se_neg"],
+    outputs["se_valid"],
+  )
 
 
 def ncl_terms(inputs: ContrastiveInputs, config, step, mesh=None) -> dict:
@@ -68,12 +78,15 @@ def ncl_terms(inputs: ContrastiveInputs, config, step, mesh=None) -> dict:
   shard_map: each device's anchors meet the all-gathered keys of every device."""
 
   def loss(inputs, step, axis_name=None):
-    return losses.ncl_loss(*inputs, config.ncl.temperature, config.ncl.contour_role, step,
-                           axis_name=axis_name)
+    return losses.ncl_loss(
+      *inputs, config.ncl.temperature, config.ncl.contour_role, step, axis_name=axis_name
+    )
+
   if mesh is None or mesh.size == 1:
     return loss(inputs, step)
-  sharded = jax.shard_map(functools.partial(loss, axis_name="data"), mesh=mesh,
-                          in_specs=(P("data"), P()), out_specs=P())
+  sharded = jax.shard_map(
+    functools.partial(loss, axis_name="data"), mesh=mesh, in_specs=(P("data"), P()), out_specs=P()
+  )
   return sharded(inputs, step)
 
 
@@ -84,8 +97,10 @@ def pivot_consistent_terms(outputs, targets: Targets, config) -> dict:
   if config.pc.mode == "bce":  # the ablation baseline: every pixel weighted alike
     contour_pixels, mu = jnp.zeros_like(contour_pixels), 0.0
   maps = {"final": outputs["logits"], **outputs["aux_logits"]}
-  terms = {f"pc_{name}": losses.pivot_consistent_loss(logits, targets.mask, contour_pixels, mu)
-           for name, logits in maps.items()}
+  terms = {
+    f"pc_{name}": losses.pivot_consistent_loss(logits, targets.mask, contour_pixels, mu)
+    for name, logits in maps.items()
+  }
   terms["pc_total"] = sum(terms[f"pc_{name}"] for name in maps)
   return terms
 
@@ -105,6 +120,9 @@ def compute_loss(outputs, targets: Targets, config, step, mesh=None) -> dict:
     terms.update({f"ncl_{k}": v for k, v in ncl.items()})
   terms.update(pivot_consistent_terms(outputs, targets, config))
   terms.update(dice_terms(outputs, targets, config))
-  terms["loss"] = (config.ncl.weight * terms.get("ncl_total", 0.0) + terms["pc_total"]
-                   + config.pc.dice_weight * terms.get("dice_final", 0.0))
+  terms["loss"] = (
+    config.ncl.weight * terms.get("ncl_total", 0.0)
+    + terms["pc_total"]
+    + config.pc.dice_weight * terms.get("dice_final", 0.0)
+  )
   return terms

@@ -1,6 +1,7 @@
 """The optimizer: SGD with momentum (the paper's recipe) or AdamW, with a
 polynomial learning-rate decay after an optional linear warm-up, and the
 reference's higher learning rate for everything outside the backbone."""
+
 import jax
 import optax
 
@@ -11,8 +12,9 @@ BACKBONE_MODULES = ("encoder",)
 
 def create_learning_rate_schedule(config):
   opt = config.optimizer
-  decay = optax.polynomial_schedule(opt.learning_rate, 0.0, opt.power,
-                                    max(1, config.num_train_steps - opt.warmup_steps))
+  decay = optax.polynomial_schedule(
+    opt.learning_rate, 0.0, opt.power, max(1, config.num_train_steps - opt.warmup_steps)
+  )
   if opt.warmup_steps <= 0:
     return decay
   warmup = optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps)
@@ -21,9 +23,12 @@ def create_learning_rate_schedule(config):
 
 def learning_rate_multipliers(params, head_multiplier: float):
   """A tree like `params` of each parameter's learning-rate multiplier."""
-  return {module: jax.tree.map(
-      lambda _, m=(1.0 if module in BACKBONE_MODULES else head_multiplier): m, subtree)
-          for module, subtree in params.items()}
+  return {
+    module: jax.tree.map(
+      lambda _, m=(1.0 if module in BACKBONE_MODULES else head_multiplier): m, subtree
+    )
+    for module, subtree in params.items()
+  }
 
 
 def scale_head_updates(tx, head_multiplier: float) -> optax.GradientTransformation:
@@ -39,6 +44,7 @@ def scale_head_updates(tx, head_multiplier: float) -> optax.GradientTransformati
     updates, state = tx.update(updates, state, params)
     multipliers = learning_rate_multipliers(updates, head_multiplier)
     return jax.tree.map(lambda u, m: u * m, updates, multipliers), state
+
   return optax.GradientTransformation(tx.init, update)
 
 
@@ -48,8 +54,9 @@ def create_optimizer(config) -> optax.GradientTransformation:
   opt = config.optimizer
   schedule = create_learning_rate_schedule(config)
   if opt.name == "sgd":
-    tx = optax.chain(optax.add_decayed_weights(opt.weight_decay),
-                     optax.sgd(schedule, momentum=opt.momentum))
+    tx = optax.chain(
+      optax.add_decayed_weights(opt.weight_decay), optax.sgd(schedule, momentum=opt.momentum)
+    )
   else:
     tx = optax.adamw(schedule, weight_decay=opt.weight_decay)
   tx = scale_head_updates(tx, opt.head_lr_multiplier)

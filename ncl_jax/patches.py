@@ -3,6 +3,7 @@
 All functions are jit-friendly: shapes are static and sampling returns validity
 masks instead of variable-length sets.
 """
+
 from typing import NamedTuple
 
 import jax
@@ -40,14 +41,17 @@ def categorize_patches(mask, patch_size: int):
   mask = _drop_channel_axis(mask)
   batch, height, width = mask.shape
   if height % patch_size or width % patch_size:
-    raise ValueError(
-        f"mask size {height}x{width} is not a multiple of patch_size={patch_size}")
-  grid = (mask > 0.5).astype(jnp.int32).reshape(
-      batch, height // patch_size, patch_size, width // patch_size, patch_size)
+    raise ValueError(f"mask size {height}x{width} is not a multiple of patch_size={patch_size}")
+  grid = (
+    (mask > 0.5)
+    .astype(jnp.int32)
+    .reshape(batch, height // patch_size, patch_size, width // patch_size, patch_size)
+  )
   count = grid.sum(axis=(2, 4))
   full = patch_size * patch_size
   return jnp.where(count == 0, AUTHENTIC, jnp.where(count == full, TAMPERED, CONTOUR)).astype(
-      jnp.int32)
+    jnp.int32
+  )
 
 
 def patch_grid(feature_map, cells_per_patch: int):
@@ -70,16 +74,18 @@ def patch_grid(feature_map, cells_per_patch: int):
 class PatchSample(NamedTuple):
   """Sampled patches of one category: `index` int32 [batch, n] into the flattened
   patch grid, `valid` bool [batch, n] (invalid slots point at arbitrary patches)."""
+
   index: jnp.ndarray
   valid: jnp.ndarray
 
 
 class SampledPatches(NamedTuple):
   """Everything the objective and the pivot branches need to know about patches."""
-  categories: jnp.ndarray   # int32 [batch, H/p, W/p]: AUTHENTIC, TAMPERED or CONTOUR
+
+  categories: jnp.ndarray  # int32 [batch, H/p, W/p]: AUTHENTIC, TAMPERED or CONTOUR
   tampered: PatchSample
   authentic: PatchSample
-  contour: PatchSample      # the slots the pivot branches mix (K per image)
+  contour: PatchSample  # the slots the pivot branches mix (K per image)
 
 
 def sample_patch_indices(categories, category: int, num_samples: int, rng) -> PatchSample:
@@ -106,8 +112,7 @@ def sample_patch_indices(categories, category: int, num_samples: int, rng) -> Pa
   return PatchSample(index.astype(jnp.int32), valid)
 
 
-def sample_patches(mask, rng, patch_size: int, per_class: int,
-                   num_contour: int) -> SampledPatches:
+def sample_patches(mask, rng, patch_size: int, per_class: int, num_contour: int) -> SampledPatches:
   """Categories of every patch of a batch and fresh samples of each category.
 
   mask: [batch, H, W] in {0, 1}; `per_class` tampered and authentic patches and
@@ -116,10 +121,11 @@ def sample_patches(mask, rng, patch_size: int, per_class: int,
   categories = categorize_patches(mask, patch_size)
   keys = jax.random.split(rng, 3)
   return SampledPatches(
-      categories,
-      tampered=sample_patch_indices(categories, TAMPERED, per_class, keys[0]),
-      authentic=sample_patch_indices(categories, AUTHENTIC, per_class, keys[1]),
-      contour=sample_patch_indices(categories, CONTOUR, num_contour, keys[2]))
+    categories,
+    tampered=sample_patch_indices(categories, TAMPERED, per_class, keys[0]),
+    authentic=sample_patch_indices(categories, AUTHENTIC, per_class, keys[1]),
+    contour=sample_patch_indices(categories, CONTOUR, num_contour, keys[2]),
+  )
 
 
 def gather_patches(patch_features, index):

@@ -8,6 +8,7 @@ commit marker is written); on GCS, metrics and TensorBoard events are written as
 new objects when a checkpoint commits (metric_writers.py), and datasets are
 built locally and uploaded, their dataset_info.json last (ncl_jax.data).
 """
+
 import json
 import os
 
@@ -31,12 +32,12 @@ def write_json(path, value, **kwargs) -> epath.Path:
   """Writes `value` as JSON (creating the parent folder); returns the path."""
   path, text = resolve(path), json.dumps(value, **kwargs)
   path.parent.mkdir(parents=True, exist_ok=True)
-  if is_remote(path):   # an object upload is atomic already
+  if is_remote(path):  # an object upload is atomic already
     path.write_text(text)
     return path
   temporary = path.parent / f".{path.name}.tmp"
   temporary.write_text(text)
-  os.replace(temporary, path)   # readers see the old file or the new one, never half
+  os.replace(temporary, path)  # readers see the old file or the new one, never half
   return path
 
 

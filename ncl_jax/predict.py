@@ -13,6 +13,7 @@ no output is ever overwritten. A file that cannot be read is reported on stderr
 and in the JSONL with its error; the others are still done. Exit code 0 if every
 file was processed, 1 if any failed.
 """
+
 import collections
 import io
 import json
@@ -33,15 +34,24 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   """Flags, defined only when run as a program, so the CLI modules import together."""
-  flags.DEFINE_string("checkpoint", None, "A workdir (its best checkpoint) or a checkpoint step dir.")
+  flags.DEFINE_string(
+    "checkpoint", None, "A workdir (its best checkpoint) or a checkpoint step dir."
+  )
   flags.DEFINE_string("output", "predictions", "Where the pictures and predictions.jsonl go.")
-  flags.DEFINE_enum("strategy", "resize", list(inference.STRATEGIES),
-                    "resize (default: the whole image at the training size, as evaluated), "
-                    "sliding (full-resolution windows) or auto.")
+  flags.DEFINE_enum(
+    "strategy",
+    "resize",
+    list(inference.STRATEGIES),
+    "resize (default: the whole image at the training size, as evaluated), "
+    "sliding (full-resolution windows) or auto.",
+  )
   flags.DEFINE_float("threshold", 0.5, "Probability above which a pixel is manipulated.")
-  flags.DEFINE_enum("views", None, [str(views) for views in evaluation.PREDICTION_VIEWS],
-                    "Flips and transposes averaged per image (default: the checkpoint's "
-                    "prediction_views).")
+  flags.DEFINE_enum(
+    "views",
+    None,
+    [str(views) for views in evaluation.PREDICTION_VIEWS],
+    "Flips and transposes averaged per image (default: the checkpoint's prediction_views).",
+  )
   flags.mark_flag_as_required("checkpoint")
 
 
@@ -55,8 +65,7 @@ def collect(inputs):
   found = []
   for path in map(paths_lib.resolve, inputs):
     if path.is_dir():
-      for file in (p for p in paths_lib.files_under(path)
-                   if p.suffix.lower() in IMAGE_EXTENSIONS):
+      for file in (p for p in paths_lib.files_under(path) if p.suffix.lower() in IMAGE_EXTENSIONS):
         found.append((file, file.relative_to(path).parts))
     else:
       found.append((path, (path.name,)))
@@ -66,7 +75,7 @@ def collect(inputs):
     name = "__".join(parts[:-1] + (_stem(parts[-1]),))
     if stems[name] > 1 or name in taken:
       name = "__".join(parts)
-    while name in taken:                   # the same file given twice
+    while name in taken:  # the same file given twice
       name += "_"
     taken.add(name)
     named.append((file, name))
@@ -76,9 +85,12 @@ def collect(inputs):
 def write_outputs(output, name, image, prediction, threshold) -> dict:
   """Writes the pictures; returns {"mask", "prob", "overlay", "prob16"}: their file names."""
   mask = prediction.mask(threshold)
-  pictures = {"mask": mask * 255, "prob": visualize.heatmap(prediction.probabilities),
-              "overlay": visualize.overlay(image, mask),
-              "prob16": probabilities_to_uint16(prediction.probabilities)}
+  pictures = {
+    "mask": mask * 255,
+    "prob": visualize.heatmap(prediction.probabilities),
+    "overlay": visualize.overlay(image, mask),
+    "prob16": probabilities_to_uint16(prediction.probabilities),
+  }
   files = {}
   for kind, picture in pictures.items():
     files[kind] = f"{name}_{kind}.png"
@@ -103,11 +115,15 @@ def run(predictor, inputs, output, threshold=0.5, log=print) -> int:
   for file, name in tqdm(collect(inputs), desc="predict", unit="image"):
     start = time.time()
     try:
-      prediction = predictor.predict(file)   # the file, read as evaluation reads files
+      prediction = predictor.predict(file)  # the file, read as evaluation reads files
       files = write_outputs(output, name, inference.load_image(file), prediction, threshold)
-      record = {"file": str(file), "image_score": prediction.score,
-                "manipulated_fraction": float(prediction.mask(threshold).mean()),
-                "outputs": files, "seconds": round(time.time() - start, 4)}
+      record = {
+        "file": str(file),
+        "image_score": prediction.score,
+        "manipulated_fraction": float(prediction.mask(threshold).mean()),
+        "outputs": files,
+        "seconds": round(time.time() - start, 4),
+      }
     except Exception as error:  # report and go on: one bad file never stops the batch
       failures += 1
       record = {"file": str(file), "error": f"{type(error).__name__}: {error}"}
@@ -148,8 +164,10 @@ def main(argv):
   if len(argv) < 2:
     raise app.UsageError("give at least one image file or folder")
   predictor = inference.Predictor.from_checkpoint(
-      FLAGS.checkpoint, strategy=FLAGS.strategy,
-      views=None if FLAGS.views is None else int(FLAGS.views))
+    FLAGS.checkpoint,
+    strategy=FLAGS.strategy,
+    views=None if FLAGS.views is None else int(FLAGS.views),
+  )
   failures = run(predictor, argv[1:], FLAGS.output, FLAGS.threshold)
   print(f"{failures} file(s) failed; results in {paths_lib.resolve(FLAGS.output)}")
   sys.exit(1 if failures else 0)

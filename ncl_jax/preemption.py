@@ -5,6 +5,7 @@ checkpoint, wait until it is committed and exit: code 0 after SIGTERM (the
 scheduler's normal preemption notice), 130 after SIGINT (Ctrl-C). A second signal
 while that happens ends the process at once, by that signal.
 """
+
 import os
 import signal
 import threading
@@ -18,9 +19,11 @@ class Preempted(Exception):
   def __init__(self, signum: int, step: int):
     self.signum, self.step = signum, step
     self.exit_code = EXIT_CODES.get(signum, 1)
-    super().__init__(f"stopped by {signal.Signals(signum).name} after step {step}; "
-                     f"the checkpoint of step {step} is committed. Run the same command "
-                     "again to resume.")
+    super().__init__(
+      f"stopped by {signal.Signals(signum).name} after step {step}; "
+      f"the checkpoint of step {step} is committed. Run the same command "
+      "again to resume."
+    )
 
 
 class PreemptionHandler:
@@ -43,8 +46,11 @@ class PreemptionHandler:
       os.kill(os.getpid(), signum)
       return
     self.signum = signum
-    print(f"\n{signal.Signals(signum).name} received: finishing the current step and "
-          "writing a checkpoint (send it again to stop at once).", flush=True)
+    print(
+      f"\n{signal.Signals(signum).name} received: finishing the current step and "
+      "writing a checkpoint (send it again to stop at once).",
+      flush=True,
+    )
 
   def __enter__(self):
     # Signal handlers can only be installed from the main thread (not e.g. in a

@@ -9,6 +9,7 @@ Gaussian noise sigma=3 and 5, JPEG q=50 and 100), `imdlbenco` (blur kernel
 <workdir>/robustness/<dataset>-<split>-<grid>.json (every metric per
 perturbation) and a plot of metric vs strength (needs the `viz` extra).
 """
+
 import io
 
 import numpy as np
@@ -21,10 +22,21 @@ from ncl_jax.devices import DeviceMesh
 from ncl_jax.state import StateFactory
 
 GRIDS = {
-    "paper": [("resize", 0.78), ("resize", 0.25), ("blur", 3), ("blur", 5), ("noise", 3),
-              ("noise", 5), ("jpeg", 50), ("jpeg", 100)],
-    "imdlbenco": ([("blur", k) for k in range(3, 24, 4)] + [("noise", s) for s in range(3, 24, 4)]
-                  + [("jpeg", q) for q in range(50, 101, 10)]),
+  "paper": [
+    ("resize", 0.78),
+    ("resize", 0.25),
+    ("blur", 3),
+    ("blur", 5),
+    ("noise", 3),
+    ("noise", 5),
+    ("jpeg", 50),
+    ("jpeg", 100),
+  ],
+  "imdlbenco": (
+    [("blur", k) for k in range(3, 24, 4)]
+    + [("noise", s) for s in range(3, 24, 4)]
+    + [("jpeg", q) for q in range(50, 101, 10)]
+  ),
 }
 
 
@@ -37,8 +49,12 @@ def perturb(kind, strength, image, rng):
   if kind == "blur":  # a k x k Gaussian kernel with OpenCV's default sigma for k
     sigma = 0.3 * ((strength - 1) * 0.5 - 1) + 0.8
     radius = (strength - 1) // 2
-    return ndimage.gaussian_filter(image.astype(np.float32), (sigma, sigma, 0),
-                                   truncate=radius / sigma).round().clip(0, 255).astype(np.uint8)
+    return (
+      ndimage.gaussian_filter(image.astype(np.float32), (sigma, sigma, 0), truncate=radius / sigma)
+      .round()
+      .clip(0, 255)
+      .astype(np.uint8)
+    )
   if kind == "noise":
     noisy = image.astype(np.float32) + rng.normal(0.0, strength, image.shape)
     return noisy.round().clip(0, 255).astype(np.uint8)
@@ -51,8 +67,9 @@ def perturb(kind, strength, image, rng):
 
 def perturbation_fn(kind, strength, seed=0):
   """(index, image) -> image, with noise seeded per image so runs repeat exactly."""
-  return lambda index, image: perturb(kind, strength, image,
-                                      np.random.default_rng([seed, int(index)]))
+  return lambda index, image: perturb(
+    kind, strength, image, np.random.default_rng([seed, int(index)])
+  )
 
 
 def parse_grid(text):
@@ -63,8 +80,9 @@ def parse_grid(text):
   for item in text.split(","):
     kind, _, strength = item.partition(":")
     if kind not in ("resize", "blur", "noise", "jpeg") or not strength:
-      raise ValueError(f"perturbation {item!r} is not kind:strength with kind in "
-                       "resize, blur, noise, jpeg")
+      raise ValueError(
+        f"perturbation {item!r} is not kind:strength with kind in resize, blur, noise, jpeg"
+      )
     grid.append((kind, int(strength) if strength.isdigit() else float(strength)))
   return grid
 
@@ -75,24 +93,33 @@ def evaluate_robustness(config, workdir, grid="paper", split=None, checkpoint=No
   target = evaluation.split_target(config, split or config.dataset.test_split)
   source = data.ensure_built_everywhere(target.dataset).as_data_source(target.split)
   device_mesh = DeviceMesh()
-  step, variables, saved = evaluation.restore_for_serving(workdir, checkpoint,
-                                                          device_mesh.replicated)
+  step, variables, saved = evaluation.restore_for_serving(
+    workdir, checkpoint, device_mesh.replicated
+  )
   config = evaluation.with_trained_network(config, saved)
-  predict = evaluation.compile_predict(StateFactory(config, with_optimizer=False).model,
-                                       device_mesh, config.prediction_views)
-  runs = [("none", None)] + [(f"{kind}_{strength}", perturbation_fn(kind, strength, config.seed))
-                             for kind, strength in parse_grid(grid)]
-  results = {label: evaluation.evaluate(predict, device_mesh, variables, source, config,
-                                        desc=label, perturbation=perturbation).metrics
-             for label, perturbation in runs}
+  predict = evaluation.compile_predict(
+    StateFactory(config, with_optimizer=False).model, device_mesh, config.prediction_views
+  )
+  runs = [("none", None)] + [
+    (f"{kind}_{strength}", perturbation_fn(kind, strength, config.seed))
+    for kind, strength in parse_grid(grid)
+  ]
+  results = {
+    label: evaluation.evaluate(
+      predict, device_mesh, variables, source, config, desc=label, perturbation=perturbation
+    ).metrics
+    for label, perturbation in runs
+  }
   return step, target, results
 
 
 def plot(results, path, metric_names=("pixel_f1", "pixel_auc")):
   """Metric vs perturbation strength, one panel per perturbation kind."""
   import matplotlib  # pylint: disable=g-import-not-at-top
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
   kinds = sorted({label.split("_")[0] for label in results if label != "none"})
   fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 3.2), squeeze=False)
   for axis, kind in zip(axes[0], kinds):
@@ -125,14 +152,17 @@ def define_flags():
 def main(argv):
   del argv
   config = checkpointing.read_config(FLAGS.workdir)
-  step, target, results = evaluate_robustness(config, FLAGS.workdir, FLAGS.grid, FLAGS.split,
-                                              FLAGS.checkpoint)
+  step, target, results = evaluate_robustness(
+    config, FLAGS.workdir, FLAGS.grid, FLAGS.split, FLAGS.checkpoint
+  )
   grid_name = FLAGS.grid if FLAGS.grid in GRIDS else "custom"
   folder = paths.resolve(FLAGS.workdir) / "robustness"
   stem = f"{target.label}-{grid_name}"
-  paths.write_json(folder / f"{stem}.json",
-                   metric_writers.to_jsonable({"checkpoint_step": step, "grid": FLAGS.grid,
-                                               "results": results}), indent=2)
+  paths.write_json(
+    folder / f"{stem}.json",
+    metric_writers.to_jsonable({"checkpoint_step": step, "grid": FLAGS.grid, "results": results}),
+    indent=2,
+  )
   try:
     plot(results, folder / f"{stem}.png")
   except ImportError:

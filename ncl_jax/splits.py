@@ -1,6 +1,7 @@
 """Seeded, order-independent splits: an example (or a group of them) goes to a
 split by a hash of its name, so every copy of a dataset splits alike and adding
 files never moves the others."""
+
 import hashlib
 
 

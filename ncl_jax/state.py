@@ -8,6 +8,7 @@
 Serving (inference, export, robustness, evaluation of a checkpoint) restores
 only the parameters and BatchNorm statistics: it never builds the optimizer.
 """
+
 from typing import Any
 
 import flax
@@ -48,9 +49,13 @@ class StateFactory:
   def init_variables(self, rng) -> dict:
     """Random {"params", "batch_stats"} (every weight starts random)."""
     size, slots = self.config.image_size, self.config.ncl.max_contour_patches
-    return self.model.init(rng, jnp.zeros((1, size, size, 3), jnp.float32),
-                           jnp.zeros((1, slots), jnp.int32), jnp.ones((1, slots), bool),
-                           train=False)
+    return self.model.init(
+      rng,
+      jnp.zeros((1, size, size, 3), jnp.float32),
+      jnp.zeros((1, slots), jnp.int32),
+      jnp.ones((1, slots), bool),
+      train=False,
+    )
 
   def create(self, rng) -> TrainState:
     if self.tx is None:
@@ -58,9 +63,14 @@ class StateFactory:
     init_rng, state_rng = jax.random.split(rng)
     variables = self.init_variables(init_rng)
     params = variables["params"]
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      batch_stats=variables["batch_stats"], opt_state=self.tx.init(params),
-                      rng=state_rng, skipped_steps=jnp.zeros((), jnp.int32))
+    return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      batch_stats=variables["batch_stats"],
+      opt_state=self.tx.init(params),
+      rng=state_rng,
+      skipped_steps=jnp.zeros((), jnp.int32),
+    )
 
   def abstract_state(self, sharding) -> TrainState:
     """The TrainState's shapes and dtypes placed with `sharding` (to restore into)."""

@@ -4,6 +4,7 @@ The loop runs `jax.jit`-compiled steps over a one-axis device mesh ("data"):
 parameters and optimizer state replicated, batches sharded on the batch axis.
 A step reads input -> patches -> model -> objective -> update (see train_step).
 """
+
 import functools
 import math
 import signal
@@ -17,13 +18,20 @@ import optax
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
-from ncl_jax import (checkpointing, data, evaluation, input_pipeline, metric_writers, objective,
-                     preemption, synthesis)
+from ncl_jax import (
+  checkpointing,
+  data,
+  evaluation,
+  input_pipeline,
+  metric_writers,
+  objective,
+  preemption,
+  synthesis,
+)
 from ncl_jax.config_validation import ConfigError, validate_config
 from ncl_jax.devices import DeviceMesh
 from ncl_jax.optimizer import create_learning_rate_schedule
 from ncl_jax.state import StateFactory, TrainState
-
 
 # Step t's randomness is fold_in(state.rng, t): the patch sampling uses that key,
 # dropout a key folded from it with this number, so a resumed run replays both.
@@ -37,9 +45,13 @@ def train_step(state: TrainState, batch, *, model, tx, config, mesh=None):
 
   def loss_fn(params):
     outputs, updates = model.apply(
-        {"params": params, "batch_stats": state.batch_stats}, batch["image"],
-        *objective.pivot_inputs(targets), train=True, mutable=["batch_stats"],
-        rngs={"dropout": jax.random.fold_in(step_rng, DROPOUT_STREAM)})
+      {"params": params, "batch_stats": state.batch_stats},
+      batch["image"],
+      *objective.pivot_inputs(targets),
+      train=True,
+      mutable=["batch_stats"],
+      rngs={"dropout": jax.random.fold_in(step_rng, DROPOUT_STREAM)},
+    )
     terms = objective.compute_loss(outputs, targets, config, state.step, mesh)
     return terms["loss"], (terms, updates["batch_stats"], outputs["logits"])
 
@@ -50,14 +62,21 @@ def train_step(state: TrainState, batch, *, model, tx, config, mesh=None):
   finite = jnp.isfinite(terms["loss"]) & jnp.isfinite(terms["grad_norm"])
   updated = (params, batch_stats, opt_state)
   if config.nan_policy == "skip":  # keep the previous state; only the step moves on
-    updated = jax.tree.map(lambda new, old: jnp.where(finite, new, old), updated,
-                           (state.params, state.batch_stats, state.opt_state))
+    updated = jax.tree.map(
+      lambda new, old: jnp.where(finite, new, old),
+      updated,
+      (state.params, state.batch_stats, state.opt_state),
+    )
   terms["nonfinite"] = (~finite).astype(jnp.float32)
   terms["train_pixel_accuracy"] = jnp.mean((logits[..., 0] > 0) == (targets.mask > 0.5))
   terms["learning_rate"] = create_learning_rate_schedule(config)(state.step)
-  new_state = state.replace(step=state.step + 1, params=updated[0], batch_stats=updated[1],
-                            opt_state=updated[2],
-                            skipped_steps=state.skipped_steps + (~finite).astype(jnp.int32))
+  new_state = state.replace(
+    step=state.step + 1,
+    params=updated[0],
+    batch_stats=updated[1],
+    opt_state=updated[2],
+    skipped_steps=state.skipped_steps + (~finite).astype(jnp.int32),
+  )
   return new_state, terms
 
 
@@ -69,17 +88,23 @@ class Runtime:
     self.mesh = DeviceMesh()
     replicated, data_sharding = self.mesh.replicated, self.mesh.data_sharding
     self.train_step = jax.jit(
-        functools.partial(train_step, model=factory.model, tx=factory.tx, config=config,
-                          mesh=self.mesh.mesh),
-        in_shardings=(replicated, data_sharding), out_shardings=(replicated, replicated),
-        donate_argnums=(0,))
+      functools.partial(
+        train_step, model=factory.model, tx=factory.tx, config=config, mesh=self.mesh.mesh
+      ),
+      in_shardings=(replicated, data_sharding),
+      out_shardings=(replicated, replicated),
+      donate_argnums=(0,),
+    )
     self.predict = evaluation.compile_predict(factory.model, self.mesh, config.prediction_views)
 
   def device_batch(self, batch):
     """A host training batch with its image and mask sharded onto the devices
     (asynchronous transfers); the other fields stay on the host."""
-    return {**batch, "image": self.mesh.shard(batch["image"]),
-            "mask": self.mesh.shard(batch["mask"])}
+    return {
+      **batch,
+      "image": self.mesh.shard(batch["image"]),
+      "mask": self.mesh.shard(batch["mask"]),
+    }
 
   def abstract_state(self):
     return self.factory.abstract_state(self.mesh.replicated)
@@ -110,17 +135,18 @@ def _summarize(history, last_step, nan_policy):
       if terms["nonfinite"]:
         shown = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
         raise FloatingPointError(
-            f"non-finite loss or gradient at step {first_step + offset}: {shown}. Training "
-            "stopped; nothing of this state was saved. Lower optimizer.learning_rate, set "
-            "optimizer.grad_clip_norm, or run with --config.nan_policy=skip.")
+          f"non-finite loss or gradient at step {first_step + offset}: {shown}. Training "
+          "stopped; nothing of this state was saved. Lower optimizer.learning_rate, set "
+          "optimizer.grad_clip_norm, or run with --config.nan_policy=skip."
+        )
   scalars = {k: float(np.mean([h[k] for h in history])) for k in history[0]}
   scalars["nonfinite"] = float(sum(h["nonfinite"] for h in history))
   return scalars
 
 
 class Prepared(NamedTuple):
-  config: Any                  # the config, with a schedule in epochs turned into steps
-  builder: Any                 # the training dataset's TFDS builder
+  config: Any  # the config, with a schedule in epochs turned into steps
+  builder: Any  # the training dataset's TFDS builder
   runtime: Runtime
   checkpointer: checkpointing.Checkpointer
 
@@ -150,13 +176,16 @@ def setup(config, workdir) -> Prepared:
   if config.num_epochs > 0 or config.eval_every_epochs > 0:
     source = builder.as_data_source(config.dataset.train_split)
     if len(source) >= synthesis.ENDLESS:
-      raise ConfigError(f"num_epochs={config.num_epochs} / eval_every_epochs="
-                        f"{config.eval_every_epochs}: {config.dataset.name} is an endless "
-                        "stream of forgeries; give num_train_steps and eval_every_steps")
+      raise ConfigError(
+        f"num_epochs={config.num_epochs} / eval_every_epochs="
+        f"{config.eval_every_epochs}: {config.dataset.name} is an endless "
+        "stream of forgeries; give num_train_steps and eval_every_steps"
+      )
     config = resolve_schedule(config, len(source))
   runtime = Runtime(config, StateFactory(config))
-  return Prepared(config, builder, runtime,
-                  checkpointing.Checkpointer(workdir, config.keep_checkpoints))
+  return Prepared(
+    config, builder, runtime, checkpointing.Checkpointer(workdir, config.keep_checkpoints)
+  )
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -172,23 +201,30 @@ def train_and_evaluate(config, workdir: str) -> dict:
   writer = metric_writers.MetricWriter(workdir)
   quality = input_pipeline.DataQuality()
   train_iter = input_pipeline.DevicePrefetch(
-      iter(input_pipeline.create_train_dataset(
-          builder.as_data_source(config.dataset.train_split), config, quality)),
-      runtime.device_batch, config.input.prefetch_to_device)
+    iter(
+      input_pipeline.create_train_dataset(
+        builder.as_data_source(config.dataset.train_split), config, quality
+      )
+    ),
+    runtime.device_batch,
+    config.input.prefetch_to_device,
+  )
   state = checkpointer.restore_latest(runtime.abstract_state(), train_iter)
   if state is None:
     state = runtime.init_state(config.seed)
   try:
     with preemption.PreemptionHandler() as stop_request:
-      state = _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer,
-                          quality, stop_request)
+      state = _train_loop(
+        config, state, train_iter, builder, runtime, checkpointer, writer, quality, stop_request
+      )
   finally:
     # Whatever ends the loop, a checkpoint already being written is completed,
     # and what was logged up to it is written.
     checkpointer.wait()
     writer.commit(checkpointer.latest_step())
-  results = evaluation.evaluate_checkpoint(config, workdir, device_mesh=runtime.mesh,
-                                           predict=runtime.predict)
+  results = evaluation.evaluate_checkpoint(
+    config, workdir, device_mesh=runtime.mesh, predict=runtime.predict
+  )
   for label, result in results.items():
     writer.write(int(state.step), label, result)
   writer.close()
@@ -199,48 +235,66 @@ def train_and_evaluate(config, workdir: str) -> dict:
 def _validate(config, state, source, runtime, writer, step, echo) -> dict:
   """Validation metrics (written, with summary pictures) and the checkpoint's metrics."""
   split = config.dataset.eval_split
-  result = evaluation.evaluate(runtime.predict, runtime.mesh, state.variables, source, config,
-                               desc=split, num_pictures=config.num_summary_images)
+  result = evaluation.evaluate(
+    runtime.predict,
+    runtime.mesh,
+    state.variables,
+    source,
+    config,
+    desc=split,
+    num_pictures=config.num_summary_images,
+  )
   writer.write(step, split, result.metrics, echo=echo)
   if result.pictures:
     writer.write_images(step, f"{split}_examples", result.pictures)
   return {checkpointing.BEST_METRIC: metric_writers.to_jsonable(result.metrics["pixel_f1"])}
 
 
-def _train_loop(config, state, train_iter, builder, runtime, checkpointer, writer, quality,
-                stop_request):
+def _train_loop(
+  config, state, train_iter, builder, runtime, checkpointer, writer, quality, stop_request
+):
   eval_split = config.dataset.eval_split  # "" for benchmarks without a validation split
   eval_source = builder.as_data_source(eval_split) if eval_split else None
   start_step = int(state.step)
   history, last_time = [], time.time()
-  progress = tqdm(range(start_step, config.num_train_steps), initial=start_step,
-                  total=config.num_train_steps, desc="train", disable=jax.process_index() != 0)
+  progress = tqdm(
+    range(start_step, config.num_train_steps),
+    initial=start_step,
+    total=config.num_train_steps,
+    desc="train",
+    disable=jax.process_index() != 0,
+  )
   for step in progress:
     batch = next(train_iter)
     quality.record_batch(batch)
     state, step_metrics = runtime.train_step(
-        state, {"image": batch["image"], "mask": batch["mask"]})
+      state, {"image": batch["image"], "mask": batch["mask"]}
+    )
     history.append(step_metrics)
     done = step + 1
-    eval_now = bool(eval_split) and (done % config.eval_every_steps == 0
-                                     or done == config.num_train_steps)
-    save_now = (done % config.checkpoint_every_steps == 0 or eval_now
-                or done == config.num_train_steps)
+    eval_now = bool(eval_split) and (
+      done % config.eval_every_steps == 0 or done == config.num_train_steps
+    )
+    save_now = (
+      done % config.checkpoint_every_steps == 0 or eval_now or done == config.num_train_steps
+    )
     log_now = done % config.log_every_steps == 0 or save_now
     stopping = _should_stop(stop_request, log_now)
     if log_now or stopping:
       # The only host sync of the loop; it checks the loss before any save.
       scalars = _summarize(history, done, config.nan_policy)
-      scalars["images_per_second"] = (len(history) * config.batch_size
-                                      / max(time.time() - last_time, 1e-9))
+      scalars["images_per_second"] = (
+        len(history) * config.batch_size / max(time.time() - last_time, 1e-9)
+      )
       scalars.update(quality.snapshot())
       writer.write(done, "train", scalars, echo=progress.write)
       progress.set_postfix(loss=f"{scalars['loss']:.4f}")
       history, last_time = [], time.time()
     checkpoint_metrics = {}
     if eval_now and not stopping:
-      checkpoint_metrics = _validate(config, state, eval_source, runtime, writer, done,
-                                     progress.write)
+      checkpoint_metrics = _validate(
+        config, state, eval_source, runtime, writer, done, progress.write
+      )
       last_time = time.time()
     if save_now or stopping:
       # The previous checkpoint is committed once the manager is idle (a new save

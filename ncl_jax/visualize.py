@@ -1,14 +1,16 @@
 """Pictures of predictions: heat maps and overlays (NumPy only), and a matplotlib
 figure of image / ground truth / prediction / patch categories (needs the `viz`
 extra: pip install -e ".[viz]")."""
+
 import numpy as np
 from scipy import ndimage
 
 from ncl_jax import patches
 
 # A perceptually ordered dark-to-bright map (black, purple, red, orange, yellow).
-_HEAT_POINTS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]],
-                        np.float32)
+_HEAT_POINTS = np.array(
+  [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float32
+)
 PATCH_COLOURS = np.array([[40, 40, 40], [230, 60, 40], [250, 200, 40]], np.uint8)  # a, t, c
 
 
@@ -46,16 +48,23 @@ def figure(images, masks, probabilities, patch_size=16, threshold=0.5):
   """A matplotlib figure, one row per example: image, ground truth, prediction,
   thresholded prediction, patch categories (dark authentic, red tampered, yellow contour)."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
   rows = len(images)
   fig, axes = plt.subplots(rows, 5, figsize=(12, 2.6 * rows), squeeze=False)
   titles = ("image", "ground truth", "prediction", f"> {threshold}", "patch categories")
   for row, (image, mask, prob) in enumerate(zip(images, masks, probabilities)):
     height, width = mask.shape
     crop = (height // patch_size * patch_size, width // patch_size * patch_size)
-    categories = np.asarray(patches.categorize_patches(
-        np.asarray(mask)[None, :crop[0], :crop[1]], patch_size))[0]
-    panels = (image, mask, heatmap(prob), overlay(image, prob > threshold),
-              patch_category_image(categories, patch_size))
+    categories = np.asarray(
+      patches.categorize_patches(np.asarray(mask)[None, : crop[0], : crop[1]], patch_size)
+    )[0]
+    panels = (
+      image,
+      mask,
+      heatmap(prob),
+      overlay(image, prob > threshold),
+      patch_category_image(categories, patch_size),
+    )
     for col, panel in enumerate(panels):
       axes[row, col].imshow(panel, cmap="gray" if col == 1 else None, vmin=0, vmax=1)
       axes[row, col].set_axis_off()

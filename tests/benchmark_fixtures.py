@@ -7,6 +7,7 @@ returns the ground truth the builder must reproduce:
 
 Authentic images expect an all-zero mask of their size.
 """
+
 import io
 import json
 import pathlib
@@ -17,7 +18,7 @@ from PIL import Image
 from ncl_jax import splits
 from ncl_jax.data import manual
 
-H, W = 48, 64        # image size (multiples of 16 keep JPEG blocks flat at region edges)
+H, W = 48, 64  # image size (multiples of 16 keep JPEG blocks flat at region edges)
 
 
 def image_array(seed, height=H, width=W):
@@ -30,15 +31,24 @@ def region(seed, height=H, width=W):
   top = rng.integers(0, max(1, height // 16 - 1)) * 16
   left = rng.integers(0, max(1, width // 16 - 1)) * 16
   mask = np.zeros((height, width), np.uint8)
-  mask[top:top + 16 * rng.integers(1, 3), left:left + 16 * rng.integers(1, 3)] = 1
+  mask[top : top + 16 * rng.integers(1, 3), left : left + 16 * rng.integers(1, 3)] = 1
   return mask
 
 
 def save(path, array, fmt=None, **kwargs):
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  fmt = fmt or {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
-                ".bmp": "BMP"}[path.suffix.lower()]
+  fmt = (
+    fmt
+    or {
+      ".jpg": "JPEG",
+      ".jpeg": "JPEG",
+      ".png": "PNG",
+      ".tif": "TIFF",
+      ".tiff": "TIFF",
+      ".bmp": "BMP",
+    }[path.suffix.lower()]
+  )
   Image.fromarray(array).save(path, fmt, **kwargs)
 
 
@@ -69,31 +79,32 @@ def expect(result, split, name, mask):
 def make_casia_v1(root):
   root, result = pathlib.Path(root), truth()
   save(root / "Au" / "Au_ani_0001.jpg", image_array(1))
-  save(root / "Au" / "Au_arc_0002.JPG", image_array(2))                 # upper-case extension
+  save(root / "Au" / "Au_arc_0002.JPG", image_array(2))  # upper-case extension
   expect(result, "test", "Au/Au_ani_0001.jpg", np.zeros((H, W), np.uint8))
   expect(result, "test", "Au/Au_arc_0002.JPG", np.zeros((H, W), np.uint8))
-  tampered, gt = root / "Modified Tp", root / "CASIA 1.0 groundtruth"     # folder variants
+  tampered, gt = root / "Modified Tp", root / "CASIA 1.0 groundtruth"  # folder variants
   cm = "Sp_S_CND_A_pla0016_pla0016_0196"
   save(tampered / "CM" / f"{cm}.jpg", image_array(3))
   mask = region(3)
   rgba = np.dstack([white_mask(mask)] * 3 + [np.full((H, W), 255, np.uint8)])
-  save(gt / "CM" / f"{cm}_gt.png", rgba)                                 # RGBA mask
+  save(gt / "CM" / f"{cm}_gt.png", rgba)  # RGBA mask
   expect(result, "test", f"Tp/CM/{cm}.jpg", mask)
   sp = "Sp_D_CND_A_pla0005_pla0023_0281"
   save(tampered / "Sp" / f"{sp}.jpg", image_array(4))
   mask = region(4)
-  save(gt / "Sp" / f"{sp}_gt.png", white_mask(mask, 20, 200))           # not strictly binary
+  save(gt / "Sp" / f"{sp}_gt.png", white_mask(mask, 20, 200))  # not strictly binary
   expect(result, "test", f"Tp/Sp/{sp}.jpg", mask)
   small = "Sp_D_NRN_A_ani0022_ani0023_0300"
   save(tampered / "Sp" / f"{small}.jpg", image_array(5))
   mask = region(5, H // 2, W // 2)
-  save(gt / "Sp" / f"{small}_gt.png", white_mask(mask))                  # another size
+  save(gt / "Sp" / f"{small}_gt.png", white_mask(mask))  # another size
   expect(result, "test", f"Tp/Sp/{small}.jpg", nearest(mask, H, W))
-  save(tampered / "Sp" / "Sp_D_NRN_A_cha0010_cha0011_0999.jpg", image_array(6))   # no mask
+  save(tampered / "Sp" / "Sp_D_NRN_A_cha0010_cha0011_0999.jpg", image_array(6))  # no mask
   result["skipped"][("test", "Tp/Sp/Sp_D_NRN_A_cha0010_cha0011_0999.jpg")] = "no mask"
   save(gt / "Sp" / "Sp_D_CRN_A_sec0001_sec0002_0123_gt.png", white_mask(region(7)))
-  result["skipped"][("test", "CASIA 1.0 groundtruth/Sp/Sp_D_CRN_A_sec0001_sec0002_0123_gt.png")] = \
-      "mask without image"
+  result["skipped"][("test", "CASIA 1.0 groundtruth/Sp/Sp_D_CRN_A_sec0001_sec0002_0123_gt.png")] = (
+    "mask without image"
+  )
   save_corrupt(tampered / "Sp" / "Sp_D_CNN_A_art0024_art0025_0500.jpg")
   save(gt / "Sp" / "Sp_D_CNN_A_art0024_art0025_0500_gt.png", white_mask(region(8)))
   result["skipped"][("test", "Tp/Sp/Sp_D_CNN_A_art0024_art0025_0500.jpg")] = "unreadable image"
@@ -102,8 +113,10 @@ def make_casia_v1(root):
 
 def make_casia_v2(root):
   root, result = pathlib.Path(root), truth()
-  lists = {split: manual.split_list(f"casia/casia2_{name}.txt")
-           for split, name in (("train", "train"), ("validation", "valid"), ("test", "test"))}
+  lists = {
+    split: manual.split_list(f"casia/casia2_{name}.txt")
+    for split, name in (("train", "train"), ("validation", "valid"), ("test", "test"))
+  }
   for split, entries in lists.items():
     tampered = [e for e in entries if e.startswith("Tp/")][:2]
     authentic = [e for e in entries if e.startswith("Au/")][:1]
@@ -112,7 +125,7 @@ def make_casia_v2(root):
       save(root / entry, image_array(seed))
       mask = region(seed)
       stem = pathlib.Path(entry).stem
-      if k == 1:   # a stem that differs from its image's; the trailing id still matches
+      if k == 1:  # a stem that differs from its image's; the trailing id still matches
         mask_stem = stem.replace("Tp_", "Tp_X_", 1)
       else:
         mask_stem = stem
@@ -134,15 +147,21 @@ def columbia_edge_mask(mask):
   rgb = np.zeros((H, W, 3), np.uint8)
   rgb[..., 1] = np.where(mask > 0, level, 0)
   rgb[..., 0] = np.where(mask > 0, 0, level)
-  rgb[:16, :16] = 0                               # black: neither region
+  rgb[:16, :16] = 0  # black: neither region
   return rgb
 
 
 def make_columbia(root):
   root, result = pathlib.Path(root), truth()
-  spliced = root / "4cam_splc" / "4cam_splc"      # nested one level deeper
-  for k, stem in enumerate(["canong3_canonxt_sub_01", "canong3_kodakdcs330_sub_05",
-                            "nikond70_canonxt_sub_12", "canonxt_kodakdcs330_sub_20"]):
+  spliced = root / "4cam_splc" / "4cam_splc"  # nested one level deeper
+  for k, stem in enumerate(
+    [
+      "canong3_canonxt_sub_01",
+      "canong3_kodakdcs330_sub_05",
+      "nikond70_canonxt_sub_12",
+      "canonxt_kodakdcs330_sub_20",
+    ]
+  ):
     save(spliced / f"{stem}.tif", image_array(20 + k))
     mask = np.zeros((H, W), np.uint8)
     mask[:, 32:] = 1
@@ -154,7 +173,7 @@ def make_columbia(root):
     save(root / "4cam_auth" / f"{stem}.tif", image_array(30 + k))
     split = "test" if splits.seeded_fraction(stem, 0) < 0.25 else "train"
     expect(result, split, f"4cam_auth/{stem}.tif", np.zeros((H, W), np.uint8))
-  save(spliced / "nikond70_kodakdcs330_sub_02.tif", image_array(40))     # no edge mask
+  save(spliced / "nikond70_kodakdcs330_sub_02.tif", image_array(40))  # no edge mask
   split = "test" if splits.seeded_fraction("nikond70_kodakdcs330_sub_02", 0) < 0.25 else "train"
   result["skipped"][(split, "4cam_splc/nikond70_kodakdcs330_sub_02.tif")] = "no mask"
   return result
@@ -167,7 +186,7 @@ def make_coverage(root):
     save(root / "image" / f"{forgery_id}t.tif", image_array(10 + int(forgery_id)))
     mask = region(int(forgery_id))
     expect(result, split, f"image/{forgery_id}.tif", np.zeros((H, W), np.uint8))
-    if forgery_id == "2":   # a mask of another size than its image
+    if forgery_id == "2":  # a mask of another size than its image
       small = region(2, H // 2, W // 2)
       save(root / "mask" / "2forged.tif", white_mask(small))
       mask = nearest(small, H, W)
@@ -184,20 +203,28 @@ def make_nist16(root):
   base = root / "NC2016_Test0613"
   test_probe, test_mask = manual.split_list("nist16/nist16_test_probe_mask.txt")[0].split("|")
   rows = {  # task -> rows of (probe, mask, is_target, removal, splice, copyclone)
-      "splice": [(test_probe, test_mask, "Y", "N", "Y", "N"),
-                 ("probe/NC2016_0001.jpg", "", "N", "N", "N", "N")],       # authentic probe
-      "manipulation": [("probe/NC2016_0002.jpg", "reference/manipulation/mask/NC2016_9002.png",
-                        "Y", "N", "N", "Y")],
-      "remove": [("probe/NC2016_0003.jpg", "reference/remove/mask/NC2016_9003.png",
-                  "Y", "Y", "N", "N"),
-                 # the same probe in a second task's CSV: deduplicated
-                 ("probe/NC2016_0002.jpg", "reference/manipulation/mask/NC2016_9002.png",
-                  "Y", "N", "N", "Y")],
+    "splice": [
+      (test_probe, test_mask, "Y", "N", "Y", "N"),
+      ("probe/NC2016_0001.jpg", "", "N", "N", "N", "N"),
+    ],  # authentic probe
+    "manipulation": [
+      ("probe/NC2016_0002.jpg", "reference/manipulation/mask/NC2016_9002.png", "Y", "N", "N", "Y")
+    ],
+    "remove": [
+      ("probe/NC2016_0003.jpg", "reference/remove/mask/NC2016_9003.png", "Y", "Y", "N", "N"),
+      # the same probe in a second task's CSV: deduplicated
+      ("probe/NC2016_0002.jpg", "reference/manipulation/mask/NC2016_9002.png", "Y", "N", "N", "Y"),
+    ],
   }
-  csv_names = {"splice": "NC2016-splice-ref.csv", "manipulation": "NC2016-manipulation-ref.csv",
-               "remove": "NC2016-removal-ref.csv"}
-  header = ("TaskID|ProbeFileID|ProbeFileName|ProbeMaskFileName|DonorFileName|IsTarget|"
-            "IsManipulationTypeRemoval|IsManipulationTypeSplice|IsManipulationTypeCopyClone")
+  csv_names = {
+    "splice": "NC2016-splice-ref.csv",
+    "manipulation": "NC2016-manipulation-ref.csv",
+    "remove": "NC2016-removal-ref.csv",
+  }
+  header = (
+    "TaskID|ProbeFileID|ProbeFileName|ProbeMaskFileName|DonorFileName|IsTarget|"
+    "IsManipulationTypeRemoval|IsManipulationTypeSplice|IsManipulationTypeCopyClone"
+  )
   seeds = {}
   for task, task_rows in rows.items():
     lines = [header]
@@ -209,10 +236,10 @@ def make_nist16(root):
       save(base / probe, image_array(seed))
       if target == "Y":
         mask = region(seed)
-        save(base / mask_name, white_mask(mask, 255, 0))          # inverted: black = manipulated
+        save(base / mask_name, white_mask(mask, 255, 0))  # inverted: black = manipulated
         split = "test" if probe == test_probe else "train"
         expect(result, split, probe, mask)
-      else:                                                       # non-target: authentic
+      else:  # non-target: authentic
         expect(result, "authentic", probe, np.zeros((H, W), np.uint8))
     (base / "reference" / task).mkdir(parents=True, exist_ok=True)
     (base / "reference" / task / csv_names[task]).write_text("\n".join(lines) + "\n")
@@ -222,31 +249,36 @@ def make_nist16(root):
 
 def make_defacto(root):
   root, result = pathlib.Path(root), truth()
-  test_entry = manual.split_list("defacto/defacto_test_6k.txt")[0]     # a copymove_img entry
+  test_entry = manual.split_list("defacto/defacto_test_6k.txt")[0]  # a copymove_img entry
   stem = pathlib.Path(test_entry).stem
   save(root / "copymove_img" / "img" / f"{stem}.tif", image_array(70))
   mask = region(70)
   save(root / "copymove_annotations" / "probe_mask" / f"{stem}.jpg", white_mask(mask), quality=90)
   expect(result, "test", test_entry, mask)
-  save(root / "Splicing-images-2" / "img" / "2_000000123456.tif", image_array(71))   # variant
+  save(root / "Splicing-images-2" / "img" / "2_000000123456.tif", image_array(71))  # variant
   mask = region(71)
-  save(root / "Splicing-annotations-2" / "probe_mask" / "2_000000123456.jpg", white_mask(mask),
-       quality=90)                                                    # JPEG: not binary
+  save(
+    root / "Splicing-annotations-2" / "probe_mask" / "2_000000123456.jpg",
+    white_mask(mask),
+    quality=90,
+  )  # JPEG: not binary
   expect(result, "train", "splicing_2_img/img/2_000000123456.tif", mask)
   save(root / "inpainting_img" / "img" / "0_000000777777.tif", image_array(72))
   small = region(72, H // 2, W // 2)
   save(root / "inpainting_annotations" / "probe_mask" / "0_000000777777.tif", white_mask(small))
   expect(result, "train", "inpainting_img/img/0_000000777777.tif", nearest(small, H, W))
-  save(root / "inpainting_img" / "img" / "0_000000888888.tif", image_array(73))   # no mask
+  save(root / "inpainting_img" / "img" / "0_000000888888.tif", image_array(73))  # no mask
   result["skipped"][("train", "inpainting_img/img/0_000000888888.tif")] = "no mask"
   return result
 
 
 def make_imd2020(root):
   root, result = pathlib.Path(root), truth()
-  base = root / "IMD2020"                               # nested one level deeper
-  for split, list_name in (("train", "imd2020_train_image_mask.txt"),
-                           ("test", "imd2020_test_image_mask.txt")):
+  base = root / "IMD2020"  # nested one level deeper
+  for split, list_name in (
+    ("train", "imd2020_train_image_mask.txt"),
+    ("test", "imd2020_test_image_mask.txt"),
+  ):
     image, mask_name = manual.split_list(f"imd2020/{list_name}")[0].split(",")
     seed = 80 if split == "train" else 81
     save(base / image, image_array(seed))
@@ -259,14 +291,15 @@ def make_imd2020(root):
 
 def make_iml_folder(root):
   root, result = pathlib.Path(root), truth()
-  for k, (name, mask_name) in enumerate((("a.jpg", "a_gt.png"), ("b.png", "b.png"),
-                                         ("C.JPG", "C_mask.png"))):
+  for k, (name, mask_name) in enumerate(
+    (("a.jpg", "a_gt.png"), ("b.png", "b.png"), ("C.JPG", "C_mask.png"))
+  ):
     save(root / "Tp" / name, image_array(90 + k))
     mask = region(90 + k)
-    rgb = np.dstack([white_mask(mask, 0, 200)] * 3)    # mean(RGB) = 200 > 127.5
+    rgb = np.dstack([white_mask(mask, 0, 200)] * 3)  # mean(RGB) = 200 > 127.5
     save(root / "Gt" / mask_name, rgb)
     expect(result, "full", f"Tp/{name}", mask)
-  save(root / "Tp" / "d.jpg", image_array(95))          # no mask: reported
+  save(root / "Tp" / "d.jpg", image_array(95))  # no mask: reported
   result["skipped"][("full", "Tp/d.jpg")] = "no mask"
   return result
 
@@ -288,7 +321,12 @@ def make_iml_json(root):
 
 
 MAKERS = {
-    "casia/v1": make_casia_v1, "casia/v2": make_casia_v2, "columbia": make_columbia,
-    "coverage": make_coverage, "nist16": make_nist16, "defacto": make_defacto,
-    "imd2020": make_imd2020, "iml_folder": make_iml_folder,
+  "casia/v1": make_casia_v1,
+  "casia/v2": make_casia_v2,
+  "columbia": make_columbia,
+  "coverage": make_coverage,
+  "nist16": make_nist16,
+  "defacto": make_defacto,
+  "imd2020": make_imd2020,
+  "iml_folder": make_iml_folder,
 }

@@ -5,6 +5,7 @@ Every test process, and every program the tests start, shares one persistent
 compilation cache for the session (set here, before JAX is imported), so the same
 tiny model is compiled once, not once per test.
 """
+
 import collections
 import json
 import os
@@ -40,20 +41,25 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)  # for `import configs`
 
-TINY_DATASET_OPTIONS = dict(num_train=24, num_validation=6, num_test=6, image_size=64,
-                            authentic_fraction=0.2, seed=1)
+TINY_DATASET_OPTIONS = dict(
+  num_train=24, num_validation=6, num_test=6, image_size=64, authentic_fraction=0.2, seed=1
+)
 
 
 def device_env(devices):
   """The environment for a program the tests start on `devices` CPU devices."""
-  return dict(os.environ, PYTHONPATH=REPO_ROOT,
-              XLA_FLAGS=f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}")
+  return dict(
+    os.environ,
+    PYTHONPATH=REPO_ROOT,
+    XLA_FLAGS=f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}",
+  )
 
 
 def tiny_config(data_dir, **overrides):
   """configs/synthetic.py shrunk to a model and data that train in seconds on a CPU."""
   from configs import default, synthetic  # pylint: disable=g-import-not-at-top
   from ncl_jax import ablate  # pylint: disable=g-import-not-at-top
+
   config = default.apply_runlocal(synthetic.get_config())
   config.dataset.data_dir = str(data_dir)
   config.dataset.options.update(TINY_DATASET_OPTIONS)
@@ -64,6 +70,7 @@ def make_runtime(config):
   """(train.Runtime, its initial state) for `config`."""
   from ncl_jax import train  # pylint: disable=g-import-not-at-top
   from ncl_jax.state import StateFactory  # pylint: disable=g-import-not-at-top
+
   runtime = train.Runtime(config, StateFactory(config))
   return runtime, runtime.init_state(config.seed)
 
@@ -71,11 +78,13 @@ def make_runtime(config):
 def tiny_config_file(directory, data_dir, **overrides):
   """A config file for the CLIs (`--config=...`) that returns tiny_config(...)."""
   path = pathlib.Path(directory) / "tiny_config.py"
-  path.write_text(textwrap.dedent(f"""
+  path.write_text(
+    textwrap.dedent(f"""
       from tests.conftest import tiny_config
       def get_config():
           return tiny_config({str(data_dir)!r}, **{overrides!r})
-      """))
+      """)
+  )
   return path
 
 
@@ -83,9 +92,12 @@ def tiny_config_file(directory, data_dir, **overrides):
 def tiny_data_dir(tmp_path_factory):
   """A built tiny ncl_synthetic dataset (24/6/6 images of 64 px)."""
   from ncl_jax import data  # pylint: disable=g-import-not-at-top
+
   data_dir = tmp_path_factory.mktemp("tfds")
-  data.ensure_built({"name": "ncl_synthetic", "data_dir": str(data_dir),
-                     "options": TINY_DATASET_OPTIONS}, log=lambda *_: None)
+  data.ensure_built(
+    {"name": "ncl_synthetic", "data_dir": str(data_dir), "options": TINY_DATASET_OPTIONS},
+    log=lambda *_: None,
+  )
   return data_dir
 
 
@@ -96,20 +108,27 @@ def gcs_bucket():
   array_record at it, inherited by the programs the tests start. Yields a bucket's
   URI, "gs://ncl-jax-tests"."""
   server = FakeGCSServer(host="127.0.0.1")
-  server.start()   # sets STORAGE_EMULATOR_HOST (gcsfs, google-cloud-storage)
+  server.start()  # sets STORAGE_EMULATOR_HOST (gcsfs, google-cloud-storage)
   # The wrapper pipes the server's request log and never reads it: once the pipe's
   # buffer is full the server blocks, and every client with it (Orbax hung at its
   # third save). Drained here.
-  threading.Thread(target=collections.deque, args=(server._process.stderr, 0),  # pylint: disable=protected-access
-                   daemon=True).start()
-  environment = {"TENSORSTORE_GCS_HTTP_URL": server.url,
-                 "GOOGLE_AUTH_TOKEN_FOR_TESTING": "emulator",
-                 "CLOUD_STORAGE_EMULATOR_ENDPOINT": server.url}
+  threading.Thread(
+    target=collections.deque,
+    args=(server._process.stderr, 0),  # pylint: disable=protected-access
+    daemon=True,
+  ).start()
+  environment = {
+    "TENSORSTORE_GCS_HTTP_URL": server.url,
+    "GOOGLE_AUTH_TOKEN_FOR_TESTING": "emulator",
+    "CLOUD_STORAGE_EMULATOR_ENDPOINT": server.url,
+  }
   os.environ.update(environment)
   request = urllib.request.Request(
-      f"{server.url}/storage/v1/b?project=ncl-jax", method="POST",
-      data=json.dumps({"name": "ncl-jax-tests"}).encode(),
-      headers={"Content-Type": "application/json"})
+    f"{server.url}/storage/v1/b?project=ncl-jax",
+    method="POST",
+    data=json.dumps({"name": "ncl-jax-tests"}).encode(),
+    headers={"Content-Type": "application/json"},
+  )
   urllib.request.urlopen(request, timeout=10).close()
   yield "gs://ncl-jax-tests"
   for key in environment:

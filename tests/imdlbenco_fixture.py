@@ -1,6 +1,7 @@
 """Fixed, tie-free predictions and masks on which IMDL-BenCo's own metric code was
 run once (tests/fixtures/make_imdlbenco_expected.py) to give
 tests/golden/imdlbenco_expected.json."""
+
 import numpy as np
 
 SIZE = (48, 40)
@@ -17,7 +18,7 @@ def fixed_predictions():
     if index < 5:
       top, left = rng.integers(0, SIZE[0] // 2), rng.integers(0, SIZE[1] // 2)
       height, width = (8 + 6 * index, 6 + 5 * index) if index < 4 else (44, 36)
-      mask[top:top + height, left:left + width] = 1
+      mask[top : top + height, left : left + width] = 1
     # a permutation of distinct values, pushed toward the mask so that the
     # predictions are informative but imperfect
     values = (rng.permutation(SIZE[0] * SIZE[1]).reshape(SIZE) + 0.5) / (SIZE[0] * SIZE[1])

@@ -1,4 +1,5 @@
 """The ablation command: variants on the same data and seeds, resumable, tabulated."""
+
 import json
 
 import jax.numpy as jnp
@@ -37,11 +38,12 @@ def test_dice_weight_adds_the_weighted_dice_of_the_final_map(tmp_path):
   assert "dice_final" not in without
   config.pc.dice_weight = 0.5
   terms = objective.compute_loss(outputs, targets, config, 0)
-  np.testing.assert_allclose(float(terms["dice_final"]),
-                             float(losses.dice_loss(logits, mask)), rtol=1e-6)
-  np.testing.assert_allclose(float(terms["loss"]),
-                             float(without["loss"]) + 0.5 * float(terms["dice_final"]),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    float(terms["dice_final"]), float(losses.dice_loss(logits, mask)), rtol=1e-6
+  )
+  np.testing.assert_allclose(
+    float(terms["loss"]), float(without["loss"]) + 0.5 * float(terms["dice_final"]), rtol=1e-6
+  )
 
 
 @pytest.mark.slow
@@ -56,8 +58,9 @@ def test_ablation_runs_variants_once_and_tabulates(tmp_path, tiny_data_dir, monk
     assert 0 <= mean <= 1 and std >= 0
   seeds = json.load(open(tmp_path / "switch" / "seed1" / "config.json"))["seed"]
   assert seeds == 1
-  monkeypatch.setattr(train, "train_and_evaluate",
-                      lambda *a: pytest.fail("a finished run was trained again"))
+  monkeypatch.setattr(
+    train, "train_and_evaluate", lambda *a: pytest.fail("a finished run was trained again")
+  )
   again = ablate.ablation(config, str(tmp_path), seeds=2, variants=variants)
   assert again["switch"]["summary"] == results["switch"]["summary"]
   table = ablate.ablation_table(results, 2)
@@ -65,32 +68,44 @@ def test_ablation_runs_variants_once_and_tabulates(tmp_path, tiny_data_dir, monk
   assert len(rows) == 2 and all(row.count("±") == 4 for row in rows)
 
 
-def test_sweep_trains_the_config_value_once_and_varies_one_key(tmp_path, tiny_data_dir,
-                                                               monkeypatch):
+def test_sweep_trains_the_config_value_once_and_varies_one_key(
+  tmp_path, tiny_data_dir, monkeypatch
+):
   config = tiny_config(tiny_data_dir)
   trained = []
 
   def fake_run_once(run_config, workdir, split):
     trained.append(str(workdir))
-    return {"pixel_f1": run_config.ncl.temperature, "pixel_f1_best": run_config.pc.mu,
-            "pixel_auc": 0.5, "image_auc": 0.5, "split": split}
+    return {
+      "pixel_f1": run_config.ncl.temperature,
+      "pixel_f1_best": run_config.pc.mu,
+      "pixel_auc": 0.5,
+      "image_auc": 0.5,
+      "split": split,
+    }
 
   monkeypatch.setattr(ablate, "run_once", fake_run_once)
   grid = {"ncl.temperature": (config.ncl.temperature, 0.5), "pc.mu": (0.2, config.pc.mu)}
   results = ablate.sweep(config, str(tmp_path), grid=grid)
   base = str(tmp_path / "base")
-  assert trained == [base, str(tmp_path / "ncl.temperature=0.5"), str(tmp_path / "pc.mu=0.2"),
-                     base]
-  assert results[f"ncl.temperature={config.ncl.temperature} (config)"]["pixel_f1"] \
-      == config.ncl.temperature
-  assert results["ncl.temperature=0.5"] == {"pixel_f1": 0.5, "pixel_f1_best": config.pc.mu,
-                                            "pixel_auc": 0.5, "image_auc": 0.5}
-  assert results["pc.mu=0.2"]["pixel_f1"] == config.ncl.temperature   # only mu changed
+  assert trained == [base, str(tmp_path / "ncl.temperature=0.5"), str(tmp_path / "pc.mu=0.2"), base]
+  assert (
+    results[f"ncl.temperature={config.ncl.temperature} (config)"]["pixel_f1"]
+    == config.ncl.temperature
+  )
+  assert results["ncl.temperature=0.5"] == {
+    "pixel_f1": 0.5,
+    "pixel_f1_best": config.pc.mu,
+    "pixel_auc": 0.5,
+    "image_auc": 0.5,
+  }
+  assert results["pc.mu=0.2"]["pixel_f1"] == config.ncl.temperature  # only mu changed
 
 
 def test_docs_tables_are_the_commands_output():
   """docs/ablations.md shows exactly what ablate wrote (kept as JSON beside it)."""
   import os
+
   docs = os.path.join(os.path.dirname(__file__), os.pardir, "docs")
   text = open(os.path.join(docs, "ablations.md"), encoding="utf-8").read()
   ablation = json.load(open(os.path.join(docs, "ablation_synthetic.json"), encoding="utf-8"))

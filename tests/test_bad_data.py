@@ -1,5 +1,6 @@
 """Bad examples are repaired or skipped by policy, counted, never a crash; the
 decode/preprocess path is fuzzed with hypothesis."""
+
 import io
 import struct
 import zlib
@@ -7,11 +8,11 @@ import zlib
 import numpy as np
 import pytest
 from absl import flags
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from ncl_jax import imaging, input_pipeline
-from ncl_jax.data import features as features_lib
 from tests.conftest import tiny_config
 
 
@@ -22,9 +23,17 @@ def png_bytes(array):
 
 
 def record(name, image_bytes, mask_bytes, label=1):
-  return {"image": image_bytes, "mask": mask_bytes, "label": label, "file_name": name.encode(),
-          "image_format": b"png", "has_mask": True, "manipulation_type": b"", "height": 0,
-          "width": 0}
+  return {
+    "image": image_bytes,
+    "mask": mask_bytes,
+    "label": label,
+    "file_name": name.encode(),
+    "image_format": b"png",
+    "has_mask": True,
+    "manipulation_type": b"",
+    "height": 0,
+    "width": 0,
+  }
 
 
 def bad_source():
@@ -33,12 +42,12 @@ def bad_source():
   good_mask = np.zeros((32, 32), np.uint8)
   good_mask[8:20, 8:20] = 255
   gray_mask = good_mask.copy()
-  gray_mask[0, 0] = 90                                  # not binary
+  gray_mask[0, 0] = 90  # not binary
   return [
-      record("good.png", png_bytes(image), png_bytes(good_mask)),
-      record("corrupt.png", b"\x89PNG\r\n\x1a\n broken", png_bytes(good_mask)),
-      record("small_mask.png", png_bytes(image), png_bytes(good_mask[::2, ::2])),
-      record("gray_mask.png", png_bytes(image), png_bytes(gray_mask)),
+    record("good.png", png_bytes(image), png_bytes(good_mask)),
+    record("corrupt.png", b"\x89PNG\r\n\x1a\n broken", png_bytes(good_mask)),
+    record("small_mask.png", png_bytes(image), png_bytes(good_mask[::2, ::2])),
+    record("gray_mask.png", png_bytes(image), png_bytes(gray_mask)),
   ]
 
 
@@ -54,11 +63,11 @@ def parsed_flags():
 def test_train_pipeline_skips_and_counts_bad_examples(tmp_path, policy, num_workers):
   config = tiny_config(tmp_path, image_size=32, batch_size=2)
   config.input.mask_size_policy = policy
-  config.input.num_workers = num_workers   # skips noted in the workers reach this process
+  config.input.num_workers = num_workers  # skips noted in the workers reach this process
   quality = input_pipeline.DataQuality()
   iterator = iter(input_pipeline.create_train_dataset(bad_source(), config, quality))
   for _ in range(6):
-    batch = next(iterator)                      # never a short batch
+    batch = next(iterator)  # never a short batch
     assert batch["image"].shape == (2, 32, 32, 3)
     assert set(np.unique(batch["mask"])) <= {0, 1}
     quality.record_batch(batch)
@@ -84,10 +93,16 @@ def test_eval_pipeline_reports_skipped_examples_without_losing_others():
 
 def png_header_claiming(width, height):
   """A PNG whose header claims a huge size (a decompression bomb's signature)."""
+
   def chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-  return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-          + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+  return (
+    b"\x89PNG\r\n\x1a\n"
+    + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+    + chunk(b"IEND", b"")
+  )
 
 
 def test_decompression_bomb_is_refused_with_a_clear_error():
@@ -128,7 +143,8 @@ def test_fuzz_random_bytes(data):
 def test_fuzz_truncated_files(fmt, fraction):
   buffer = io.BytesIO()
   Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 30, 3), np.uint8)).save(
-      buffer, fmt)
+    buffer, fmt
+  )
   data = buffer.getvalue()
   check_decode_path(data[: int(len(data) * fraction)], VALID_MASK)
 

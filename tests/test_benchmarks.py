@@ -1,4 +1,5 @@
 """Every benchmark builder against fixture folders laid out like the real data."""
+
 import io
 import json
 import os
@@ -16,8 +17,10 @@ from tests.conftest import REPO_ROOT
 
 
 def build(name, manual_dir, data_dir, **options):
-  return data.ensure_built({"name": name, "manual_dir": str(manual_dir), "data_dir": str(data_dir),
-                            "options": options}, log=lambda *_: None)
+  return data.ensure_built(
+    {"name": name, "manual_dir": str(manual_dir), "data_dir": str(data_dir), "options": options},
+    log=lambda *_: None,
+  )
 
 
 def check_against_truth(builder, truth):
@@ -33,8 +36,9 @@ def check_against_truth(builder, truth):
       assert (record["height"], record["width"]) == (image.height, image.width) == mask.shape
       assert record["label"] == int(mask.any()), name
   report = builder.report.as_dict()
-  skipped = {(split, s["file"]): s["reason"] for split, info in report.items()
-             for s in info["skipped"]}
+  skipped = {
+    (split, s["file"]): s["reason"] for split, info in report.items() for s in info["skipped"]
+  }
   for key, reason in truth["skipped"].items():
     assert skipped.get(key) == reason, (key, skipped.get(key))
 
@@ -48,7 +52,7 @@ def test_builder_matches_ground_truth(tmp_path, name):
   report = json.load(open(os.path.join(builder.data_path, "build_report.json")))
   for split, expected in truth["examples"].items():
     assert report[split]["written"] == len(expected)
-    assert report[split]["files"] == sorted(expected)     # the split list, as built
+    assert report[split]["files"] == sorted(expected)  # the split list, as built
 
 
 def test_original_image_bytes_are_kept(tmp_path):
@@ -73,19 +77,25 @@ def test_labels_and_types(tmp_path):
 
 def test_mask_size_policy_skip(tmp_path):
   benchmark_fixtures.make_coverage(tmp_path / "download")
-  builder = build("coverage", tmp_path / "download", tmp_path / "tfds", mask_size_policy="skip",
-                  validation_fraction=0.0)
+  builder = build(
+    "coverage",
+    tmp_path / "download",
+    tmp_path / "tfds",
+    mask_size_policy="skip",
+    validation_fraction=0.0,
+  )
   names = {r["file_name"].decode() for r in builder.as_data_source("train")}
   assert "image/2t.tif" not in names and "image/1t.tif" in names
   reasons = {s["file"]: s["reason"] for s in builder.report.as_dict()["train"]["skipped"]}
   assert reasons["image/2t.tif"] == "mask size mismatch"
-  assert "mask_size_policyskip" in builder.builder_config.name    # its own directory
+  assert "mask_size_policyskip" in builder.builder_config.name  # its own directory
 
 
 def test_iml_json_list(tmp_path):
   truth = benchmark_fixtures.make_iml_json(tmp_path / "download")
-  builder = build("iml_folder", tmp_path / "download" / "list.json", tmp_path / "tfds",
-                  folder_name="mylist")
+  builder = build(
+    "iml_folder", tmp_path / "download" / "list.json", tmp_path / "tfds", folder_name="mylist"
+  )
   check_against_truth(builder, truth)
   assert builder.builder_config.name == "mylist"
 
@@ -113,7 +123,9 @@ def test_missing_data_says_where_it_looked_and_where_to_get_it(tmp_path):
 
 def test_wrong_layout_lists_expected_and_found(tmp_path):
   (tmp_path / "download" / "Images").mkdir(parents=True)
-  with pytest.raises(FileNotFoundError, match=r"expected a folder named one of \['image'\].*Images"):
+  with pytest.raises(
+    FileNotFoundError, match=r"expected a folder named one of \['image'\].*Images"
+  ):
     build("coverage", tmp_path / "download", tmp_path / "tfds")
 
 
@@ -128,12 +140,23 @@ def test_build_cli(tmp_path):
   benchmark_fixtures.make_imd2020(tmp_path / "download")
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
   run = subprocess.run(
-      [sys.executable, "-m", "ncl_jax.data.build", "imd2020", f"--manual_dir={tmp_path / 'download'}",
-       f"--data_dir={tmp_path / 'tfds'}"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-      timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "ncl_jax.data.build",
+      "imd2020",
+      f"--manual_dir={tmp_path / 'download'}",
+      f"--data_dir={tmp_path / 'tfds'}",
+    ],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   assert "train: 1 examples" in run.stdout and "test: 1 examples" in run.stdout
-  assert "listed but missing" in run.stdout          # the report names what it skipped
+  assert "listed but missing" in run.stdout  # the report names what it skipped
 
 
 def test_validation_is_carved_from_train_by_group(tmp_path):
@@ -141,19 +164,26 @@ def test_validation_is_carved_from_train_by_group(tmp_path):
   with its original, the same for every build, the train list otherwise intact."""
   benchmark_fixtures.make_coverage(tmp_path / "download")
   whole = build("coverage", tmp_path / "download", tmp_path / "whole", validation_fraction=0.0)
-  carved = build("coverage", tmp_path / "download", tmp_path / "carved", validation_fraction=0.5,
-                 seed=3)
-  names = lambda builder, split: sorted(r["file_name"].decode()
-                                        for r in builder.as_data_source(split))
+  carved = build(
+    "coverage", tmp_path / "download", tmp_path / "carved", validation_fraction=0.5, seed=3
+  )
+
+  def names(builder, split):
+    return sorted(r["file_name"].decode() for r in builder.as_data_source(split))
+
   train, validation = names(carved, "train"), names(carved, "validation")
   assert sorted(train + validation) == names(whole, "train")
   assert names(carved, "test") == names(whole, "test")
-  group = lambda name: name.split("/")[1].split(".")[0].rstrip("t")
+
+  def group(name):
+    return name.split("/")[1].split(".")[0].rstrip("t")
+
   assert not {group(n) for n in train} & {group(n) for n in validation}
   report = json.load(open(os.path.join(carved.data_path, "build_report.json")))
   assert report["validation"]["files"] == validation
-  again = build("coverage", tmp_path / "download", tmp_path / "again", validation_fraction=0.5,
-                seed=3)
+  again = build(
+    "coverage", tmp_path / "download", tmp_path / "again", validation_fraction=0.5, seed=3
+  )
   assert names(again, "validation") == validation
   assert len(carved.as_data_source("train+validation+test")) == len(names(whole, "train")) + 2
 
@@ -169,4 +199,5 @@ def test_a_partial_imd2020_builds_what_is_there(tmp_path):
   report = builder.report.as_dict()
   assert report["train"]["written"] == 0
   assert {"file": train_image, "reason": "listed but missing"} in [
-      {k: s[k] for k in ("file", "reason")} for s in report["train"]["skipped"]]
+    {k: s[k] for k in ("file", "reason")} for s in report["train"]["skipped"]
+  ]

@@ -1,5 +1,6 @@
 """Every config validates; benchmark configs build their data on first use and
 train; without the data they stop first, saying what to do."""
+
 import glob
 import importlib
 import json
@@ -13,8 +14,11 @@ from ncl_jax.config_validation import validate_config
 from tests import benchmark_fixtures
 from tests.conftest import REPO_ROOT
 
-CONFIG_NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(f"{REPO_ROOT}/configs/*.py")
-                      if not p.endswith("__init__.py"))
+CONFIG_NAMES = sorted(
+  os.path.basename(p)[:-3]
+  for p in glob.glob(f"{REPO_ROOT}/configs/*.py")
+  if not p.endswith("__init__.py")
+)
 
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
@@ -29,6 +33,7 @@ def test_config_validates(name, arg):
 
 def test_benchmark_configs_override_only_the_dataset():
   from configs import default
+
   base = default.get_config()
   for name in ("coverage", "columbia", "nist16", "defacto", "imd2020", "casia"):
     config = importlib.import_module(f"configs.{name}").get_config()
@@ -38,14 +43,23 @@ def test_benchmark_configs_override_only_the_dataset():
 
 def run_main(*args):
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  return subprocess.run([sys.executable, "-m", "ncl_jax.main", *args], cwd=REPO_ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
+  return subprocess.run(
+    [sys.executable, "-m", "ncl_jax.main", *args],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
 
 
 def test_without_data_it_says_where_it_looked(tmp_path):
-  run = run_main("--config=configs/coverage.py", f"--workdir={tmp_path / 'w'}",
-                 f"--config.dataset.data_dir={tmp_path / 'tfds'}",
-                 f"--config.dataset.manual_dir={tmp_path / 'COVERAGE'}")
+  run = run_main(
+    "--config=configs/coverage.py",
+    f"--workdir={tmp_path / 'w'}",
+    f"--config.dataset.data_dir={tmp_path / 'tfds'}",
+    f"--config.dataset.manual_dir={tmp_path / 'COVERAGE'}",
+  )
   assert run.returncode != 0
   assert "DatasetNotFoundError" in run.stderr and str(tmp_path / "COVERAGE") in run.stderr
   assert "github.com/wenbihan/coverage" in run.stderr
@@ -55,26 +69,31 @@ def test_without_data_it_says_where_it_looked(tmp_path):
 @pytest.mark.slow
 def test_coverage_config_builds_and_trains(tmp_path):
   benchmark_fixtures.make_coverage(tmp_path / "COVERAGE")
-  run = run_main("--config=configs/coverage.py:runlocal", f"--workdir={tmp_path / 'w'}",
-                 f"--config.dataset.data_dir={tmp_path / 'tfds'}",
-                 f"--config.dataset.manual_dir={tmp_path / 'COVERAGE'}")
+  run = run_main(
+    "--config=configs/coverage.py:runlocal",
+    f"--workdir={tmp_path / 'w'}",
+    f"--config.dataset.data_dir={tmp_path / 'tfds'}",
+    f"--config.dataset.manual_dir={tmp_path / 'COVERAGE'}",
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   result = json.load(open(tmp_path / "w" / "eval" / "coverage-test.json"))
   assert (result["num_images"], result["num_manipulated"]) == (2, 1)
-  assert os.path.exists(tmp_path / "tfds" / "coverage" / "default" / "1.1.0" /
-                        "build_report.json")
+  assert os.path.exists(tmp_path / "tfds" / "coverage" / "default" / "1.1.0" / "build_report.json")
 
 
 def test_casia_config_trains_on_v2_and_tests_on_v1(tmp_path):
   benchmark_fixtures.make_casia_v2(tmp_path / "CASIA2")
   benchmark_fixtures.make_casia_v1(tmp_path / "CASIA1")
-  run = run_main("--config=configs/casia.py:runlocal", f"--workdir={tmp_path / 'w'}",
-                 f"--config.dataset.data_dir={tmp_path / 'tfds'}",
-                 f"--config.dataset.manual_dir={tmp_path / 'CASIA2'}",
-                 f"--config.test_datasets.casia_v1.manual_dir={tmp_path / 'CASIA1'}")
+  run = run_main(
+    "--config=configs/casia.py:runlocal",
+    f"--workdir={tmp_path / 'w'}",
+    f"--config.dataset.data_dir={tmp_path / 'tfds'}",
+    f"--config.dataset.manual_dir={tmp_path / 'CASIA2'}",
+    f"--config.test_datasets.casia_v1.manual_dir={tmp_path / 'CASIA1'}",
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   assert sorted(os.listdir(tmp_path / "w" / "eval")) == ["casia_v1-test.json"]
   result = json.load(open(tmp_path / "w" / "eval" / "casia_v1-test.json"))
   assert (result["num_images"], result["num_manipulated"]) == (5, 3)
   records = [json.loads(line) for line in open(tmp_path / "w" / "metrics.jsonl")]
-  assert any(r["split"] == "validation" for r in records)   # model selection on v2 validation
+  assert any(r["split"] == "validation" for r in records)  # model selection on v2 validation

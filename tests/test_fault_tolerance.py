@@ -1,5 +1,6 @@
 """Preemption, crash safety, numerical faults and bad data, with real subprocesses
 and real signals where the behaviour depends on them."""
+
 import json
 import os
 import signal
@@ -18,9 +19,20 @@ from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
 def start_training(config_file, workdir, *flags):
   env = dict(os.environ, PYTHONPATH=REPO_ROOT, PYTHONUNBUFFERED="1")
   return subprocess.Popen(
-      [sys.executable, "-m", "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}",
-       *flags], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True)
+    [
+      sys.executable,
+      "-m",
+      "ncl_jax.main",
+      f"--config={config_file}",
+      f"--workdir={workdir}",
+      *flags,
+    ],
+    cwd=REPO_ROOT,
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def wait_for_train_step(workdir, min_step, process, timeout=300):
@@ -40,9 +52,14 @@ def wait_for_train_step(workdir, min_step, process, timeout=300):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum,exit_code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_signal_finishes_step_checkpoints_and_exits(tmp_path, tiny_data_dir, signum, exit_code):
-  config_file = tiny_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
-                                  log_every_steps=1, checkpoint_every_steps=10_000,
-                                  eval_every_steps=10_000)
+  config_file = tiny_config_file(
+    tmp_path,
+    tiny_data_dir,
+    num_train_steps=100_000,
+    log_every_steps=1,
+    checkpoint_every_steps=10_000,
+    eval_every_steps=10_000,
+  )
   workdir = str(tmp_path / "run")
   process = start_training(config_file, workdir)
   wait_for_train_step(workdir, 3, process)
@@ -59,8 +76,11 @@ def test_signal_finishes_step_checkpoints_and_exits(tmp_path, tiny_data_dir, sig
   _, stderr = process.communicate(timeout=300)
   assert process.returncode == 0, stderr[-3000:]
   assert f"Resumed from step {stopped_at}" in stderr
-  steps = [json.loads(line)["step"] for line in open(os.path.join(workdir, "metrics.jsonl"))
-           if '"train"' in line]
+  steps = [
+    json.loads(line)["step"]
+    for line in open(os.path.join(workdir, "metrics.jsonl"))
+    if '"train"' in line
+  ]
   assert steps[-2:] == [stopped_at + 1, stopped_at + 2]
 
 
@@ -79,9 +99,15 @@ def test_second_signal_stops_at_once(monkeypatch):
 
 @pytest.mark.slow
 def test_sigkill_during_a_save_keeps_the_previous_checkpoint(tmp_path, tiny_data_dir):
-  config_file = tiny_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
-                                  log_every_steps=1, checkpoint_every_steps=1,
-                                  eval_every_steps=10_000, keep_checkpoints=100_000)
+  config_file = tiny_config_file(
+    tmp_path,
+    tiny_data_dir,
+    num_train_steps=100_000,
+    log_every_steps=1,
+    checkpoint_every_steps=1,
+    eval_every_steps=10_000,
+    keep_checkpoints=100_000,
+  )
   workdir = str(tmp_path / "run")
   checkpoints = os.path.join(workdir, "checkpoints")
   process = start_training(config_file, workdir)
@@ -89,7 +115,7 @@ def test_sigkill_during_a_save_keeps_the_previous_checkpoint(tmp_path, tiny_data
   deadline, in_flight = time.time() + 120, None
   while time.time() < deadline and in_flight is None:
     names = os.listdir(checkpoints)
-    if any(name.isdigit() for name in names):   # a committed one exists: kill mid-save
+    if any(name.isdigit() for name in names):  # a committed one exists: kill mid-save
       in_flight = next((name for name in names if "tmp" in name), None)
     if in_flight is None:
       time.sleep(0.002)
@@ -117,9 +143,10 @@ def test_corrupt_checkpoint_is_reported_and_skipped(tmp_path, tiny_data_dir, cap
   err = capsys.readouterr().err
   assert "checkpoint 4" in err and "incomplete or corrupt" in err
   assert any(name.startswith("4-") for name in os.listdir(workdir / "checkpoints_corrupt"))
-  steps = [json.loads(line)["step"] for line in open(workdir / "metrics.jsonl")
-           if '"train"' in line]
-  assert steps == [2, 4, 4, 6]   # steps 3-4 trained again from checkpoint 2, then 5-6
+  steps = [
+    json.loads(line)["step"] for line in open(workdir / "metrics.jsonl") if '"train"' in line
+  ]
+  assert steps == [2, 4, 4, 6]  # steps 3-4 trained again from checkpoint 2, then 5-6
 
 
 @pytest.fixture
@@ -133,11 +160,11 @@ def nan_batches(monkeypatch):
     if len(calls) == 3:
       batch["image"][0, 0, 0, 0] = np.nan
     return device_batch(self, batch)
+
   monkeypatch.setattr(train.Runtime, "device_batch", poisoned)
 
 
-def test_nan_stops_naming_the_step_and_saves_nothing_of_it(tmp_path, tiny_data_dir,
-                                                          nan_batches):
+def test_nan_stops_naming_the_step_and_saves_nothing_of_it(tmp_path, tiny_data_dir, nan_batches):
   config = tiny_config(tiny_data_dir, eval_every_steps=100, num_train_steps=6)
   with pytest.raises(FloatingPointError, match=r"at step 3: .*loss=nan.*pc_final="):
     train.train_and_evaluate(config, str(tmp_path / "run"))
@@ -146,13 +173,14 @@ def test_nan_stops_naming_the_step_and_saves_nothing_of_it(tmp_path, tiny_data_d
 
 
 def test_nan_policy_skip_counts_and_continues(tmp_path, tiny_data_dir, nan_batches):
-  config = tiny_config(tiny_data_dir, eval_every_steps=100, num_train_steps=4,
-                       nan_policy="skip")
+  config = tiny_config(tiny_data_dir, eval_every_steps=100, num_train_steps=4, nan_policy="skip")
   train.train_and_evaluate(config, str(tmp_path / "run"))
-  records = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")
-             if '"train"' in line]
+  records = [
+    json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl") if '"train"' in line
+  ]
   assert [r["nonfinite"] for r in records] == [0.0, 1.0]
   from tests.test_train import final_state
+
   state = final_state(config, str(tmp_path / "run"))
   assert int(state.skipped_steps) == 1 and int(state.step) == 4
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))

@@ -3,6 +3,7 @@
 the README's Cloud TPU command at smoke-run size, a stopped and resumed run equal
 to an uninterrupted one, a corrupt checkpoint quarantined, metrics and TensorBoard
 events written as new objects, predict reading and writing gs://."""
+
 import io
 import json
 import subprocess
@@ -27,9 +28,20 @@ def test_the_readme_tpu_command_runs_with_a_gcs_workdir_and_data_dir(gcs_bucket,
   workdir, data_dir = f"{gcs_bucket}/readme/run", f"{gcs_bucket}/readme/tfds"
   options = [f"--config.dataset.options.{k}={v}" for k, v in TINY_DATASET_OPTIONS.items()]
   run = subprocess.run(
-      [sys.executable, "-m", "ncl_jax.main", "--config=configs/synthetic.py:runlocal",
-       f"--workdir={workdir}", f"--config.dataset.data_dir={data_dir}", *options],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    [
+      sys.executable,
+      "-m",
+      "ncl_jax.main",
+      "--config=configs/synthetic.py:runlocal",
+      f"--workdir={workdir}",
+      f"--config.dataset.data_dir={data_dir}",
+      *options,
+    ],
+    cwd=REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   assert "Uploading" in run.stdout
   version_dirs = list(epath.Path(data_dir).glob("ncl_synthetic/*/*"))
@@ -40,8 +52,9 @@ def test_the_readme_tpu_command_runs_with_a_gcs_workdir_and_data_dir(gcs_bucket,
   assert checkpointing.read_config(workdir).image_size == 64
 
 
-def test_a_run_on_gcs_resumes_exactly_and_quarantines_a_corrupt_checkpoint(gcs_bucket, tmp_path,
-                                                                           monkeypatch):
+def test_a_run_on_gcs_resumes_exactly_and_quarantines_a_corrupt_checkpoint(
+  gcs_bucket, tmp_path, monkeypatch
+):
   config = tiny_config(f"{gcs_bucket}/resume/tfds", eval_every_steps=100)
   straight = tmp_path / "straight"
   train.train_and_evaluate(tiny_config(tmp_path / "tfds", eval_every_steps=100), str(straight))
@@ -63,7 +76,7 @@ def test_a_run_on_gcs_resumes_exactly_and_quarantines_a_corrupt_checkpoint(gcs_b
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   events = list((epath.Path(workdir) / "tensorboard").glob("events.out.tfevents.*"))
-  assert len(events) >= 2 and all(e.read_bytes() for e in events)   # one per commit
+  assert len(events) >= 2 and all(e.read_bytes() for e in events)  # one per commit
 
   for file in paths.files_under(epath.Path(workdir) / "checkpoints" / "4" / "state"):
     file.write_bytes(b"garbage")
@@ -73,14 +86,15 @@ def test_a_run_on_gcs_resumes_exactly_and_quarantines_a_corrupt_checkpoint(gcs_b
   corrupt = list((epath.Path(workdir) / "checkpoints_corrupt").iterdir())
   assert len(corrupt) == 1 and corrupt[0].name.startswith("4-")
   steps = [r["step"] for r in metric_writers.read_records(workdir) if r["split"] == "train"]
-  assert steps == [2, 4, 4, 6]     # 3-4 trained again from checkpoint 2, then 5-6
+  assert steps == [2, 4, 4, 6]  # 3-4 trained again from checkpoint 2, then 5-6
 
   # predict: a checkpoint, images and outputs, all on GCS
   images = epath.Path(gcs_bucket) / "resume" / "photos"
   images.mkdir(parents=True, exist_ok=True)
   buffer = io.BytesIO()
   Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 30, 3), np.uint8)).save(
-      buffer, "PNG")
+    buffer, "PNG"
+  )
   (images / "a.png").write_bytes(buffer.getvalue())
   predictor = inference.Predictor.from_checkpoint(workdir)
   output = f"{gcs_bucket}/resume/predictions"

@@ -8,6 +8,7 @@ The config is read back the way a checkpoint's saved config is read, so this
 also pins that a config written before newer keys existed still builds the
 network it was trained with.
 """
+
 import json
 import pathlib
 
@@ -29,7 +30,7 @@ def fixed_examples():
     mask = np.zeros((height, width), np.uint8)
     if index != 3:
       top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
-      mask[top:top + height // 3, left:left + width // 3] = 255
+      mask[top : top + height // 3, left : left + width // 3] = 255
     image = rng.integers(0, 256, (height, width, 3), np.uint8)
     records.append(record(f"{index}.png", png_bytes(image), png_bytes(mask), int(mask.any())))
   return records
@@ -43,15 +44,17 @@ def fixed_batch(config, seed):
   mask = np.zeros((batch, size, size), np.uint8)
   for b in range(1, batch):
     top, left = rng.integers(0, size // 3, 2)
-    mask[b, top:top + size // 2 + b, left:left + size // 2] = 1
+    mask[b, top : top + size // 2 + b, left : left + size // 2] = 1
   image = rng.normal(size=(batch, size, size, 3)).astype(np.float32)
   return {"image": image, "mask": mask}
 
 
 def checksums(tree):
   leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(tree)]
-  return {"sum": float(sum(x.sum() for x in leaves)),
-          "abs_sum": float(sum(np.abs(x).sum() for x in leaves))}
+  return {
+    "sum": float(sum(x.sum() for x in leaves)),
+    "abs_sum": float(sum(np.abs(x).sum() for x in leaves)),
+  }
 
 
 def behaviour(config):
@@ -60,14 +63,17 @@ def behaviour(config):
   steps = []
   for seed in range(3):
     batch = fixed_batch(config, seed)
-    state, terms = runtime.train_step(state,
-                                      {k: runtime.mesh.shard(v) for k, v in batch.items()})
+    state, terms = runtime.train_step(state, {k: runtime.mesh.shard(v) for k, v in batch.items()})
     steps.append({k: float(v) for k, v in jax.device_get(terms).items()})
-  result = evaluation.evaluate(runtime.predict, runtime.mesh, state.variables, fixed_examples(),
-                               config).metrics
-  return {"steps": steps, "params": checksums(state.params),
-          "batch_stats": checksums(state.batch_stats),
-          "evaluation": {k: v for k, v in result.items() if isinstance(v, (int, float))}}
+  result = evaluation.evaluate(
+    runtime.predict, runtime.mesh, state.variables, fixed_examples(), config
+  ).metrics
+  return {
+    "steps": steps,
+    "params": checksums(state.params),
+    "batch_stats": checksums(state.batch_stats),
+    "evaluation": {k: v for k, v in result.items() if isinstance(v, (int, float))},
+  }
 
 
 def golden_config():
@@ -101,8 +107,9 @@ def test_behaviour_equals_the_golden_values():
     np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
 
 
-if __name__ == "__main__":   # python -m tests.test_golden: re-record the values
-  import tests.conftest  # pylint: disable=g-import-not-at-top,unused-import  (the suite's XLA flags)
+if __name__ == "__main__":  # python -m tests.test_golden: re-record the values
+  import tests.conftest  # noqa: F401  (sets the suite's XLA flags)
+
   recorded = json.loads(GOLDEN.read_text())["behaviour"]
   values = behaviour(golden_config())
   values["evaluation"] = {key: values["evaluation"][key] for key in recorded["evaluation"]}

@@ -1,4 +1,5 @@
 """Predictor, predict CLI, export, robustness, pictures: against a tiny trained model."""
+
 import io
 import json
 import os
@@ -6,16 +7,23 @@ import pathlib
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image
 
-from ncl_jax import (data, evaluation, inference, input_pipeline, metrics, robustness, train,
-                     visualize)
+from ncl_jax import (
+  data,
+  evaluation,
+  inference,
+  input_pipeline,
+  metrics,
+  robustness,
+  train,
+  visualize,
+)
 from ncl_jax import predict as predict_cli
-from ncl_jax.devices import DeviceMesh
 from ncl_jax.data import export as data_export
+from ncl_jax.devices import DeviceMesh
 from tests.conftest import REPO_ROOT, tiny_config
 
 
@@ -38,7 +46,7 @@ def test_predictor_loads_workdir_or_step_dir_without_config(trained):
   np.testing.assert_array_equal(a.probabilities, b.probabilities)
   assert a.score == pytest.approx(float(a.probabilities.max()))
   assert from_workdir.image_size == config.image_size
-  from_workdir.config.image_score_quantile = 0.9   # as configs/photos.py sets it
+  from_workdir.config.image_score_quantile = 0.9  # as configs/photos.py sets it
   assert from_workdir.predict(image).score == pytest.approx(np.quantile(a.probabilities, 0.9))
 
 
@@ -48,25 +56,33 @@ def test_prediction_views_average_flips_and_transposes(trained):
   images = np.random.default_rng(3).normal(size=(2, size, size, 3)).astype(np.float32)
 
   def predict(x, views=1):
-    return np.asarray(evaluation.predict_probabilities(
-        predictor.model, predictor.variables, np.ascontiguousarray(x), views))
+    return np.asarray(
+      evaluation.predict_probabilities(
+        predictor.model, predictor.variables, np.ascontiguousarray(x), views
+      )
+    )
 
-  def flips(x):   # the mean over the four flips, each undone
+  def flips(x):  # the mean over the four flips, each undone
     return np.mean([predict(x[:, ::a, ::b])[:, ::a, ::b] for a in (1, -1) for b in (1, -1)], 0)
+
   one = predict(images)
   assert not np.allclose(one, predict(images[:, :, ::-1])[:, :, ::-1], atol=1e-4)
-  np.testing.assert_allclose(predict(images, 2),
-                             (one + predict(images[:, :, ::-1])[:, :, ::-1]) / 2, atol=1e-6)
+  np.testing.assert_allclose(
+    predict(images, 2), (one + predict(images[:, :, ::-1])[:, :, ::-1]) / 2, atol=1e-6
+  )
   np.testing.assert_allclose(predict(images, 4), flips(images), atol=1e-6)
   transposed = images.transpose(0, 2, 1, 3)
   eight = predict(images, 8)
-  np.testing.assert_allclose(eight, (flips(images) + flips(transposed).transpose(0, 2, 1)) / 2,
-                             atol=1e-6)
+  np.testing.assert_allclose(
+    eight, (flips(images) + flips(transposed).transpose(0, 2, 1)) / 2, atol=1e-6
+  )
   np.testing.assert_allclose(predict(transposed, 8), eight.transpose(0, 2, 1), atol=1e-6)
   with pytest.raises(ValueError, match="must be square, got"):
-    predict(images[:, :, :size // 2], 8)
-  for call in (lambda: predict(images, 3),
-               lambda: inference.Predictor.from_checkpoint(trained[1], views=3)):
+    predict(images[:, :, : size // 2], 8)
+  for call in (
+    lambda: predict(images, 3),
+    lambda: inference.Predictor.from_checkpoint(trained[1], views=3),
+  ):
     with pytest.raises(ValueError, match=r"views must be one of \(1, 2, 4, 8\), got 3"):
       call()
 
@@ -98,16 +114,24 @@ def test_evaluation_at_original_or_input_size(trained, monkeypatch):
   config, workdir = trained
   predict, mesh, variables = served(config, workdir)
   from tests.test_bad_data import png_bytes, record
+
   rng = np.random.default_rng(7)
   mask = np.zeros((40, 50), np.uint8)
   mask[10:30, 5:25] = 255
-  source = [record(f"{i}.png", png_bytes(rng.integers(0, 256, (40, 50, 3), np.uint8)),
-                   png_bytes(mask)) for i in range(3)]
+  source = [
+    record(f"{i}.png", png_bytes(rng.integers(0, 256, (40, 50, 3), np.uint8)), png_bytes(mask))
+    for i in range(3)
+  ]
   shapes = []
   add = metrics.Evaluator.add
-  monkeypatch.setattr(metrics.Evaluator, "add",
-                      lambda self, prob, target, label=None: (shapes.append(np.shape(target)),
-                                                              add(self, prob, target, label)))
+  monkeypatch.setattr(
+    metrics.Evaluator,
+    "add",
+    lambda self, prob, target, label=None: (
+      shapes.append(np.shape(target)),
+      add(self, prob, target, label),
+    ),
+  )
   evaluation.evaluate(predict, mesh, variables, source, config)
   config = config.copy_and_resolve_references()
   config.eval_at_original_size = False
@@ -120,8 +144,10 @@ def test_compiled_once_for_many_sizes(trained):
   _, workdir = trained
   predictor = inference.Predictor.from_checkpoint(workdir, batch_size=4)
   rng = np.random.default_rng(1)
-  images = [rng.integers(0, 256, shape + (3,), np.uint8)
-            for shape in ((30, 40), (64, 64), (100, 33), (200, 150), (300, 90))]  # 2 slide
+  images = [
+    rng.integers(0, 256, shape + (3,), np.uint8)
+    for shape in ((30, 40), (64, 64), (100, 33), (200, 150), (300, 90))
+  ]  # 2 slide
   predictions = predictor.predict_batch(images)
   assert [p.probabilities.shape for p in predictions] == [i.shape[:2] for i in images]
   predictor.predict(images[0])
@@ -133,7 +159,7 @@ def test_sliding_window_covers_and_agrees_with_resize_at_training_size(trained):
   corners = inference.sliding_windows(150, 100, 64, overlap=0.5)
   covered = np.zeros((150, 100), int)
   for top, left in corners:
-    covered[top:top + 64, left:left + 64] += 1
+    covered[top : top + 64, left : left + 64] += 1
   assert covered.min() >= 1
   image = np.random.default_rng(2).integers(0, 256, (64, 64, 3), np.uint8)
   sliding = inference.Predictor.from_checkpoint(workdir, strategy="sliding").predict(image)
@@ -161,7 +187,7 @@ def test_odd_modes_are_converted(tmp_path, mode):
 def test_exif_orientation_is_applied(tmp_path):
   image = Image.fromarray(np.zeros((20, 30, 3), np.uint8))
   exif = image.getexif()
-  exif[0x0112] = 6                               # rotate 90 degrees when displayed
+  exif[0x0112] = 6  # rotate 90 degrees when displayed
   image.save(tmp_path / "rotated.jpg", exif=exif.tobytes())
   assert inference.load_image(tmp_path / "rotated.jpg").shape == (30, 20, 3)
 
@@ -182,16 +208,30 @@ def test_cli_masks_match_the_eval_json(trained, tmp_path):
   builder = data.get_builder(config.dataset)
   assert data_export.export_split(builder, "test", tmp_path / "test") == 6
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  run = subprocess.run([sys.executable, "-m", "ncl_jax.predict", f"--checkpoint={workdir}",
-                        f"--output={tmp_path / 'out'}", str(tmp_path / "test" / "images")],
-                       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+  run = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "ncl_jax.predict",
+      f"--checkpoint={workdir}",
+      f"--output={tmp_path / 'out'}",
+      str(tmp_path / "test" / "images"),
+    ],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   expected = json.load(open(workdir / "eval" / "ncl_synthetic-test.json"))
   assert f1_from_pngs(tmp_path / "out", tmp_path / "test" / "masks") == pytest.approx(
-      expected["pixel_f1"], abs=1e-9)
+    expected["pixel_f1"], abs=1e-9
+  )
   lines = [json.loads(line) for line in open(tmp_path / "out" / "predictions.jsonl")]
-  assert len(lines) == 6 and all({"image_score", "manipulated_fraction", "seconds"} <= set(l)
-                                 for l in lines)
+  assert len(lines) == 6 and all(
+    {"image_score", "manipulated_fraction", "seconds"} <= set(l) for l in lines
+  )
   for suffix in ("_mask.png", "_prob.png", "_overlay.png"):
     assert len(list((tmp_path / "out").glob(f"*{suffix}"))) == 6
 
@@ -209,16 +249,35 @@ def test_cli_reports_bad_files_and_goes_on(trained, tmp_path):
   Image.fromarray(np.zeros((40, 50), np.uint8)).save(folder / "gray.png")
   Image.fromarray(np.zeros((40, 50, 4), np.uint8)).save(folder / "alpha.png")
   Image.fromarray(np.random.default_rng(4).integers(0, 256, (3000, 4000, 3), np.uint8)).save(
-      folder / "large.jpg", quality=80)
+    folder / "large.jpg", quality=80
+  )
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  run = subprocess.run([sys.executable, "-m", "ncl_jax.predict", f"--checkpoint={workdir}",
-                        f"--output={tmp_path / 'out'}", "--strategy=resize", str(folder)],
-                       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-  assert run.returncode == 1                       # some files failed
-  lines = {pathlib.Path(l["file"]).name: l
-           for l in map(json.loads, open(tmp_path / "out" / "predictions.jsonl"))}
-  assert {n for n, l in lines.items() if "error" in l} == {"empty.jpg", "notes.jpg",
-                                                           "truncated.jpg"}
+  run = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "ncl_jax.predict",
+      f"--checkpoint={workdir}",
+      f"--output={tmp_path / 'out'}",
+      "--strategy=resize",
+      str(folder),
+    ],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
+  assert run.returncode == 1  # some files failed
+  lines = {
+    pathlib.Path(l["file"]).name: l
+    for l in map(json.loads, open(tmp_path / "out" / "predictions.jsonl"))
+  }
+  assert {n for n, l in lines.items() if "error" in l} == {
+    "empty.jpg",
+    "notes.jpg",
+    "truncated.jpg",
+  }
   for name in ("empty.jpg", "notes.jpg", "truncated.jpg"):
     assert f"error: {folder / name}" in run.stderr
   for stem in ("deep", "gray", "alpha", "large"):
@@ -232,9 +291,9 @@ def test_export_runs_without_the_model_code(trained, tmp_path):
   predictor.export(tmp_path / "exported")
   function, metadata = inference.load_exported(tmp_path / "exported")
   images = np.random.default_rng(5).normal(size=(2, 64, 64, 3)).astype(np.float32)
-  np.testing.assert_allclose(function(images),
-                             np.asarray(predictor._forward(predictor.variables, images)),
-                             atol=1e-5)
+  np.testing.assert_allclose(
+    function(images), np.asarray(predictor._forward(predictor.variables, images)), atol=1e-5
+  )
   assert metadata["input_shape"] == [2, 64, 64, 3]
 
 
@@ -246,7 +305,7 @@ def test_perturbations():
   assert blurred.shape == image.shape and blurred.std() < image.std()
   a = robustness.perturbation_fn("noise", 3)(7, image)
   b = robustness.perturbation_fn("noise", 3)(7, image)
-  np.testing.assert_array_equal(a, b)              # seeded per image
+  np.testing.assert_array_equal(a, b)  # seeded per image
   assert 1 < np.abs(a.astype(float) - image).mean() < 5
   assert robustness.perturb("jpeg", 50, image, rng).shape == image.shape
   assert [k for k, _ in robustness.GRIDS["paper"]].count("blur") == 2
@@ -258,16 +317,32 @@ def test_perturbations():
 def test_robustness_cli_writes_json_and_plot(trained):
   _, workdir = trained
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  run = subprocess.run([sys.executable, "-m", "ncl_jax.robustness", f"--workdir={workdir}"],
-                       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+  run = subprocess.run(
+    [sys.executable, "-m", "ncl_jax.robustness", f"--workdir={workdir}"],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   result = json.load(open(workdir / "robustness" / "ncl_synthetic-test-paper.json"))
-  assert set(result["results"]) == {"none", "resize_0.78", "resize_0.25", "blur_3", "blur_5",
-                                    "noise_3", "noise_5", "jpeg_50", "jpeg_100"}
+  assert set(result["results"]) == {
+    "none",
+    "resize_0.78",
+    "resize_0.25",
+    "blur_3",
+    "blur_5",
+    "noise_3",
+    "noise_5",
+    "jpeg_50",
+    "jpeg_100",
+  }
   assert all(r["num_images"] == 6 for r in result["results"].values())
-  for label in ("resize_0.25", "blur_5", "noise_5", "jpeg_50"):   # each one reaches the model
-    assert result["results"][label]["pixel_auc_pooled"] != result["results"]["none"][
-        "pixel_auc_pooled"], label
+  for label in ("resize_0.25", "blur_5", "noise_5", "jpeg_50"):  # each one reaches the model
+    assert (
+      result["results"][label]["pixel_auc_pooled"] != result["results"]["none"]["pixel_auc_pooled"]
+    ), label
   assert (workdir / "robustness" / "ncl_synthetic-test-paper.png").stat().st_size > 1000
 
 
@@ -277,13 +352,15 @@ def test_training_writes_validation_pictures(trained, tiny_data_dir):
   assert b"validation_examples/0" in events
   predict, mesh, variables = served(config, workdir)
   source = data.get_builder(config.dataset).as_data_source("validation")
-  pictures = evaluation.evaluate(predict, mesh, variables, source, config,
-                                 num_pictures=config.num_summary_images).pictures
+  pictures = evaluation.evaluate(
+    predict, mesh, variables, source, config, num_pictures=config.num_summary_images
+  ).pictures
   assert len(pictures) == 4 and pictures[0].shape == (64, 5 * 64, 3)
 
 
 def test_figure_has_a_row_per_example():
   import matplotlib
+
   matplotlib.use("Agg")
   image = np.zeros((32, 32, 3), np.uint8)
   mask = np.zeros((32, 32), np.uint8)
@@ -296,14 +373,24 @@ def test_figure_has_a_row_per_example():
 
 def test_serving_needs_no_training_code_and_no_optimizer(trained, monkeypatch):
   """Serving a checkpoint neither imports the training loop nor builds an optimizer."""
-  code = ("import sys; import ncl_jax.inference, ncl_jax.robustness, ncl_jax.predict; "
-          "print(sorted(m for m in sys.modules if m in ('ncl_jax.train', 'ncl_jax.objective')))")
-  run = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                       text=True, timeout=300, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+  code = (
+    "import sys; import ncl_jax.inference, ncl_jax.robustness, ncl_jax.predict; "
+    "print(sorted(m for m in sys.modules if m in ('ncl_jax.train', 'ncl_jax.objective')))"
+  )
+  run = subprocess.run(
+    [sys.executable, "-c", code],
+    cwd=REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env=dict(os.environ, PYTHONPATH=REPO_ROOT),
+  )
   assert run.returncode == 0 and run.stdout.strip() == "[]", run.stderr[-2000:]
   from ncl_jax import optimizer
-  monkeypatch.setattr(optimizer, "create_optimizer",
-                      lambda config: pytest.fail("serving built an optimizer"))
+
+  monkeypatch.setattr(
+    optimizer, "create_optimizer", lambda config: pytest.fail("serving built an optimizer")
+  )
   config, workdir = trained
   predictor = inference.Predictor.from_checkpoint(workdir)
   assert predictor.predict(np.zeros((20, 20, 3), np.uint8)).probabilities.shape == (20, 20)
@@ -318,8 +405,11 @@ def test_cli_gives_every_input_its_own_outputs(trained, tmp_path):
   rng = np.random.default_rng(9)
   for name in ("x.jpg", "x.png", "y.png"):
     Image.fromarray(rng.integers(0, 256, (40, 50, 3), np.uint8)).save(folder / name)
-  assert predict_cli.collect([folder]) == [(folder / "x.jpg", "x.jpg"),
-                                           (folder / "x.png", "x.png"), (folder / "y.png", "y")]
+  assert predict_cli.collect([folder]) == [
+    (folder / "x.jpg", "x.jpg"),
+    (folder / "x.png", "x.png"),
+    (folder / "y.png", "y"),
+  ]
   predictor = inference.Predictor.from_checkpoint(workdir)
   assert predict_cli.run(predictor, [folder], tmp_path / "out", log=lambda *a, **k: None) == 0
   lines = [json.loads(line) for line in open(tmp_path / "out" / "predictions.jsonl")]

@@ -29,7 +29,7 @@ def test_decode_image_converts_modes_to_rgb(mode):
     data = encoded(rgb, "TIFF" if mode == "CMYK" else "PNG", mode)
   image = imaging.decode_image(data, "f")
   assert image.shape == (12, 10, 3) and image.dtype == np.uint8
-  if mode == "I;16":   # 16-bit scaled down to 8 bits, not clipped
+  if mode == "I;16":  # 16-bit scaled down to 8 bits, not clipped
     np.testing.assert_allclose(image[..., 0], rgb[..., 0], atol=1)
 
 
@@ -46,8 +46,9 @@ def test_mask_binarized_at_127_and_resized_to_image():
   np.testing.assert_array_equal(imaging.binarize_mask(mask_values), [[0, 0], [1, 1]])
   image = np.zeros((8, 6, 3), np.uint8)
   record = make_record(image, np.ones((8, 6)), "a.png")
-  record["mask"] = encoded(np.kron(np.array([[0, 255], [255, 0]], np.uint8),
-                                   np.ones((2, 3), np.uint8)))    # 4x6 mask, 8x6 image
+  record["mask"] = encoded(
+    np.kron(np.array([[0, 255], [255, 0]], np.uint8), np.ones((2, 3), np.uint8))
+  )  # 4x6 mask, 8x6 image
   example = input_pipeline.decode_example(record)
   assert example["mask"].shape == (8, 6)
   assert set(np.unique(example["mask"])) == {0, 1}
@@ -57,19 +58,22 @@ def test_mask_cache_returns_what_decoding_gives_and_decodes_each_mask_once(monke
   rng = np.random.default_rng(0)
   image = rng.integers(0, 256, (40, 60, 3), np.uint8)
   gray = np.zeros((40, 60), np.uint8)
-  gray[5:30, 10:50] = 200      # nonbinary values, binarized
-  records = [make_record(image, np.zeros((40, 60)), "plain.png"),
-             make_record(image, np.zeros((40, 60)), "gray.png"),
-             make_record(image, np.zeros((40, 60)), "small.png")]
+  gray[5:30, 10:50] = 200  # nonbinary values, binarized
+  records = [
+    make_record(image, np.zeros((40, 60)), "plain.png"),
+    make_record(image, np.zeros((40, 60)), "gray.png"),
+    make_record(image, np.zeros((40, 60)), "small.png"),
+  ]
   records[1]["mask"] = encoded(gray)
-  records[2]["mask"] = encoded(gray[::2, ::2])           # another size: resized
+  records[2]["mask"] = encoded(gray[::2, ::2])  # another size: resized
   plain = input_pipeline.TrainPreprocess(image_size=32)
   cache = input_pipeline.MaskCache(2**20)
   cached = input_pipeline.TrainPreprocess(image_size=32, mask_cache=cache)
   decodes = []
   decode_mask = input_pipeline.decode_mask
-  monkeypatch.setattr(input_pipeline, "decode_mask",
-                      lambda *args: decodes.append(args[1]) or decode_mask(*args))
+  monkeypatch.setattr(
+    input_pipeline, "decode_mask", lambda *args: decodes.append(args[1]) or decode_mask(*args)
+  )
   for epoch in range(3):
     for index, record in enumerate(records):
       expected = plain.random_map(record, np.random.default_rng(index))
@@ -78,20 +82,22 @@ def test_mask_cache_returns_what_decoding_gives_and_decodes_each_mask_once(monke
       for key in expected:
         np.testing.assert_array_equal(got[key], expected[key], err_msg=f"{epoch} {index} {key}")
   assert expected["mask_resized"] and expected["mask_nonbinary"] and expected["mask"].any()
-  assert decodes.count("gray.png") == 3 + 1       # plain: every epoch; cached: once
+  assert decodes.count("gray.png") == 3 + 1  # plain: every epoch; cached: once
   assert (cache.hits, cache.misses) == (6, 3)
   # A worker process gets an empty cache with the same bound.
   copy = pickle.loads(pickle.dumps(cached)).mask_cache
-  assert copy.max_bytes == 2**20 and copy.bytes == 0 and copy.get(next(iter(cache._entries))) is None
+  assert (
+    copy.max_bytes == 2**20 and copy.bytes == 0 and copy.get(next(iter(cache._entries))) is None
+  )
 
 
 def test_mask_cache_evicts_least_recently_used_past_its_bound():
-  mask = np.ones((32, 32), np.uint8)           # 128 bytes packed
+  mask = np.ones((32, 32), np.uint8)  # 128 bytes packed
   cache = input_pipeline.MaskCache(300)
   keys = [input_pipeline.MaskCache.key(bytes([i]), (32, 32)) for i in range(3)]
   cache.put(keys[0], mask, False, False)
   cache.put(keys[1], mask, False, False)
-  assert cache.get(keys[0]) is not None        # keys[1] is now the least recently used
+  assert cache.get(keys[0]) is not None  # keys[1] is now the least recently used
   cache.put(keys[2], mask, True, False)
   assert cache.get(keys[1]) is None and cache.bytes == 256
   got, nonbinary, resized = cache.get(keys[2])
@@ -125,8 +131,9 @@ def test_train_preprocess_quarter_turns_image_and_mask_together():
   rng = np.random.default_rng(0)
   image = rng.integers(0, 256, (32, 32, 3), np.uint8)
   mask = (image[..., 0] > 128).astype(np.uint8)
-  transform = input_pipeline.TrainPreprocess(image_size=32, crop="resize", random_flip=False,
-                                             random_rotate=True)
+  transform = input_pipeline.TrainPreprocess(
+    image_size=32, crop="resize", random_flip=False, random_rotate=True
+  )
   turns = set()
   for seed in range(12):
     out = transform.random_map(make_record(image, mask), np.random.default_rng(seed))
@@ -160,8 +167,9 @@ def _source(count, size=(24, 20)):
 
 def test_eval_dataset_pads_without_dropping_or_repeating():
   source = _source(7, size=(24, 20))
-  batches = list(input_pipeline.create_eval_dataset(source, image_size=16, batch_size=3,
-                                                    num_threads=1))
+  batches = list(
+    input_pipeline.create_eval_dataset(source, image_size=16, batch_size=3, num_threads=1)
+  )
   assert len(batches) == 3
   valid = np.concatenate([b["valid"] for b in batches])
   indices = np.concatenate([b["index"] for b in batches])[valid]
@@ -169,14 +177,15 @@ def test_eval_dataset_pads_without_dropping_or_repeating():
   assert batches[-1]["valid"].tolist() == [True, False, False]
   assert batches[0]["image"].shape == (3, 16, 16, 3)
   original = batches[0]["original_mask"][1]
-  assert original.shape == (24, 20)          # metrics use the original size
+  assert original.shape == (24, 20)  # metrics use the original size
   names = [n for b in batches for n, v in zip(b["file_name"], b["valid"]) if v]
   assert names == [f"{i}.png" for i in range(7)]
 
 
 def test_train_dataset_same_seed_same_batches(tiny_data_dir):
-  from tests.conftest import tiny_config
   from ncl_jax import data
+  from tests.conftest import tiny_config
+
   config = tiny_config(tiny_data_dir)
   source = data.get_builder(config.dataset).as_data_source("train")
 
@@ -201,8 +210,13 @@ def test_device_prefetch_checkpoint_resumes_on_first_unreturned_batch(tmp_path):
   import orbax.checkpoint as ocp
 
   def dataset():
-    return grain.MapDataset.range(1000).seed(3).shuffle().to_iter_dataset(
-        grain.ReadOptions(num_threads=2, prefetch_buffer_size=8)).batch(4)
+    return (
+      grain.MapDataset.range(1000)
+      .seed(3)
+      .shuffle()
+      .to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=8))
+      .batch(4)
+    )
 
   expected = [batch.tolist() for batch, _ in zip(iter(dataset()), range(10))]
   put = lambda batch: jax.device_put(batch)  # noqa: E731
@@ -212,7 +226,7 @@ def test_device_prefetch_checkpoint_resumes_on_first_unreturned_batch(tmp_path):
   manager = ocp.CheckpointManager(str(tmp_path / "ckpt"))
   manager.save(4, args=ocp.args.Composite(data=grain.checkpoint.CheckpointSave(prefetched)))
   manager.wait_until_finished()
-  assert next(prefetched).tolist() == expected[4]   # the run goes on after the save
+  assert next(prefetched).tolist() == expected[4]  # the run goes on after the save
 
   restored = input_pipeline.DevicePrefetch(iter(dataset()), put, depth=3)
   manager.restore(4, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(restored)))

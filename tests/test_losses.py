@@ -1,4 +1,5 @@
 """Both losses against a plain NumPy transcription of the formulas in docs/method.md."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,33 +33,62 @@ def reference_ncl(tampered, tv, authentic, av, se_pos, se_neg, sv, tau, role, st
   use_pos = role in ("switch", "positive") or (role == "alternate" and step % 2 == 0)
   use_neg = role in ("switch", "negative") or (role == "alternate" and step % 2 == 1)
   l_pos, l_neg = (l_pos if use_pos else 0.0), (l_neg if use_neg else 0.0)
-  return {"total": l_tam + l_pos + l_neg, "tampered": l_tam, "hard_positive": l_pos,
-          "hard_negative": l_neg}
+  return {
+    "total": l_tam + l_pos + l_neg,
+    "tampered": l_tam,
+    "hard_positive": l_pos,
+    "hard_negative": l_neg,
+  }
 
 
 def random_inputs(seed, n_t=7, n_a=9, n_img=3, dim=5):
   rng = np.random.default_rng(seed)
   tampered_valid, authentic_valid = rng.random(n_t) < 0.7, rng.random(n_a) < 0.7
-  tampered_valid[:2] = authentic_valid[:2] = True      # every term has pairs
-  tampered_valid[-1] = authentic_valid[-1] = False     # and masking matters
+  tampered_valid[:2] = authentic_valid[:2] = True  # every term has pairs
+  tampered_valid[-1] = authentic_valid[-1] = False  # and masking matters
   return dict(
-      tampered=rng.normal(size=(n_t, dim)), tampered_valid=tampered_valid,
-      authentic=rng.normal(size=(n_a, dim)), authentic_valid=authentic_valid,
-      se_pos=np.abs(rng.normal(size=(n_img, dim))), se_neg=np.abs(rng.normal(size=(n_img, dim))),
-      se_valid=np.array([True, False, True][:n_img]))
+    tampered=rng.normal(size=(n_t, dim)),
+    tampered_valid=tampered_valid,
+    authentic=rng.normal(size=(n_a, dim)),
+    authentic_valid=authentic_valid,
+    se_pos=np.abs(rng.normal(size=(n_img, dim))),
+    se_neg=np.abs(rng.normal(size=(n_img, dim))),
+    se_valid=np.array([True, False, True][:n_img]),
+  )
 
 
-@pytest.mark.parametrize("role,step", [("switch", 0), ("alternate", 0), ("alternate", 1),
-                                       ("positive", 3), ("negative", 3), ("drop", 0)])
+@pytest.mark.parametrize(
+  "role,step",
+  [
+    ("switch", 0),
+    ("alternate", 0),
+    ("alternate", 1),
+    ("positive", 3),
+    ("negative", 3),
+    ("drop", 0),
+  ],
+)
 @pytest.mark.parametrize("tau", [0.1, 0.5])
 def test_ncl_loss_matches_numpy(role, step, tau):
   inputs = random_inputs(seed=10 * losses.CONTOUR_ROLES.index(role) + step)
-  got = losses.ncl_loss(**{k: jnp.asarray(v, jnp.float32 if v.dtype != bool else bool)
-                           for k, v in inputs.items()},
-                        temperature=tau, contour_role=role, step=step)
-  expected = reference_ncl(inputs["tampered"], inputs["tampered_valid"], inputs["authentic"],
-                           inputs["authentic_valid"], inputs["se_pos"], inputs["se_neg"],
-                           inputs["se_valid"], tau, role, step)
+  got = losses.ncl_loss(
+    **{k: jnp.asarray(v, jnp.float32 if v.dtype != bool else bool) for k, v in inputs.items()},
+    temperature=tau,
+    contour_role=role,
+    step=step,
+  )
+  expected = reference_ncl(
+    inputs["tampered"],
+    inputs["tampered_valid"],
+    inputs["authentic"],
+    inputs["authentic_valid"],
+    inputs["se_pos"],
+    inputs["se_neg"],
+    inputs["se_valid"],
+    tau,
+    role,
+    step,
+  )
   for key in expected:
     np.testing.assert_allclose(float(got[key]), expected[key], rtol=2e-5, atol=1e-5, err_msg=key)
   assert expected["tampered"] > 0
@@ -66,32 +96,44 @@ def test_ncl_loss_matches_numpy(role, step, tau):
 
 def test_ncl_loss_empty_sets_give_zero_and_finite_gradients():
   inputs = random_inputs(seed=5)
-  inputs["tampered_valid"][:] = False       # no tampered patch in the batch
-  inputs["se_valid"][:] = False             # no contour patch either
+  inputs["tampered_valid"][:] = False  # no tampered patch in the batch
+  inputs["se_valid"][:] = False  # no contour patch either
   args = {k: jnp.asarray(v) for k, v in inputs.items()}
 
   def total(tampered, authentic, se_pos, se_neg):
-    out = losses.ncl_loss(tampered, args["tampered_valid"], authentic, args["authentic_valid"],
-                          se_pos, se_neg, args["se_valid"], 0.1)
+    out = losses.ncl_loss(
+      tampered,
+      args["tampered_valid"],
+      authentic,
+      args["authentic_valid"],
+      se_pos,
+      se_neg,
+      args["se_valid"],
+      0.1,
+    )
     return out["total"], out
 
   (value, terms), grads = jax.value_and_grad(total, argnums=(0, 1, 2, 3), has_aux=True)(
-      args["tampered"], args["authentic"], args["se_pos"], args["se_neg"])
+    args["tampered"], args["authentic"], args["se_pos"], args["se_neg"]
+  )
   assert float(value) == 0.0 and all(float(v) == 0.0 for v in terms.values())
   assert all(np.isfinite(np.asarray(g)).all() for g in grads)
 
 
 def test_ncl_loss_without_negatives_is_zero_not_nan():
   inputs = random_inputs(seed=6)
-  inputs["authentic_valid"][:] = False      # -log(e/e) = 0 for every pair
+  inputs["authentic_valid"][:] = False  # -log(e/e) = 0 for every pair
   got = losses.ncl_loss(**{k: jnp.asarray(v) for k, v in inputs.items()}, temperature=0.1)
   assert abs(float(got["tampered"])) < 1e-6 and np.isfinite(float(got["total"]))
 
 
 def test_ncl_loss_rejects_unknown_role():
   with pytest.raises(ValueError, match="contour_role"):
-    losses.ncl_loss(**{k: jnp.asarray(v) for k, v in random_inputs(0).items()},
-                    temperature=0.1, contour_role="both")
+    losses.ncl_loss(
+      **{k: jnp.asarray(v) for k, v in random_inputs(0).items()},
+      temperature=0.1,
+      contour_role="both",
+    )
 
 
 def reference_pc(logits, target, contour, mu):
@@ -107,10 +149,10 @@ def test_pivot_consistent_loss_matches_numpy(mu):
   logits = rng.normal(size=(2, 8, 8, 1)) * 3
   mask = (rng.random((2, 8, 8)) < 0.4).astype(np.float32)
   contour = rng.random((2, 8, 8)) < 0.3
-  got = losses.pivot_consistent_loss(jnp.asarray(logits), jnp.asarray(mask[..., None]),
-                                     jnp.asarray(contour), mu)
-  np.testing.assert_allclose(float(got), reference_pc(logits[..., 0], mask, contour, mu),
-                             rtol=1e-5)
+  got = losses.pivot_consistent_loss(
+    jnp.asarray(logits), jnp.asarray(mask[..., None]), jnp.asarray(contour), mu
+  )
+  np.testing.assert_allclose(float(got), reference_pc(logits[..., 0], mask, contour, mu), rtol=1e-5)
 
 
 def test_pivot_consistent_loss_at_a_coarser_stage():
@@ -120,14 +162,16 @@ def test_pivot_consistent_loss_at_a_coarser_stage():
   logits = rng.normal(size=(1, 4, 4))
   mask = (rng.random((1, 16, 16)) < 0.5).astype(np.float32)
   contour = np.zeros((1, 16, 16), bool)
-  contour[0, 0, 5] = True                      # one input pixel -> stage pixel (0, 1)
+  contour[0, 0, 5] = True  # one input pixel -> stage pixel (0, 1)
   target = mask.reshape(1, 4, 4, 4, 4).mean(axis=(2, 4))
   stage_contour = np.zeros((1, 4, 4), bool)
   stage_contour[0, 0, 1] = True
-  got = losses.pivot_consistent_loss(jnp.asarray(logits), jnp.asarray(mask),
-                                     jnp.asarray(contour), 0.7)
-  np.testing.assert_allclose(float(got), reference_pc(logits, target, stage_contour, 0.7),
-                             rtol=1e-5)
+  got = losses.pivot_consistent_loss(
+    jnp.asarray(logits), jnp.asarray(mask), jnp.asarray(contour), 0.7
+  )
+  np.testing.assert_allclose(
+    float(got), reference_pc(logits, target, stage_contour, 0.7), rtol=1e-5
+  )
 
 
 def test_pivot_consistent_loss_without_contour_pixels():
@@ -147,7 +191,7 @@ def test_dice_loss_matches_numpy_per_image_at_the_maps_size():
   rng = np.random.default_rng(4)
   logits = rng.normal(size=(3, 4, 4, 1)) * 2
   mask = (rng.random((3, 8, 8)) < 0.4).astype(np.float32)
-  mask[2] = 0                                  # an untouched image
+  mask[2] = 0  # an untouched image
   target = mask.reshape(3, 4, 2, 4, 2).mean(axis=(2, 4))
   got = losses.dice_loss(jnp.asarray(logits), jnp.asarray(mask))
   np.testing.assert_allclose(float(got), reference_dice(logits[..., 0], target), rtol=1e-5)
@@ -159,5 +203,5 @@ def test_dice_loss_is_zero_for_a_perfect_prediction_and_pushes_untouched_images_
   perfect = jnp.asarray(np.where(mask > 0, 30.0, -30.0))
   assert float(losses.dice_loss(perfect, jnp.asarray(mask))) < 1e-6
   gradient = jax.grad(losses.dice_loss)(jnp.zeros((2, 8, 8)), jnp.asarray(mask))
-  assert np.all(np.asarray(gradient[1]) > 0)           # untouched: every logit goes down
+  assert np.all(np.asarray(gradient[1]) > 0)  # untouched: every logit goes down
   assert np.all(np.asarray(gradient[0])[mask[0] > 0] < 0)  # edited pixels go up

@@ -1,4 +1,5 @@
 """Metrics against scikit-learn."""
+
 import math
 
 import numpy as np
@@ -21,7 +22,7 @@ def sklearn_best_f1(scores, labels):
 def test_roc_auc_matches_sklearn_with_ties():
   rng = np.random.default_rng(0)
   labels = rng.random(500) < 0.3
-  scores = np.round(rng.random(500) + 0.3 * labels, 1)   # many ties
+  scores = np.round(rng.random(500) + 0.3 * labels, 1)  # many ties
   assert metrics.roc_auc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
   assert math.isnan(metrics.roc_auc(scores, np.ones(500)))
 
@@ -33,12 +34,15 @@ def test_histogram_auc_and_best_f1_match_sklearn():
   positive, negative = metrics.class_histograms(scores, labels)
   q = quantized(scores)
   assert metrics.auc_from_histograms(positive, negative) == pytest.approx(
-      roc_auc_score(labels, q), abs=1e-10)
+    roc_auc_score(labels, q), abs=1e-10
+  )
   assert metrics.best_f1_from_histograms(positive, negative) == pytest.approx(
-      sklearn_best_f1(q, labels), abs=1e-10)
+    sklearn_best_f1(q, labels), abs=1e-10
+  )
   # quantization error on the raw scores is negligible
   assert metrics.auc_from_histograms(positive, negative) == pytest.approx(
-      roc_auc_score(labels, scores), abs=1e-4)
+    roc_auc_score(labels, scores), abs=1e-4
+  )
 
 
 def test_f1_and_iou_match_sklearn():
@@ -57,8 +61,8 @@ def test_evaluator_against_sklearn_per_image_and_dataset_level():
   for i in range(6):
     shape = (20 + i, 30)
     mask = np.zeros(shape, np.uint8)
-    if i < 4:                                   # 4 manipulated, 2 authentic images
-      mask[2:10 + i, 5:20] = 1
+    if i < 4:  # 4 manipulated, 2 authentic images
+      mask[2 : 10 + i, 5:20] = 1
     prob = np.clip(0.5 * mask + rng.random(shape) * 0.6, 0, 1).astype(np.float32)
     evaluator.add(prob, mask)
     image_scores.append(prob.max())
@@ -77,7 +81,8 @@ def test_evaluator_against_sklearn_per_image_and_dataset_level():
   assert result["pixel_f1_best"] == pytest.approx(np.mean(per_image["best"]))
   assert result["pixel_auc"] == pytest.approx(np.mean(per_image["auc"]))
   assert result["pixel_auc_pooled"] == pytest.approx(
-      roc_auc_score(np.concatenate(all_labels), np.concatenate(all_scores)))
+    roc_auc_score(np.concatenate(all_labels), np.concatenate(all_scores))
+  )
   assert result["image_auc"] == pytest.approx(roc_auc_score(image_labels, image_scores))
   predicted = np.array(image_scores) > 0.5
   assert result["image_accuracy"] == pytest.approx(np.mean(predicted == np.array(image_labels)))
@@ -97,7 +102,8 @@ def test_image_score_is_a_quantile_of_the_map():
   for probabilities, label in zip(maps, labels):
     evaluator.add(probabilities, np.zeros(probabilities.shape, np.uint8), label)
   assert evaluator.result()["image_auc"] == pytest.approx(
-      roc_auc_score(labels, [np.quantile(p, 0.9) for p in maps]))
+    roc_auc_score(labels, [np.quantile(p, 0.9) for p in maps])
+  )
 
 
 def test_evaluator_perfect_and_trivial_predictions():
@@ -119,14 +125,18 @@ def test_imdlbenco_protocol_equals_imdlbenco_own_metric_code():
   images score 0 and every image counts in the means."""
   import json
   import pathlib
+
   from tests.imdlbenco_fixture import fixed_predictions
-  expected = json.loads((pathlib.Path(__file__).parent / "golden" /
-                         "imdlbenco_expected.json").read_text())
+
+  expected = json.loads(
+    (pathlib.Path(__file__).parent / "golden" / "imdlbenco_expected.json").read_text()
+  )
   evaluator = metrics.ImdlBencoEvaluator()
   for (probabilities, mask), row in zip(fixed_predictions(), expected["per_image"]):
     f1, iou, auc = metrics.imdlbenco_pixel_scores(probabilities, mask)
-    np.testing.assert_allclose([f1, iou, auc], [row["pixel_f1"], row["pixel_iou"],
-                                                 row["pixel_auc"]], atol=2e-6)
+    np.testing.assert_allclose(
+      [f1, iou, auc], [row["pixel_f1"], row["pixel_iou"], row["pixel_auc"]], atol=2e-6
+    )
     evaluator.add(probabilities, mask)
   result = evaluator.result()
   for key, value in expected["means_over_all_images"].items():

@@ -16,20 +16,26 @@ def num_params(tree):
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
-@pytest.mark.parametrize("depth,expected", [(18, 11_176_512), (50, 23_508_032),
-                                            (101, 42_500_160)])
+@pytest.mark.parametrize("depth,expected", [(18, 11_176_512), (50, 23_508_032), (101, 42_500_160)])
 def test_resnet_parameter_count_matches_torchvision(depth, expected):
   """torchvision's resnetN without its fc layer has exactly these parameters
   (conv kernels + BatchNorm scale/bias), so the architecture is the standard one."""
-  shapes = jax.eval_shape(lambda: ResNet(depth=depth).init(
-      jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), False))
+  shapes = jax.eval_shape(
+    lambda: ResNet(depth=depth).init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), False)
+  )
   assert num_params(shapes["params"]) == expected
 
 
 @pytest.mark.parametrize("depth,output_stride", [(18, 16), (18, 8), (50, 16)])
 def test_ncl_model_output_shapes(depth, output_stride):
-  model = NCLModel(depth=depth, width=0.125, output_stride=output_stride, patch_size=16,
-                   aspp_channels=64, decoder_channels=64)
+  model = NCLModel(
+    depth=depth,
+    width=0.125,
+    output_stride=output_stride,
+    patch_size=16,
+    aspp_channels=64,
+    decoder_channels=64,
+  )
   images = jnp.zeros((2, 64, 96, 3))
   index, valid = jnp.zeros((2, 3), jnp.int32), jnp.ones((2, 3), bool)
   variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), images, index, valid))
@@ -37,14 +43,19 @@ def test_ncl_model_output_shapes(depth, output_stride):
   stage1_channels = 8 * (4 if depth == 50 else 1)
   assert out["logits"].shape == (2, 64, 96, 1)
   assert out["aux_logits"][f"stride{output_stride}"].shape == (
-      2, 64 // output_stride, 96 // output_stride, 1)
+    2,
+    64 // output_stride,
+    96 // output_stride,
+    1,
+  )
   assert out["aux_logits"]["stride4"].shape == (2, 16, 24, 1)
   assert out["patch_features"].shape == (2, 4, 6, 16 * stage1_channels)
   assert out["se_pos"].shape == out["se_neg"].shape == (2, 16 * stage1_channels)
   # output stride via dilation: the encoder's last map is at H/os
   encoder = ResNet(depth=depth, width=0.125, output_stride=output_stride)
-  _, last = jax.eval_shape(lambda: encoder.init_with_output(
-      jax.random.PRNGKey(0), images, False)[0])
+  _, last = jax.eval_shape(
+    lambda: encoder.init_with_output(jax.random.PRNGKey(0), images, False)[0]
+  )
   assert last.shape[1:3] == (64 // output_stride, 96 // output_stride)
 
 
@@ -54,10 +65,11 @@ def test_pivot_branch_is_slot_conv_then_masked_batchnorm_then_relu():
   features = jnp.asarray(rng.normal(size=(3, 4, 6)), jnp.float32)
   valid = jnp.asarray([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], bool)
   variables = branch.init(jax.random.PRNGKey(0), features, valid, valid.any(-1), train=False)
-  assert variables["params"]["slot_mixer"]["kernel"].shape == (4, 1)   # a weight per slot
+  assert variables["params"]["slot_mixer"]["kernel"].shape == (4, 1)  # a weight per slot
   assert variables["params"]["slot_mixer"]["bias"].shape == (1,)
-  out, updates = branch.apply(variables, features, valid, valid.any(-1), train=True,
-                              mutable=["batch_stats"])
+  out, updates = branch.apply(
+    variables, features, valid, valid.any(-1), train=True, mutable=["batch_stats"]
+  )
   kernel = np.asarray(variables["params"]["slot_mixer"]["kernel"])[:, 0]
   bias = float(variables["params"]["slot_mixer"]["bias"][0])
   mixed = np.einsum("bkd,k->bd", np.where(np.asarray(valid)[..., None], features, 0), kernel) + bias
@@ -65,8 +77,9 @@ def test_pivot_branch_is_slot_conv_then_masked_batchnorm_then_relu():
   stats = mixed[:2]
   expected = np.maximum((mixed - stats.mean()) / np.sqrt(stats.var() + 1e-5), 0)
   np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-5)
-  np.testing.assert_allclose(float(updates["batch_stats"]["bn"]["mean"][0]), 0.1 * stats.mean(),
-                             rtol=1e-4)
+  np.testing.assert_allclose(
+    float(updates["batch_stats"]["bn"]["mean"][0]), 0.1 * stats.mean(), rtol=1e-4
+  )
 
 
 def test_pivot_branch_without_any_contour_stays_finite():
@@ -74,8 +87,9 @@ def test_pivot_branch_without_any_contour_stays_finite():
   features = jnp.ones((2, 3, 4))
   valid = jnp.zeros((2, 3), bool)
   variables = branch.init(jax.random.PRNGKey(0), features, valid, valid.any(-1), train=False)
-  out, updates = branch.apply(variables, features, valid, valid.any(-1), train=True,
-                              mutable=["batch_stats"])
+  out, updates = branch.apply(
+    variables, features, valid, valid.any(-1), train=True, mutable=["batch_stats"]
+  )
   assert np.isfinite(np.asarray(out)).all()
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(updates))
 
@@ -104,7 +118,9 @@ def numpy_grey_residuals(images_uint8, kernel):
   for channel in range(kernel.shape[-1]):
     for dy in range(5):
       for dx in range(5):
-        out[..., channel] += kernel[dy, dx, 0, channel] * padded[:, dy:dy + height, dx:dx + width]
+        out[..., channel] += (
+          kernel[dy, dx, 0, channel] * padded[:, dy : dy + height, dx : dx + width]
+        )
   return np.clip(out, -3, 3) / 3
 
 
@@ -112,13 +128,15 @@ def test_srm_residuals_match_numpy_and_ignore_smooth_shading():
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, size=(2, 12, 17, 3)).astype(np.uint8)
   ours = residuals.srm_residuals(jnp.asarray(imaging.normalize(images)))
-  np.testing.assert_allclose(np.asarray(ours), numpy_grey_residuals(images, residuals.SRM_KERNEL),
-                             atol=1e-4)
-  assert float(jnp.abs(ours).max()) == 1.0          # random pixels saturate the truncation
+  np.testing.assert_allclose(
+    np.asarray(ours), numpy_grey_residuals(images, residuals.SRM_KERNEL), atol=1e-4
+  )
+  assert float(jnp.abs(ours).max()) == 1.0  # random pixels saturate the truncation
   # A linear ramp has no second-order residual, so no noise: only the filters' zero
   # sum and the truncation decide what the network sees.
-  ramp = np.broadcast_to(np.arange(17, dtype=np.uint8)[None, None, :, None] * 7,
-                         (1, 12, 17, 3)).astype(np.uint8)
+  ramp = np.broadcast_to(
+    np.arange(17, dtype=np.uint8)[None, None, :, None] * 7, (1, 12, 17, 3)
+  ).astype(np.uint8)
   flat = residuals.srm_residuals(jnp.asarray(imaging.normalize(ramp)))
   np.testing.assert_allclose(np.asarray(flat)[:, 2:-2, 2:-2], 0, atol=1e-4)
 
@@ -141,27 +159,43 @@ def test_constrained_residuals_match_numpy_and_learn():
   variables = module.init(jax.random.PRNGKey(0), images)
   kernel = np.asarray(residuals.constrained_kernel(variables["params"]["deviations"], 5))
   ours = module.apply(variables, images)
-  np.testing.assert_allclose(np.asarray(ours), numpy_grey_residuals(images_uint8, kernel),
-                             atol=1e-4)
+  np.testing.assert_allclose(
+    np.asarray(ours), numpy_grey_residuals(images_uint8, kernel), atol=1e-4
+  )
   flat = jnp.asarray(imaging.normalize(np.full((1, 12, 17, 3), 90, np.uint8)))
   np.testing.assert_allclose(np.asarray(module.apply(variables, flat)), 0, atol=1e-4)
   gradient = jax.grad(lambda params: jnp.sum(module.apply({"params": params}, images) ** 2))(
-      variables["params"])["deviations"]
+    variables["params"]
+  )["deviations"]
   assert np.all(np.isfinite(gradient)) and float(jnp.abs(gradient).max()) > 0
 
 
 def test_noise_residuals_feed_the_stem_and_train_its_kernel_and_the_learned_filters():
-  model = NCLModel(depth=18, width=0.125, patch_size=16, aspp_channels=32,
-                   decoder_channels=32, noise_residuals=True,
-                   constrained_residuals=2)
-  images = jnp.asarray(imaging.normalize(
-      np.random.default_rng(1).integers(0, 256, size=(2, 32, 32, 3)).astype(np.uint8)))
+  model = NCLModel(
+    depth=18,
+    width=0.125,
+    patch_size=16,
+    aspp_channels=32,
+    decoder_channels=32,
+    noise_residuals=True,
+    constrained_residuals=2,
+  )
+  images = jnp.asarray(
+    imaging.normalize(
+      np.random.default_rng(1).integers(0, 256, size=(2, 32, 32, 3)).astype(np.uint8)
+    )
+  )
   variables = model.init(jax.random.PRNGKey(0), images)
   assert variables["params"]["encoder"]["stem_conv"]["kernel"].shape[2] == 3 + 3 + 2
 
   def loss(params):
-    outputs = model.apply({**variables, "params": params}, images, train=True,
-                          rngs={"dropout": jax.random.PRNGKey(1)}, mutable=["batch_stats"])[0]
+    outputs = model.apply(
+      {**variables, "params": params},
+      images,
+      train=True,
+      rngs={"dropout": jax.random.PRNGKey(1)},
+      mutable=["batch_stats"],
+    )[0]
     return jnp.mean(outputs["logits"] ** 2)
 
   grads = jax.grad(loss)(variables["params"])

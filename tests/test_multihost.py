@@ -1,5 +1,6 @@
 """Two processes on this machine (jax.distributed over 127.0.0.1, CPU backend)
 train a few steps and agree with one process holding as many devices."""
+
 import json
 import os
 import signal
@@ -26,14 +27,29 @@ def free_port():
 
 def launch(config_file, workdir, devices, *flags):
   env = device_env(devices)
-  return subprocess.Popen([sys.executable, "-m", "ncl_jax.main", f"--config={config_file}",
-                           f"--workdir={workdir}", *flags], cwd=REPO_ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  return subprocess.Popen(
+    [
+      sys.executable,
+      "-m",
+      "ncl_jax.main",
+      f"--config={config_file}",
+      f"--workdir={workdir}",
+      *flags,
+    ],
+    cwd=REPO_ROOT,
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def train_losses(workdir):
-  return [r["loss"] for r in map(json.loads, open(os.path.join(workdir, "metrics.jsonl")))
-          if r["split"] == "train"]
+  return [
+    r["loss"]
+    for r in map(json.loads, open(os.path.join(workdir, "metrics.jsonl")))
+    if r["split"] == "train"
+  ]
 
 
 def test_two_processes_agree_with_one(tmp_path, tiny_data_dir):
@@ -43,15 +59,24 @@ def test_two_processes_agree_with_one(tmp_path, tiny_data_dir):
   # mostly single-threaded, so the three share the cores well.
   single = launch(config_file, tmp_path / "one", 2)
   port = free_port()
-  processes = [launch(config_file, tmp_path / "two", 1, "--config.distributed.initialize=yes",
-                      f"--config.distributed.coordinator_address=127.0.0.1:{port}",
-                      "--config.distributed.num_processes=2",
-                      f"--config.distributed.process_id={index}") for index in range(2)]
+  processes = [
+    launch(
+      config_file,
+      tmp_path / "two",
+      1,
+      "--config.distributed.initialize=yes",
+      f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+      "--config.distributed.num_processes=2",
+      f"--config.distributed.process_id={index}",
+    )
+    for index in range(2)
+  ]
   for process in [single, *processes]:
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]
-  np.testing.assert_allclose(train_losses(tmp_path / "two"), train_losses(tmp_path / "one"),
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+    train_losses(tmp_path / "two"), train_losses(tmp_path / "one"), rtol=1e-5
+  )
   config = tiny_config(tiny_data_dir, **overrides)
   a, b = final_state(config, str(tmp_path / "one")), final_state(config, str(tmp_path / "two"))
   for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
@@ -61,27 +86,47 @@ def test_two_processes_agree_with_one(tmp_path, tiny_data_dir):
   assert two["num_images"] == one["num_images"] == 6
   assert abs(two["pixel_auc"] - one["pixel_auc"]) < 1e-4
   # one set of checkpoints, with each process's input-pipeline state
-  assert checkpointing.Checkpointer(str(tmp_path / "two"), read_only=True).manager.all_steps() \
-      == [2, 4]
+  assert checkpointing.Checkpointer(str(tmp_path / "two"), read_only=True).manager.all_steps() == [
+    2,
+    4,
+  ]
   assert sorted(os.listdir(tmp_path / "two" / "checkpoints" / "4" / "data")) == [
-      "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
+    "commit_success.txt",
+    "process_0-of-2.json",
+    "process_1-of-2.json",
+  ]
 
 
 def test_preempting_one_process_stops_both_at_one_committed_step(tmp_path, tiny_data_dir):
   """SIGTERM to process 1 only: the two agree on a step, write one checkpoint of
   it together, exit 0, and the same command resumes both from it."""
   from tests.test_fault_tolerance import wait_for_train_step
-  config_file = tiny_config_file(tmp_path, tiny_data_dir, num_train_steps=100_000,
-                                  log_every_steps=1, checkpoint_every_steps=10_000,
-                                  eval_every_steps=10_000)
+
+  config_file = tiny_config_file(
+    tmp_path,
+    tiny_data_dir,
+    num_train_steps=100_000,
+    log_every_steps=1,
+    checkpoint_every_steps=10_000,
+    eval_every_steps=10_000,
+  )
   workdir = tmp_path / "two"
 
   def launch_pair(*flags):
     port = free_port()
-    return [launch(config_file, workdir, 1, "--config.distributed.initialize=yes",
-                   f"--config.distributed.coordinator_address=127.0.0.1:{port}",
-                   "--config.distributed.num_processes=2",
-                   f"--config.distributed.process_id={index}", *flags) for index in range(2)]
+    return [
+      launch(
+        config_file,
+        workdir,
+        1,
+        "--config.distributed.initialize=yes",
+        f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+        "--config.distributed.num_processes=2",
+        f"--config.distributed.process_id={index}",
+        *flags,
+      )
+      for index in range(2)
+    ]
 
   processes = launch_pair()
   wait_for_train_step(str(workdir), 2, processes[0])
@@ -89,17 +134,22 @@ def test_preempting_one_process_stops_both_at_one_committed_step(tmp_path, tiny_
   stderrs = [process.communicate(timeout=300)[1] for process in processes]
   assert [p.returncode for p in processes] == [0, 0], stderrs[0][-2000:] + stderrs[1][-2000:]
   stopped = {int(e.split("stopped by SIGTERM after step ")[1].split(";")[0]) for e in stderrs}
-  assert len(stopped) == 1, stopped             # the same step in both processes
+  assert len(stopped) == 1, stopped  # the same step in both processes
   stopped_at = stopped.pop()
-  assert checkpointing.Checkpointer(str(workdir), read_only=True).manager.all_steps() \
-      == [stopped_at]
+  assert checkpointing.Checkpointer(str(workdir), read_only=True).manager.all_steps() == [
+    stopped_at
+  ]
   assert sorted(os.listdir(workdir / "checkpoints" / str(stopped_at) / "data")) == [
-      "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
+    "commit_success.txt",
+    "process_0-of-2.json",
+    "process_1-of-2.json",
+  ]
 
   processes = launch_pair(f"--config.num_train_steps={stopped_at + 1}")
   stderrs = [process.communicate(timeout=300)[1] for process in processes]
   assert [p.returncode for p in processes] == [0, 0], stderrs[0][-2000:] + stderrs[1][-2000:]
   assert all(f"Resumed from step {stopped_at}" in e for e in stderrs)
-  steps = [r["step"] for r in map(json.loads, open(workdir / "metrics.jsonl"))
-           if r["split"] == "train"]
+  steps = [
+    r["step"] for r in map(json.loads, open(workdir / "metrics.jsonl")) if r["split"] == "train"
+  ]
   assert steps[-2:] == [stopped_at, stopped_at + 1]

@@ -1,4 +1,5 @@
 """The quick-start notebook runs top to bottom (with smaller parameters)."""
+
 import os
 
 import nbformat
@@ -14,11 +15,17 @@ def test_quickstart_notebook_runs(tmp_path):
   notebook = nbformat.read(os.path.join(REPO_ROOT, "notebooks", "quickstart.ipynb"), as_version=4)
   parameters = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
   assert len(parameters) == 1
-  parameters[0].source = (f"NUM_TRAIN_STEPS = 4\nNUM_TRAIN_IMAGES = 16\nIMAGE_SIZE = 64\n"
-                          f"WORKDIR = {str(tmp_path / 'run')!r}\nDATA_DIR = {str(tmp_path / 'tfds')!r}\n"
-                          "REPO_URL = ''\n")
-  client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                          resources={"metadata": {"path": os.path.join(REPO_ROOT, "notebooks")}})
+  parameters[0].source = (
+    f"NUM_TRAIN_STEPS = 4\nNUM_TRAIN_IMAGES = 16\nIMAGE_SIZE = 64\n"
+    f"WORKDIR = {str(tmp_path / 'run')!r}\nDATA_DIR = {str(tmp_path / 'tfds')!r}\n"
+    "REPO_URL = ''\n"
+  )
+  client = NotebookClient(
+    notebook,
+    timeout=600,
+    kernel_name="python3",
+    resources={"metadata": {"path": os.path.join(REPO_ROOT, "notebooks")}},
+  )
   client.execute()
   outputs = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
   assert "image score" in outputs and "pixel_f1" in outputs

@@ -12,7 +12,9 @@ def numpy_categories(mask, patch_size):
   for b in range(batch):
     for i in range(height // patch_size):
       for j in range(width // patch_size):
-        block = mask[b, i * patch_size:(i + 1) * patch_size, j * patch_size:(j + 1) * patch_size]
+        block = mask[
+          b, i * patch_size : (i + 1) * patch_size, j * patch_size : (j + 1) * patch_size
+        ]
         ratio = block.mean()
         out[b, i, j] = 0 if ratio == 0 else (1 if ratio == 1 else 2)
   return out
@@ -22,9 +24,9 @@ def numpy_categories(mask, patch_size):
 def test_categorize_patches_matches_numpy(with_channel):
   rng = np.random.default_rng(0)
   mask = np.zeros((3, 32, 48), np.uint8)
-  mask[0, 4:20, 8:40] = 1          # tampered, contour and authentic patches
+  mask[0, 4:20, 8:40] = 1  # tampered, contour and authentic patches
   mask[1] = rng.random((32, 48)) < 0.5
-  mask[2, :16, :16] = 1            # exactly one tampered patch, no contour
+  mask[2, :16, :16] = 1  # exactly one tampered patch, no contour
   expected = numpy_categories(mask, 8)
   given = mask[..., None] if with_channel else mask
   got = np.asarray(patches.categorize_patches(jnp.asarray(given), 8))
@@ -52,17 +54,17 @@ def test_sample_patch_indices_without_replacement_and_valid():
       available = int((flat[b] == category).sum())
       assert valid[b].sum() == min(available, 12)
       chosen = index[b][valid[b]]
-      assert len(set(chosen.tolist())) == len(chosen)          # no repeats
+      assert len(set(chosen.tolist())) == len(chosen)  # no repeats
       assert (flat[b][chosen] == category).all()
 
 
 def test_sample_patch_indices_is_uniform_and_seeded():
-  categories = jnp.ones((1, 4, 4), jnp.int32)   # 16 tampered patches, sample 4
+  categories = jnp.ones((1, 4, 4), jnp.int32)  # 16 tampered patches, sample 4
   counts = np.zeros(16)
   for seed in range(400):
     index, _ = patches.sample_patch_indices(categories, 1, 4, jax.random.PRNGKey(seed))
     counts[np.asarray(index[0])] += 1
-  assert counts.min() > 60 and counts.max() < 140     # expected 100 each
+  assert counts.min() > 60 and counts.max() < 140  # expected 100 each
   a = patches.sample_patch_indices(categories, 1, 4, jax.random.PRNGKey(7))[0]
   b = patches.sample_patch_indices(categories, 1, 4, jax.random.PRNGKey(7))[0]
   np.testing.assert_array_equal(a, b)

@@ -1,5 +1,6 @@
 """The sharded contrastive loss (shard_map + all_gather) equals the single-device
 loss, value and gradients, on 4 CPU devices."""
+
 import json
 import subprocess
 import sys
@@ -10,14 +11,21 @@ from tests.conftest import REPO_ROOT, device_env
 
 
 def test_sharded_loss_and_gradients_equal_single_device():
-  run = subprocess.run([sys.executable, "-m", "tests.programs.sharded_loss"], cwd=REPO_ROOT,
-                       env=device_env(4), capture_output=True, text=True, timeout=600)
+  run = subprocess.run(
+    [sys.executable, "-m", "tests.programs.sharded_loss"],
+    cwd=REPO_ROOT,
+    env=device_env(4),
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   results = json.loads(run.stdout.strip().splitlines()[-1])
   for role, result in results.items():
     single, sharded = result["terms"]
     for key in single:
-      np.testing.assert_allclose(sharded[key], single[key], rtol=1e-5, atol=1e-6,
-                                 err_msg=f"{role} {key}")
+      np.testing.assert_allclose(
+        sharded[key], single[key], rtol=1e-5, atol=1e-6, err_msg=f"{role} {key}"
+      )
     assert single["total"] > 0
     assert result["grad_scale"] > 0 and result["grad_diff"] < 1e-5, (role, result)

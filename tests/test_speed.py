@@ -1,5 +1,6 @@
 """Speed-related behaviour that can be asserted without timing: no recompiles,
 bfloat16 compute with float32 parameters and losses, the benchmark's JSON."""
+
 import json
 import os
 import subprocess
@@ -32,12 +33,14 @@ def test_bfloat16_computes_in_bf16_with_float32_parameters_and_loss(tmp_path):
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
   model = runtime.factory.model
   images = jnp.zeros((4, 64, 64, 3))
-  jaxpr = str(jax.make_jaxpr(lambda v: model.apply(v, images))(
-      {"params": state.params, "batch_stats": state.batch_stats}))
+  jaxpr = str(
+    jax.make_jaxpr(lambda v: model.apply(v, images))(
+      {"params": state.params, "batch_stats": state.batch_stats}
+    )
+  )
   assert "conv_general_dilated" in jaxpr and "bf16" in jaxpr
   batch = benchmark.random_batch(config)
-  state, metrics = runtime.train_step(state,
-                                      {k: runtime.mesh.shard(v) for k, v in batch.items()})
+  state, metrics = runtime.train_step(state, {k: runtime.mesh.shard(v) for k, v in batch.items()})
   assert metrics["loss"].dtype == jnp.float32 and np.isfinite(float(metrics["loss"]))
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
 
@@ -46,18 +49,37 @@ def test_bfloat16_computes_in_bf16_with_float32_parameters_and_loss(tmp_path):
 def test_benchmark_writes_json(tmp_path, tiny_data_dir):
   config_file = tiny_config_file(tmp_path, tiny_data_dir)
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  run = subprocess.run([sys.executable, "-m", "ncl_jax.benchmark", f"--config={config_file}",
-                        "--steps=2", "--warmup=1", "--pipeline_batches=2", "--sweep=4",
-                        f"--output={tmp_path / 'bench.json'}"], cwd=REPO_ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
+  run = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "ncl_jax.benchmark",
+      f"--config={config_file}",
+      "--steps=2",
+      "--warmup=1",
+      "--pipeline_batches=2",
+      "--sweep=4",
+      f"--output={tmp_path / 'bench.json'}",
+    ],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   runs = json.load(open(tmp_path / "bench.json"))
   assert [r["global_batch"] for r in runs] == [4]
   for result in runs:
     assert result["platform"] == "cpu" and result["mfu"] is None
-    for key in ("compile_seconds", "train_images_per_second", "model_tflops_per_image",
-                "achieved_tflops_per_second", "eval_images_per_second",
-                "input_pipeline_images_per_second"):
+    for key in (
+      "compile_seconds",
+      "train_images_per_second",
+      "model_tflops_per_image",
+      "achieved_tflops_per_second",
+      "eval_images_per_second",
+      "input_pipeline_images_per_second",
+    ):
       assert result[key] > 0, key
     assert 0.0 <= result["contrastive_share_of_step"] < 1.0
 

@@ -1,6 +1,7 @@
 """Forgery synthesis: deterministic, varied, exact masks, a photo's life; photo
 sources (folders with bad files, cut-outs, TFDS); the stored ncl_synthetic
 benchmark, built and read without TensorFlow."""
+
 import dataclasses
 import importlib.util
 import io
@@ -39,9 +40,9 @@ def test_forgeries_are_a_pure_function_of_seed_and_index(bundled):
 def test_a_source_travels_to_worker_processes(bundled):
   """grain pickles the source for each worker process: the copy (with an empty
   photo cache and its own lock) makes the same forgeries."""
-  bundled[5]   # the cache and the lock are in use
+  bundled[5]  # the cache and the lock are in use
   copy = pickle.loads(pickle.dumps(bundled))
-  assert len(copy.cache._photos) == 0   # pylint: disable=protected-access
+  assert len(copy.cache._photos) == 0  # pylint: disable=protected-access
   for index in (5, 42):
     assert copy[index]["image"] == bundled[index]["image"]
 
@@ -69,8 +70,13 @@ def test_forgeries_cover_every_kind_format_and_keep_mask_and_image_aligned(bundl
 def test_an_edit_changes_exactly_its_mask(kind):
   """Without feathering or noise, an edit changes pixels inside its mask only, and
   most of them."""
-  knobs = dataclasses.replace(KNOBS, feather_probability=0.0, content_noise_probability=0.0,
-                              content_blur_probability=0.0, region_area=(0.05, 0.2))
+  knobs = dataclasses.replace(
+    KNOBS,
+    feather_probability=0.0,
+    content_noise_probability=0.0,
+    content_blur_probability=0.0,
+    region_area=(0.05, 0.2),
+  )
   rng = np.random.default_rng(5)
   photos = synthesis.PhotoCache(synthesis.BundledPhotos(), 256)
   host = photos.get(2).rgb.astype(np.float32)
@@ -90,23 +96,29 @@ def test_cutouts_are_pasted_with_their_own_shape():
   rng = np.random.default_rng(0)
   alpha = np.zeros((60, 40), np.uint8)
   alpha[10:50, 5:35] = 255
-  alpha[10:30, 5:15] = 0                       # an L-shaped object
+  alpha[10:30, 5:15] = 0  # an L-shaped object
   cutout = synthesis.Photo(np.full((60, 40, 3), 200, np.uint8), alpha)
   assert cutout.is_cutout
-  knobs = dataclasses.replace(KNOBS, feather_probability=0.0, colour_match_probability=0.0,
-                              content_noise_probability=0.0, content_blur_probability=0.0,
-                              donor_jpeg_probability=0.0)
+  knobs = dataclasses.replace(
+    KNOBS,
+    feather_probability=0.0,
+    colour_match_probability=0.0,
+    content_noise_probability=0.0,
+    content_blur_probability=0.0,
+    donor_jpeg_probability=0.0,
+  )
   host = np.zeros((120, 160, 3), np.float32)
   image, mask = edits.splice(rng, host, cutout, knobs)
   np.testing.assert_array_equal(image.max(-1) > 100, mask > 0)
   top, bottom, left, right = regions.bounding_box(mask)
-  assert mask[top:bottom, left:right].mean() < 0.95    # not a rectangle: the L survived
+  assert mask[top:bottom, left:right].mean() < 0.95  # not a rectangle: the L survived
 
 
 def test_final_save_shifts_the_jpeg_grid_and_crops_the_mask_alike():
   rng = np.random.default_rng(1)
-  knobs = dataclasses.replace(KNOBS, rescale_probability=0.0, final_png_probability=0.0,
-                              grid_shift_probability=1.0)
+  knobs = dataclasses.replace(
+    KNOBS, rescale_probability=0.0, final_png_probability=0.0, grid_shift_probability=1.0
+  )
   image = np.random.default_rng(2).uniform(0, 255, (100, 120, 3)).astype(np.float32)
   mask = np.zeros((100, 120), np.uint8)
   mask[40:60, 50:70] = 1
@@ -128,17 +140,21 @@ def test_photo_folder_skips_what_it_cannot_read_and_uses_cutouts_as_donors(tmp_p
   (folder / "empty.jpg").write_bytes(b"")
   buffer = io.BytesIO()
   Image.fromarray(rng.integers(0, 256, (90, 120, 3), np.uint8)).save(buffer, "PNG")
-  (folder / "truncated.png").write_bytes(buffer.getvalue()[:300])   # header fine, data cut
+  (folder / "truncated.png").write_bytes(buffer.getvalue()[:300])  # header fine, data cut
   rgba = np.zeros((50, 50, 4), np.uint8)
   rgba[10:40, 10:40] = 255
   Image.fromarray(rgba).save(folder / "stamp.png")
   photos = synthesis.FolderPhotos(folder)
-  assert [photos.name(i) for i in range(len(photos))] == ["a.jpg", "nested/b.png", "stamp.png",
-                                                          "truncated.png"]
+  assert [photos.name(i) for i in range(len(photos))] == [
+    "a.jpg",
+    "nested/b.png",
+    "stamp.png",
+    "truncated.png",
+  ]
   assert len(photos.skipped) == 2
   source = synthesis.ForgerySource(photos, KNOBS, seed=0, length=50)
   assert source.cutouts == [2] and source.hosts == [0, 1, 3]
-  records = [source[i] for i in range(30)]               # the truncated photo never breaks it
+  records = [source[i] for i in range(30)]  # the truncated photo never breaks it
   assert {r["photo"] for r in records} <= {"a.jpg", "nested/b.png"}
   assert any("truncated.png" in message for message in caplog.messages)
   (tmp_path / "empty").mkdir()
@@ -157,9 +173,15 @@ def test_tfds_image_dataset_as_a_photo_source(tmp_path):
     VERSION = tfds.core.Version("1.0.0")
 
     def _info(self):
-      return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-          "image": tfds.features.Image(encoding_format="jpeg"),
-          "label": tfds.features.ClassLabel(num_classes=2)}))
+      return tfds.core.DatasetInfo(
+        builder=self,
+        features=tfds.features.FeaturesDict(
+          {
+            "image": tfds.features.Image(encoding_format="jpeg"),
+            "label": tfds.features.ClassLabel(num_classes=2),
+          }
+        ),
+      )
 
     def _split_generators(self, dl_manager):
       return {"train": self._generate_examples()}
@@ -192,6 +214,7 @@ def test_a_tfrecord_build_gets_a_clear_error(tmp_path, monkeypatch):
 
     def as_data_source(self, split, decoders=None):
       raise NotImplementedError("Random access data source for file format tfrecord")
+
   monkeypatch.setattr(tfds, "builder", lambda name, data_dir: Builder())
   with pytest.raises(synthesis.PhotoError, match="only TensorFlow can read.*array_record"):
     synthesis.TfdsPhotos("coco/2017", str(tmp_path))
@@ -211,14 +234,17 @@ def test_build_and_read_without_tensorflow(tmp_path):
       print(len(source), sorted(r["file_name"].decode() for r in source))
       """)
   assert importlib.util.find_spec("tensorflow") is None, "TensorFlow must not be installed"
-  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=REPO_ROOT, timeout=300)
+  result = subprocess.run(
+    [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.strip().splitlines()[-1].startswith("6 [")
 
   from ncl_jax import data, input_pipeline
-  builder = data.get_builder({"name": "ncl_synthetic", "data_dir": str(tmp_path),
-                              "options": TINY_DATASET_OPTIONS})
+
+  builder = data.get_builder(
+    {"name": "ncl_synthetic", "data_dir": str(tmp_path), "options": TINY_DATASET_OPTIONS}
+  )
   assert builder.is_prepared() and builder.version == "2.0.0"
   config = ncl_synthetic.config_from_options(TINY_DATASET_OPTIONS)
   for split, count in (("train", 24), ("validation", 6), ("test", 6)):
@@ -228,7 +254,7 @@ def test_build_and_read_without_tensorflow(tmp_path):
     for record in source:
       name = record["file_name"].decode()
       expected = stream.forgery(int(name.split("_")[1].split(".")[0]))
-      assert record["image"] == expected.image_bytes     # original bytes, not re-encoded
+      assert record["image"] == expected.image_bytes  # original bytes, not re-encoded
       assert record["image_format"].decode() == expected.image_format
       mask = np.asarray(Image.open(io.BytesIO(record["mask"])))
       assert set(np.unique(mask)) <= {0, 255}
@@ -236,13 +262,14 @@ def test_build_and_read_without_tensorflow(tmp_path):
       assert record["label"] == int(expected.mask.any())
       assert record["manipulation_type"].decode() == expected.kind
       assert (record["height"], record["width"]) == expected.mask.shape
-      assert max(expected.mask.shape) <= 96     # cameras at most 1.5x image_size
+      assert max(expected.mask.shape) <= 96  # cameras at most 1.5x image_size
       example = input_pipeline.decode_example(record)
       assert example["image"].shape == expected.mask.shape + (3,)
 
 
 def test_different_options_get_different_directories():
   from ncl_jax import data
+
   a = data.get_builder({"name": "ncl_synthetic", "data_dir": "/tmp/x", "options": {"seed": 1}})
   b = data.get_builder({"name": "ncl_synthetic", "data_dir": "/tmp/x", "options": {"seed": 2}})
   c = data.get_builder({"name": "ncl_synthetic", "data_dir": "/tmp/x", "options": {}})

@@ -1,4 +1,5 @@
 """End-to-end training on the tiny synthetic dataset: outputs, resume, CLI, config errors."""
+
 import json
 import os
 import subprocess
@@ -14,8 +15,18 @@ from ncl_jax.config_validation import ConfigError, validate_config
 from ncl_jax.state import StateFactory
 from tests.conftest import REPO_ROOT, device_env, tiny_config, tiny_config_file
 
-EVAL_KEYS = ("pixel_f1", "pixel_f1_best", "pixel_iou", "pixel_auc", "pixel_auc_pooled",
-             "image_auc", "image_accuracy", "image_f1", "num_images", "num_manipulated")
+EVAL_KEYS = (
+  "pixel_f1",
+  "pixel_f1_best",
+  "pixel_iou",
+  "pixel_auc",
+  "pixel_auc_pooled",
+  "image_auc",
+  "image_accuracy",
+  "image_f1",
+  "num_images",
+  "num_manipulated",
+)
 
 
 def final_state(config, workdir, step=None):
@@ -40,11 +51,22 @@ def test_train_and_evaluate_writes_metrics_checkpoints_and_eval_json(tmp_path, t
   records = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
   train_records = [r for r in records if r["split"] == "train"]
   assert [r["step"] for r in train_records] == [2, 4]
-  for name in ("loss", "ncl_total", "ncl_tampered", "ncl_hard_positive", "ncl_hard_negative",
-               "pc_final", "pc_stride16", "pc_stride4", "pc_total", "learning_rate"):
+  for name in (
+    "loss",
+    "ncl_total",
+    "ncl_tampered",
+    "ncl_hard_positive",
+    "ncl_hard_negative",
+    "pc_final",
+    "pc_stride16",
+    "pc_stride4",
+    "pc_total",
+    "learning_rate",
+  ):
     assert np.isfinite(train_records[0][name]), name
   assert train_records[0]["loss"] == pytest.approx(
-      0.1 * train_records[0]["ncl_total"] + train_records[0]["pc_total"], rel=1e-5)
+    0.1 * train_records[0]["ncl_total"] + train_records[0]["pc_total"], rel=1e-5
+  )
   assert any(r["split"] == "validation" and r["step"] == 4 for r in records)
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(workdir / "tensorboard"))
   saved = checkpointing.read_config(str(workdir))
@@ -56,6 +78,7 @@ def test_train_and_evaluate_writes_metrics_checkpoints_and_eval_json(tmp_path, t
 
 class CrashingRuntime(train.Runtime):
   """Fails on the third training step, like a crash mid-run."""
+
   calls = 0
 
   def __init__(self, *args, **kwargs):
@@ -67,14 +90,21 @@ class CrashingRuntime(train.Runtime):
       if CrashingRuntime.calls == 3:
         raise RuntimeError("simulated crash")
       return step_fn(state, batch)
+
     self.train_step = crash_on_third
 
 
 def photo_forgeries_config(**overrides):
   """The tiny config on forgeries synthesized on the fly from the bundled photos."""
-  config = tiny_config("/nonexistent", **{"dataset.name": "photo_forgeries",
-                                          "dataset.manual_dir": "", "dataset.test_split": "",
-                                          **overrides})
+  config = tiny_config(
+    "/nonexistent",
+    **{
+      "dataset.name": "photo_forgeries",
+      "dataset.manual_dir": "",
+      "dataset.test_split": "",
+      **overrides,
+    },
+  )
   with config.unlocked():
     config.dataset.options = {"num_validation": 6, "seed": 0}
     config.dataset.synthesis = {"camera_long_side": (80, 160)}
@@ -82,8 +112,7 @@ def photo_forgeries_config(**overrides):
 
 
 @pytest.mark.parametrize("source", ["ncl_synthetic", "photo_forgeries"])
-def test_restart_resumes_from_last_checkpoint_exactly(tmp_path, tiny_data_dir, monkeypatch,
-                                                      source):
+def test_restart_resumes_from_last_checkpoint_exactly(tmp_path, tiny_data_dir, monkeypatch, source):
   if source == "photo_forgeries":
     config = photo_forgeries_config(eval_every_steps=100)
   else:
@@ -100,9 +129,10 @@ def test_restart_resumes_from_last_checkpoint_exactly(tmp_path, tiny_data_dir, m
   assert checkpointing.Checkpointer(str(interrupted), read_only=True).latest_step() == 2
   train.train_and_evaluate(config, str(interrupted))
 
-  steps = [json.loads(line)["step"] for line in open(interrupted / "metrics.jsonl")
-           if '"train"' in line]
-  assert steps == [2, 4]   # step 2 before the crash; the restart begins at 3, not 1
+  steps = [
+    json.loads(line)["step"] for line in open(interrupted / "metrics.jsonl") if '"train"' in line
+  ]
+  assert steps == [2, 4]  # step 2 before the crash; the restart begins at 3, not 1
   a, b = final_state(config, str(straight)), final_state(config, str(interrupted))
   assert int(a.step) == int(b.step) == 4
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
@@ -114,19 +144,33 @@ def test_cli_train_then_eval_mode(tmp_path, tiny_data_dir):
   workdir = tmp_path / "cli"
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
   base = [sys.executable, "-m", "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}"]
-  run = subprocess.run(base + ["--config.num_train_steps=2"], cwd=REPO_ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
+  run = subprocess.run(
+    base + ["--config.num_train_steps=2"],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   os.remove(workdir / "eval" / "ncl_synthetic-test.json")
-  run = subprocess.run(base + ["--mode=eval", "--split=validation"], cwd=REPO_ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
+  run = subprocess.run(
+    base + ["--mode=eval", "--split=validation"],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert run.returncode == 0, run.stderr[-3000:]
   result = json.load(open(workdir / "eval" / "ncl_synthetic-validation.json"))
   assert result["checkpoint_step"] == 2 and result["num_images"] == 6
   assert "pixel_f1=" in run.stdout
 
 
-@pytest.mark.parametrize("key,value,message", [
+@pytest.mark.parametrize(
+  "key,value,message",
+  [
     ("image_size", 72, "image_size=72 is not a multiple of patch_size=16"),
     ("patch_size", 6, "patch_size=6 must be a positive multiple of 4"),
     ("batch_size", 6, "batch_size=6 must be a positive multiple of the 4 devices"),
@@ -138,7 +182,8 @@ def test_cli_train_then_eval_mode(tmp_path, tiny_data_dir):
     ("pc.dice_weight", -1.0, "pc.dice_weight=-1.0 must be >= 0"),
     ("image_score_quantile", 0.0, "image_score_quantile=0.0 must be in (0, 1]"),
     ("prediction_views", 3, "prediction_views=3 must be one of (1, 2, 4, 8)"),
-])
+  ],
+)
 def test_bad_config_is_named(tmp_path, key, value, message):
   config = tiny_config(tmp_path, **{key: value})
   with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -146,7 +191,7 @@ def test_bad_config_is_named(tmp_path, key, value, message):
 
 
 def test_non_bool_augmentation_switch_is_named(tmp_path):
-  config = tiny_config(tmp_path)   # a config read from JSON can hold any type
+  config = tiny_config(tmp_path)  # a config read from JSON can hold any type
   config.input = ml_collections.ConfigDict({**config.input.to_dict(), "random_rotate": "yes"})
   with pytest.raises(ConfigError, match="input.random_rotate='yes' must be True or False"):
     validate_config(config, num_devices=4)
@@ -165,8 +210,14 @@ def test_four_devices_match_one_device(tmp_path):
   on 1 device: same losses, parameters and evaluation."""
   outputs = []
   for devices in (1, 4):
-    run = subprocess.run([sys.executable, "-m", "tests.programs.train_steps"], cwd=REPO_ROOT,
-                         env=device_env(devices), capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+      [sys.executable, "-m", "tests.programs.train_steps"],
+      cwd=REPO_ROOT,
+      env=device_env(devices),
+      capture_output=True,
+      text=True,
+      timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     outputs.append(json.loads(run.stdout.strip().splitlines()[-1]))
   one, four = outputs
@@ -176,5 +227,4 @@ def test_four_devices_match_one_device(tmp_path):
   # evaluation in batches of 6 on 4 devices: padded, every image scored once
   assert four["num_images"] == one["num_images"] == 7
   for key, value in one["evaluation"].items():
-    np.testing.assert_allclose(four["evaluation"][key], value, rtol=1e-4, atol=1e-6,
-                               err_msg=key)
+    np.testing.assert_allclose(four["evaluation"][key], value, rtol=1e-4, atol=1e-6, err_msg=key)

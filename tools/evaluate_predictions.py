@@ -11,6 +11,7 @@ the predictions' _prob16.png), and image AUC of its images against the
 authentic ones (from predictions.jsonl's image_score), beside the baseline that
 marks every pixel manipulated. Metrics are ncl_jax.metrics' (the "ncl" protocol).
 """
+
 import argparse
 import collections
 import json
@@ -28,8 +29,10 @@ def main():
   parser.add_argument("--test_list", required=True)
   args = parser.parse_args()
   out = pathlib.Path(args.predictions)
-  lines = {pathlib.Path(line["file"]).resolve(): line
-           for line in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())}
+  lines = {
+    pathlib.Path(line["file"]).resolve(): line
+    for line in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())
+  }
   entries = json.loads(pathlib.Path(args.test_list).read_text())
   by_kind = collections.defaultdict(list)
   for image, mask in entries:
@@ -43,22 +46,32 @@ def main():
       line, label = lines[image.resolve()], int(mask != "Negative")
       scores.append(line["image_score"])
       labels.append(label)
-      probabilities = np.asarray(Image.open(out / line["outputs"]["prob16"]),
-                                 np.float64) / 65535
-      truth = (imaging.binarize_mask(np.asarray(Image.open(mask).convert("RGB"))) if label
-               else np.zeros(probabilities.shape, np.uint8))
+      probabilities = np.asarray(Image.open(out / line["outputs"]["prob16"]), np.float64) / 65535
+      truth = (
+        imaging.binarize_mask(np.asarray(Image.open(mask).convert("RGB")))
+        if label
+        else np.zeros(probabilities.shape, np.uint8)
+      )
       model.add(probabilities, truth, label)
       everything.add(np.ones_like(probabilities), truth, label)
     result, baseline = model.result(), everything.result()
-    rows[kind] = {"images": len(items), "pixel_f1": result["pixel_f1"],
-                  "pixel_auc": result["pixel_auc"], "image_auc": metrics.roc_auc(scores, labels),
-                  "all_manipulated_pixel_f1": baseline["pixel_f1"]}
-  print("| kind | images | pixel F1@0.5 | pixel AUC | image AUC (vs the "
-        f"{len(authentic)} authentic) | all-manipulated F1 |")
+    rows[kind] = {
+      "images": len(items),
+      "pixel_f1": result["pixel_f1"],
+      "pixel_auc": result["pixel_auc"],
+      "image_auc": metrics.roc_auc(scores, labels),
+      "all_manipulated_pixel_f1": baseline["pixel_f1"],
+    }
+  print(
+    "| kind | images | pixel F1@0.5 | pixel AUC | image AUC (vs the "
+    f"{len(authentic)} authentic) | all-manipulated F1 |"
+  )
   print("|---|---|---|---|---|---|")
   for kind, row in rows.items():
-    print(f"| {kind} | {row['images']} | {row['pixel_f1']:.3f} | {row['pixel_auc']:.3f} | "
-          f"{row['image_auc']:.3f} | {row['all_manipulated_pixel_f1']:.3f} |")
+    print(
+      f"| {kind} | {row['images']} | {row['pixel_f1']:.3f} | {row['pixel_auc']:.3f} | "
+      f"{row['image_auc']:.3f} | {row['all_manipulated_pixel_f1']:.3f} |"
+    )
   print(json.dumps(rows))
 
 

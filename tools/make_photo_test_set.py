@@ -15,6 +15,7 @@ shapes (freehand lassos and rounded rectangles), another inpainting method
 (scikit-image's biharmonic), another image library for the geometry (PIL), so the
 report it supports measures generalization to edits made another way.
 """
+
 import argparse
 import json
 import pathlib
@@ -37,8 +38,9 @@ def load_photo(path, long_side, rng):
   left, top = rng.integers(0, width - crop_w + 1), rng.integers(0, height - crop_h + 1)
   image = image.crop((left, top, left + crop_w, top + crop_h))
   scale = long_side / max(image.size)
-  return image.resize((max(32, int(image.width * scale)), max(32, int(image.height * scale))),
-                      Image.LANCZOS)
+  return image.resize(
+    (max(32, int(image.width * scale)), max(32, int(image.height * scale))), Image.LANCZOS
+  )
 
 
 def lasso(size, rng, area):
@@ -62,8 +64,9 @@ def rounded_box(size, rng, area):
   box_w, box_h = min(box_w, width - 2), min(box_h, height - 2)
   left, top = rng.integers(0, width - box_w), rng.integers(0, height - box_h)
   mask = Image.new("L", size, 0)
-  ImageDraw.Draw(mask).rounded_rectangle((left, top, left + box_w, top + box_h),
-                                         radius=min(box_w, box_h) // 4, fill=255)
+  ImageDraw.Draw(mask).rounded_rectangle(
+    (left, top, left + box_w, top + box_h), radius=min(box_w, box_h) // 4, fill=255
+  )
   return mask
 
 
@@ -76,8 +79,9 @@ def splice(image, donor_path, cutouts, rng):
   if cutouts and rng.random() < 0.5:
     cutout = Image.open(cutouts[rng.integers(len(cutouts))]).convert("RGBA")
     scale = rng.uniform(0.2, 0.5) * min(image.size) / max(cutout.size)
-    cutout = cutout.resize((max(8, int(cutout.width * scale)), max(8, int(cutout.height * scale))),
-                           Image.LANCZOS)
+    cutout = cutout.resize(
+      (max(8, int(cutout.width * scale)), max(8, int(cutout.height * scale))), Image.LANCZOS
+    )
     left = rng.integers(0, image.width - cutout.width + 1)
     top = rng.integers(0, image.height - cutout.height + 1)
     mask = Image.new("L", image.size, 0)

@@ -1,2 +1,5 @@
 """The casia benchmark builder."""
+
 from .casia_dataset_builder import Builder
+
+__all__ = ["Builder"]

@@ -1,13 +1,28 @@
 """CASIA v1.0 and v2.0 (configs `v1`, `v2`)."""
+
 import re
 
 from .. import manual
 
 TAMPERED_VARIANTS = ("Tp", "TP", "Modified Tp", "ModifiedTp", "Modified_Tp")
-V1_GT_VARIANTS = ("CASIA 1.0 groundtruth", "CASIA1.0 groundtruth", "CASIA 1.0 Groundtruth",
-                  "casia1groundtruth", "CASIA1_GT", "groundtruth", "gt")
-V2_GT_VARIANTS = ("CASIA 2 Groundtruth", "CASIA 2.0 Groundtruth", "CASIA2 Groundtruth",
-                  "casia2groundtruth", "CASIA2.0_Groundtruth", "Gt", "groundtruth")
+V1_GT_VARIANTS = (
+  "CASIA 1.0 groundtruth",
+  "CASIA1.0 groundtruth",
+  "CASIA 1.0 Groundtruth",
+  "casia1groundtruth",
+  "CASIA1_GT",
+  "groundtruth",
+  "gt",
+)
+V2_GT_VARIANTS = (
+  "CASIA 2 Groundtruth",
+  "CASIA 2.0 Groundtruth",
+  "CASIA2 Groundtruth",
+  "casia2groundtruth",
+  "CASIA2.0_Groundtruth",
+  "Gt",
+  "groundtruth",
+)
 _ID = re.compile(r"(\d{5})$")
 
 
@@ -33,7 +48,7 @@ def _v1_items(root, report):
         continue
       paired.add(masks[image.stem])
       items.append(manual.Item(image, masks[image.stem], name, kind))
-    for stem, mask in masks.items():
+    for mask in masks.values():
       if mask not in paired:
         report.add_skip("test", f"{gt_root.name}/{sub}/{mask.name}", "mask without image")
   for image in manual.image_files(manual.child(root, ("Au",), "authentic folder")):
@@ -51,13 +66,19 @@ def _find_mask_v2(stem, masks, masks_by_id):
 def _v2_items(root, report):
   masks = _mask_index(manual.child(root, V2_GT_VARIANTS, "ground-truth folder"))
   masks_by_id = {m.group(1): path for stem, path in masks.items() if (m := _ID.search(stem))}
-  folders = {"tp": manual.child(root, TAMPERED_VARIANTS, "tampered-image folder"),
-             "au": manual.child(root, ("Au",), "authentic folder")}
-  files = {(key, p.name.lower()): p for key, folder in folders.items()
-           for p in manual.image_files(folder)}
+  folders = {
+    "tp": manual.child(root, TAMPERED_VARIANTS, "tampered-image folder"),
+    "au": manual.child(root, ("Au",), "authentic folder"),
+  }
+  files = {
+    (key, p.name.lower()): p for key, folder in folders.items() for p in manual.image_files(folder)
+  }
   splits = {}
-  for split, list_name in (("train", "casia2_train.txt"), ("validation", "casia2_valid.txt"),
-                           ("test", "casia2_test.txt")):
+  for split, list_name in (
+    ("train", "casia2_train.txt"),
+    ("validation", "casia2_valid.txt"),
+    ("test", "casia2_test.txt"),
+  ):
     items = []
     for entry in manual.split_list(f"casia/{list_name}"):
       folder, file_name = entry.split("/", 1)
@@ -81,9 +102,12 @@ def _v2_items(root, report):
 class Builder(manual.ManualBuilder):
   """CASIA v1.0 (test split, the CASIAv2 -> CASIAv1 protocol) and v2.0 (CAT-Net's
   train / validation / test lists)."""
+
   name = "casia"
-  BUILDER_CONFIGS = [manual.ManualConfig(name="v1", description="CASIA v1.0"),
-                     manual.ManualConfig(name="v2", description="CASIA v2.0")]
+  BUILDER_CONFIGS = [
+    manual.ManualConfig(name="v1", description="CASIA v1.0"),
+    manual.ManualConfig(name="v2", description="CASIA v2.0"),
+  ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   CASIA v1.0 / v2.0 images are distributed through the CASIA authors' cloud drives
   (see the CASIA ITDE page); the ground-truth masks come separately from the

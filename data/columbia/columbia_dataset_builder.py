@@ -1,4 +1,5 @@
 """Columbia Uncompressed Image Splicing Detection."""
+
 from ncl_jax.splits import seeded_fraction
 
 from .. import manual
@@ -16,6 +17,7 @@ class Builder(manual.ManualBuilder):
   """Columbia: 183 authentic and 180 spliced TIFFs. No standard split exists: a
   seeded 75/25 split by file name (`options.seed`), the same for every copy of the
   data; the build report lists every file of each split."""
+
   name = "columbia"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Request the "Columbia Uncompressed Image Splicing Detection Evaluation Dataset" from
@@ -29,10 +31,14 @@ class Builder(manual.ManualBuilder):
     seed = self.builder_config.seed
     splits = {"train": [], "test": []}
     spliced = _nested(root, "4cam_splc")
-    edge_folder = (manual.optional_child(spliced, ("edgemask",))
-                   or manual.child(spliced.parent, ("edgemask",), "edgemask folder"))
-    masks = {p.stem[: -len("_edgemask")]: p for p in manual.image_files(edge_folder)
-             if p.stem.lower().endswith("_edgemask")}
+    edge_folder = manual.optional_child(spliced, ("edgemask",)) or manual.child(
+      spliced.parent, ("edgemask",), "edgemask folder"
+    )
+    masks = {
+      p.stem[: -len("_edgemask")]: p
+      for p in manual.image_files(edge_folder)
+      if p.stem.lower().endswith("_edgemask")
+    }
     for image in manual.image_files(spliced):
       split = "test" if seeded_fraction(image.stem, seed) < TEST_FRACTION else "train"
       name = f"4cam_splc/{image.name}"

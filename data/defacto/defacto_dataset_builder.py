@@ -1,4 +1,5 @@
 """DEFACTO (copy-move, inpainting, splicing)."""
+
 from ncl_jax.splits import seeded_fraction
 
 from .. import manual
@@ -6,18 +7,31 @@ from .. import manual
 
 def groups():
   """(canonical image folder, image-folder variants, annotation-folder variants, type)."""
-  yield ("copymove_img", ("copymove_img", "Copy-Move-images"),
-         ("copymove_annotations", "Copy-Move-annotations"), "copy_move")
-  yield ("inpainting_img", ("inpainting_img", "Inpainting-images"),
-         ("inpainting_annotations", "Inpainting-annotations"), "removal")
+  yield (
+    "copymove_img",
+    ("copymove_img", "Copy-Move-images"),
+    ("copymove_annotations", "Copy-Move-annotations"),
+    "copy_move",
+  )
+  yield (
+    "inpainting_img",
+    ("inpainting_img", "Inpainting-images"),
+    ("inpainting_annotations", "Inpainting-annotations"),
+    "removal",
+  )
   for k in range(1, 8):
-    yield (f"splicing_{k}_img", (f"splicing_{k}_img", f"Splicing-images-{k}"),
-           (f"splicing_{k}_annotations", f"Splicing-annotations-{k}"), "splicing")
+    yield (
+      f"splicing_{k}_img",
+      (f"splicing_{k}_img", f"Splicing-images-{k}"),
+      (f"splicing_{k}_annotations", f"Splicing-annotations-{k}"),
+      "splicing",
+    )
 
 
 class Builder(manual.ManualBuilder):
   """DEFACTO: test = the 6,000 manipulated images of DEFACTO-12k (MVSS-Net++'s list);
   train = every other image, or a seeded subset of `options.train_subset` images."""
+
   name = "defacto"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Download DEFACTO from its authors' Kaggle pages (defacto-copymove, defacto-inpainting,
@@ -35,8 +49,9 @@ class Builder(manual.ManualBuilder):
       image_folder = manual.optional_child(root, image_variants)
       mask_folder = manual.optional_child(root, mask_variants)
       if image_folder is None or mask_folder is None:
-        self.report.add_skip("build", canonical, "folder missing",
-                             f"expected {image_variants} and {mask_variants}")
+        self.report.add_skip(
+          "build", canonical, "folder missing", f"expected {image_variants} and {mask_variants}"
+        )
         continue
       found += 1
       masks = manual.by_stem(manual.image_files(manual.child(mask_folder, ("probe_mask",))))
@@ -48,15 +63,19 @@ class Builder(manual.ManualBuilder):
           continue
         # DEFACTO stems are <n>_<COCO image id>: one COCO photo's manipulations
         # stay in one split when validation is carved from train.
-        splits[split].append(manual.Item(image, masks[image.stem], name, kind,
-                                         group=image.stem.split("_", 1)[-1]))
+        splits[split].append(
+          manual.Item(image, masks[image.stem], name, kind, group=image.stem.split("_", 1)[-1])
+        )
     if not found:
-      raise manual.LayoutError(f"none of DEFACTO's folders (copymove_img, inpainting_img, "
-                               f"splicing_1_img, ...) in {root}; found: "
-                               f"{sorted(e.name for e in root.iterdir())[:30]}")
+      raise manual.LayoutError(
+        f"none of DEFACTO's folders (copymove_img, inpainting_img, "
+        f"splicing_1_img, ...) in {root}; found: "
+        f"{sorted(e.name for e in root.iterdir())[:30]}"
+      )
     subset = self.builder_config.train_subset
     if subset and subset < len(splits["train"]):
       seed = self.builder_config.seed
-      splits["train"] = sorted(splits["train"],
-                               key=lambda item: seeded_fraction(item.name, seed))[:subset]
+      splits["train"] = sorted(splits["train"], key=lambda item: seeded_fraction(item.name, seed))[
+        :subset
+      ]
     return splits

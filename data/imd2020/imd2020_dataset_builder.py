@@ -1,4 +1,5 @@
 """IMD2020 (real-life manipulated images)."""
+
 from .. import manual
 
 
@@ -10,15 +11,18 @@ def _dataset_root(root, folders):
   for candidate in candidates:
     if any((candidate / folder).is_dir() for folder in folders):
       return candidate
-  raise manual.LayoutError(f"none of IMD2020's 414 folders (e.g. {sorted(folders)[0]}) in {root} "
-                           f"or one level below; found: "
-                           f"{sorted(e.name for e in root.iterdir())[:30]}")
+  raise manual.LayoutError(
+    f"none of IMD2020's 414 folders (e.g. {sorted(folders)[0]}) in {root} "
+    f"or one level below; found: "
+    f"{sorted(e.name for e in root.iterdir())[:30]}"
+  )
 
 
 class Builder(manual.ManualBuilder):
   """IMD2020: the 2,010 tampered images with masks; CAT-Net's train (1,869) and
   test (141) lists, used as they are. A partial download builds what is there;
   the report lists every listed file that is missing."""
+
   name = "imd2020"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Download IMD2020 from its authors' page (staff.utia.cas.cz/novozada/db/).
@@ -27,21 +31,31 @@ class Builder(manual.ManualBuilder):
   """
 
   def split_items(self, root):
-    lists = {split: [line.split(",") for line in manual.split_list(f"imd2020/{name}")]
-             for split, name in (("train", "imd2020_train_image_mask.txt"),
-                                 ("test", "imd2020_test_image_mask.txt"))}
-    dataset_root = _dataset_root(root, {image.split("/")[0] for entries in lists.values()
-                                        for image, _ in entries})
+    lists = {
+      split: [line.split(",") for line in manual.split_list(f"imd2020/{name}")]
+      for split, name in (
+        ("train", "imd2020_train_image_mask.txt"),
+        ("test", "imd2020_test_image_mask.txt"),
+      )
+    }
+    dataset_root = _dataset_root(
+      root, {image.split("/")[0] for entries in lists.values() for image, _ in entries}
+    )
     splits = {}
     for split, entries in lists.items():
       items = []
       for image, mask in entries:
         if not (dataset_root / image).is_file() or not (dataset_root / mask).is_file():
-          self.report.add_skip(split, image, "listed but missing",
-                               f"{image if not (dataset_root / image).is_file() else mask} not found")
+          self.report.add_skip(
+            split,
+            image,
+            "listed but missing",
+            f"{image if not (dataset_root / image).is_file() else mask} not found",
+          )
           continue
         # One folder holds one original's manipulations: it stays in one split.
-        items.append(manual.Item(dataset_root / image, dataset_root / mask, image,
-                                 group=image.split("/")[0]))
+        items.append(
+          manual.Item(dataset_root / image, dataset_root / mask, image, group=image.split("/")[0])
+        )
       splits[split] = items
     return splits

@@ -1,4 +1,5 @@
 """Any IMDL-BenCo-style dataset: a Tp/ + Gt/ folder, or a JSON list."""
+
 import json
 import os
 
@@ -9,6 +10,7 @@ from .. import manual
 
 def _absolute(path: str) -> bool:
   return paths.is_remote(path) or os.path.isabs(path)
+
 
 MASK_SUFFIXES = ("", "_gt", "_mask")
 
@@ -22,8 +24,12 @@ def _folder_items(root, report):
   for image in manual.image_files(tampered):
     mask = next((masks[image.stem + s] for s in MASK_SUFFIXES if image.stem + s in masks), None)
     if mask is None:
-      report.add_skip("full", f"Tp/{image.name}", "no mask",
-                      f"no Gt/{image.stem}{{,_gt,_mask}}.* (pairing is by name)")
+      report.add_skip(
+        "full",
+        f"Tp/{image.name}",
+        "no mask",
+        f"no Gt/{image.stem}{{,_gt,_mask}}.* (pairing is by name)",
+      )
       continue
     items.append(manual.Item(image, mask, f"Tp/{image.name}", "", "mean_rgb"))
   return items
@@ -51,6 +57,7 @@ class Builder(manual.ManualBuilder):
   order) or JSON list (`[[image, mask], ...]`, mask "Negative" = authentic), as one
   split named `full`. Masks: mean(RGB) > 127.5, as IMDL-BenCo. Set
   `options.folder_name` to keep several such datasets apart in data_dir."""
+
   name = "iml_folder"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   manual_dir: a folder with Tp/ and Gt/, or the path of an IMDL-BenCo JSON list file.

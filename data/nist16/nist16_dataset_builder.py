@@ -1,11 +1,15 @@
 """NIST Nimble 2016 (NC2016_Test0613)."""
+
 import csv
 from typing import NamedTuple
 
 from .. import manual
 
-_TYPES = (("IsManipulationTypeRemoval", "removal"), ("IsManipulationTypeSplice", "splicing"),
-          ("IsManipulationTypeCopyClone", "copy_move"))
+_TYPES = (
+  ("IsManipulationTypeRemoval", "removal"),
+  ("IsManipulationTypeSplice", "splicing"),
+  ("IsManipulationTypeCopyClone", "copy_move"),
+)
 
 
 def _dataset_root(root):
@@ -13,16 +17,21 @@ def _dataset_root(root):
   if manual.optional_child(root, ("probe",)):
     return root
   for entry in sorted(root.iterdir()):
-    if entry.is_dir() and entry.name.lower().startswith("nc2016") and \
-        manual.optional_child(entry, ("probe",)):
+    if (
+      entry.is_dir()
+      and entry.name.lower().startswith("nc2016")
+      and manual.optional_child(entry, ("probe",))
+    ):
       return entry
-  raise manual.LayoutError(f"expected probe/ and reference/ in {root} or in its NC2016_Test0613 "
-                           f"folder; found: {sorted(e.name for e in root.iterdir())[:30]}")
+  raise manual.LayoutError(
+    f"expected probe/ and reference/ in {root} or in its NC2016_Test0613 "
+    f"folder; found: {sorted(e.name for e in root.iterdir())[:30]}"
+  )
 
 
 class Reference(NamedTuple):
-  manipulated: dict        # probe file -> (mask file, manipulation type, base photo)
-  authentic: dict          # probe file -> base photo, for the non-target probes
+  manipulated: dict  # probe file -> (mask file, manipulation type, base photo)
+  authentic: dict  # probe file -> base photo, for the non-target probes
 
 
 def read_reference(dataset_root, report) -> Reference:
@@ -32,8 +41,13 @@ def read_reference(dataset_root, report) -> Reference:
   target. The base photo (BaseFileName, where the CSV has it) groups a probe's
   relatives when validation is carved from train."""
   reference = manual.child(dataset_root, ("reference",), "reference folder")
-  csv_files = sorted(p for task in reference.iterdir() if task.is_dir() for p in task.iterdir()
-                     if p.name.lower().startswith("nc2016-") and p.name.lower().endswith("-ref.csv"))
+  csv_files = sorted(
+    p
+    for task in reference.iterdir()
+    if task.is_dir()
+    for p in task.iterdir()
+    if p.name.lower().startswith("nc2016-") and p.name.lower().endswith("-ref.csv")
+  )
   if not csv_files:
     raise manual.LayoutError(f"no reference/*/NC2016-*-ref.csv in {dataset_root}")
   manipulated, authentic = {}, {}
@@ -49,8 +63,9 @@ def read_reference(dataset_root, report) -> Reference:
         if not mask:
           report.add_skip("build", probe, "no mask", f"empty ProbeMaskFileName in {path.name}")
           continue
-        kind = next((name for column, name in _TYPES if row.get(column, "").strip().upper() == "Y"),
-                    "")
+        kind = next(
+          (name for column, name in _TYPES if row.get(column, "").strip().upper() == "Y"), ""
+        )
         manipulated.setdefault(probe, (mask, kind, base))
   for probe in set(authentic) & set(manipulated):
     del authentic[probe]
@@ -64,6 +79,7 @@ class Builder(manual.ManualBuilder):
   validation share carved by base photo. The non-target probes (authentic) form
   the split "authentic", used by nothing unless a config names it. Known
   near-duplicates leak across the SPAN split (see README)."""
+
   name = "nist16"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   NIST Nimble 2016 is distributed by NIST's Media Forensics Challenge after registration
@@ -80,11 +96,14 @@ class Builder(manual.ManualBuilder):
       split = "test" if probe in test else "train"
       image_path, mask_path = dataset_root / probe, dataset_root / mask
       if not image_path.is_file() or not mask_path.is_file():
-        self.report.add_skip(split, probe, "listed but missing",
-                             f"{probe if not image_path.is_file() else mask} not found")
+        self.report.add_skip(
+          split,
+          probe,
+          "listed but missing",
+          f"{probe if not image_path.is_file() else mask} not found",
+        )
         continue
-      splits[split].append(manual.Item(image_path, mask_path, probe, kind, "inverted",
-                                       group=base))
+      splits[split].append(manual.Item(image_path, mask_path, probe, kind, "inverted", group=base))
     for probe in sorted(reference.authentic):
       if not (dataset_root / probe).is_file():
         self.report.add_skip("authentic", probe, "listed but missing", f"{probe} not found")

@@ -21,6 +21,7 @@ Other backends, and every other convolution, use `lax.conv_general_dilated`
 unchanged. Parameters, outputs and gradients are the same as nn.Conv's (tested
 to 1e-5); the backend is read when the function is traced.
 """
+
 import functools
 from typing import NamedTuple
 
@@ -28,14 +29,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-NHWC_HWIO = ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))   # lhs, rhs, out specs as lax reports them
+NHWC_HWIO = ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))  # lhs, rhs, out specs as lax reports them
 
 
 class _Tap(NamedTuple):
-  index: int     # kernel position along this axis
+  index: int  # kernel position along this axis
   out_start: int  # the output rows (or columns) [out_start, out_stop) it reaches
   out_stop: int
-  in_start: int   # the input row (or column) that meets out_start
+  in_start: int  # the input row (or column) that meets out_start
 
 
 def _taps(size: int, kernel: int, dilation: int, padding: int):
@@ -52,31 +53,45 @@ def _taps(size: int, kernel: int, dilation: int, padding: int):
 
 def _place(block, shape, top, left):
   """Zero-pad `block` [n, h, w, c] into `shape` with its corner at (top, left)."""
-  return lax.pad(block, jnp.zeros((), block.dtype),
-                 ((0, 0, 0), (top, shape[1] - top - block.shape[1], 0),
-                  (left, shape[2] - left - block.shape[2], 0), (0, 0, 0)))
+  return lax.pad(
+    block,
+    jnp.zeros((), block.dtype),
+    (
+      (0, 0, 0),
+      (top, shape[1] - top - block.shape[1], 0),
+      (left, shape[2] - left - block.shape[2], 0),
+      (0, 0, 0),
+    ),
+  )
 
 
 def _tap_pairs(x_shape, kernel_shape, dilation, padding):
-  return [(row, column) for row in _taps(x_shape[1], kernel_shape[0], dilation[0], padding[0])
-          for column in _taps(x_shape[2], kernel_shape[1], dilation[1], padding[1])]
+  return [
+    (row, column)
+    for row in _taps(x_shape[1], kernel_shape[0], dilation[0], padding[0])
+    for column in _taps(x_shape[2], kernel_shape[1], dilation[1], padding[1])
+  ]
 
 
 def _windows(x, row, column):
   height, width = row.out_stop - row.out_start, column.out_stop - column.out_start
-  return x[:, row.in_start:row.in_start + height, column.in_start:column.in_start + width]
+  return x[:, row.in_start : row.in_start + height, column.in_start : column.in_start + width]
 
 
 def _outputs(y, row, column):
-  return y[:, row.out_start:row.out_stop, column.out_start:column.out_stop]
+  return y[:, row.out_start : row.out_stop, column.out_start : column.out_stop]
 
 
 def _tap_sum_forward(x, kernel, dilation, padding, precision):
   shape = x.shape[:3] + kernel.shape[3:]
   total = None
   for row, column in _tap_pairs(x.shape, kernel.shape, dilation, padding):
-    part = jnp.einsum("nhwc,cd->nhwd", _windows(x, row, column), kernel[row.index, column.index],
-                      precision=precision)
+    part = jnp.einsum(
+      "nhwc,cd->nhwd",
+      _windows(x, row, column),
+      kernel[row.index, column.index],
+      precision=precision,
+    )
     part = _place(part, shape, row.out_start, column.out_start)
     total = part if total is None else total + part
   return total
@@ -89,24 +104,38 @@ def _tap_weight_gradient(x, dy, kernel_shape, dilation, padding, precision):
     outputs = _outputs(dy, row, column).reshape(-1, dy.shape[-1])
     grads[row.index, column.index] = jnp.dot(windows.T, outputs, precision=precision)
   zero = jnp.zeros(kernel_shape[2:], dy.dtype)
-  return jnp.stack([jnp.stack([grads.get((i, j), zero) for j in range(kernel_shape[1])])
-                    for i in range(kernel_shape[0])])
+  return jnp.stack(
+    [
+      jnp.stack([grads.get((i, j), zero) for j in range(kernel_shape[1])])
+      for i in range(kernel_shape[0])
+    ]
+  )
 
 
 def _tap_input_gradient(dy, kernel, x_shape, dilation, padding, precision):
   total = None
   for row, column in _tap_pairs(x_shape, kernel.shape, dilation, padding):
-    part = jnp.einsum("nhwd,cd->nhwc", _outputs(dy, row, column),
-                      kernel[row.index, column.index], precision=precision)
+    part = jnp.einsum(
+      "nhwd,cd->nhwc",
+      _outputs(dy, row, column),
+      kernel[row.index, column.index],
+      precision=precision,
+    )
     part = _place(part, x_shape, row.in_start, column.in_start)
     total = part if total is None else total + part
   return total
 
 
 def _xla_same_conv(x, kernel, dilation, padding, precision):
-  return lax.conv_general_dilated(x, kernel, (1, 1), tuple((p, p) for p in padding),
-                                  rhs_dilation=dilation, dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                  precision=precision)
+  return lax.conv_general_dilated(
+    x,
+    kernel,
+    (1, 1),
+    tuple((p, p) for p in padding),
+    rhs_dilation=dilation,
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    precision=precision,
+  )
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
@@ -130,7 +159,7 @@ def _same_conv_backward(dilation, padding, precision, mode, residuals, dy):
     dx = _tap_input_gradient(dy, kernel, x.shape, dilation, padding, precision)
   else:
     _, input_vjp = jax.vjp(lambda v: _xla_same_conv(v, kernel, dilation, padding, precision), x)
-    dx, = input_vjp(dy)
+    (dx,) = input_vjp(dy)
   dw = _tap_weight_gradient(x, dy, kernel.shape, dilation, padding, precision)
   return dx.astype(x.dtype), dw.astype(kernel.dtype)
 
@@ -149,14 +178,16 @@ def _symmetric_same_padding(padding, kernel_shape, dilation):
     return None
   same = tuple(d * (k - 1) // 2 for k, d in zip(kernel_shape, dilation))
   if all(k % 2 == 1 for k in kernel_shape) and tuple(tuple(p) for p in padding) == tuple(
-      (s, s) for s in same):
+    (s, s) for s in same
+  ):
     return same
   return None
 
 
-def cpu_strategy(lhs_shape, rhs_shape, window_strides, padding, lhs_dilation, rhs_dilation,
-                 feature_group_count):
-  """"matmul", "taps", "tap_weight_gradient" or "xla" for a NHWC/HWIO convolution."""
+def cpu_strategy(
+  lhs_shape, rhs_shape, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count
+):
+  """ "matmul", "taps", "tap_weight_gradient" or "xla" for a NHWC/HWIO convolution."""
   dilation = tuple(rhs_dilation or (1, 1))
   if feature_group_count != 1 or any(d != 1 for d in (lhs_dilation or (1, 1))):
     return "xla"
@@ -186,24 +217,50 @@ def for_impl(impl: str):
   return conv_general_dilated if impl == "auto" else lax.conv_general_dilated
 
 
-def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
-                         rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-                         batch_group_count=1, precision=None, preferred_element_type=None):
+def conv_general_dilated(
+  lhs,
+  rhs,
+  window_strides,
+  padding,
+  lhs_dilation=None,
+  rhs_dilation=None,
+  dimension_numbers=None,
+  feature_group_count=1,
+  batch_group_count=1,
+  precision=None,
+  preferred_element_type=None,
+):
   """`lax.conv_general_dilated`, with the CPU formulations above on the CPU backend."""
   strategy = "xla"
-  if (jax.default_backend() == "cpu" and batch_group_count == 1
-      and preferred_element_type is None and lhs.ndim == 4
-      and _is_nhwc(rhs.shape, dimension_numbers)):
-    strategy = cpu_strategy(lhs.shape, rhs.shape, window_strides, padding, lhs_dilation,
-                            rhs_dilation, feature_group_count)
+  if (
+    jax.default_backend() == "cpu"
+    and batch_group_count == 1
+    and preferred_element_type is None
+    and lhs.ndim == 4
+    and _is_nhwc(rhs.shape, dimension_numbers)
+  ):
+    strategy = cpu_strategy(
+      lhs.shape, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count
+    )
   if strategy == "matmul":
     stride_h, stride_w = window_strides
-    return jnp.einsum("nhwc,cd->nhwd", lhs[:, ::stride_h, ::stride_w, :], rhs[0, 0],
-                      precision=precision)
+    return jnp.einsum(
+      "nhwc,cd->nhwd", lhs[:, ::stride_h, ::stride_w, :], rhs[0, 0], precision=precision
+    )
   if strategy in ("taps", "tap_weight_gradient"):
     dilation = tuple(rhs_dilation or (1, 1))
     padding = _symmetric_same_padding(padding, rhs.shape[:2], dilation)
     return _same_conv(lhs, rhs, dilation, padding, precision, strategy)
-  return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
-                                  rhs_dilation, dimension_numbers, feature_group_count,
-                                  batch_group_count, precision, preferred_element_type)
+  return lax.conv_general_dilated(
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    lhs_dilation,
+    rhs_dilation,
+    dimension_numbers,
+    feature_group_count,
+    batch_group_count,
+    precision,
+    preferred_element_type,
+  )

@@ -1,6 +1,8 @@
 """DeepLabV3+ head: ASPP at the encoder's output stride, decoder at stride 4."""
+
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -19,19 +21,27 @@ class ConvBNReLU(nn.Module):
   kernel: int = 1
   dilation: int = 1
   dtype: Any = jnp.float32
-  init_mode: str = "fan_in"      # the reference's kaiming_normal_ (fan-in) in ASPP and decoder
+  init_mode: str = "fan_in"  # the reference's kaiming_normal_ (fan-in) in ASPP and decoder
   conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = conv(self.features, self.kernel, 1, self.dilation, self.dtype, init_mode=self.init_mode,
-             impl=self.conv_impl)(x)
+    x = conv(
+      self.features,
+      self.kernel,
+      1,
+      self.dilation,
+      self.dtype,
+      init_mode=self.init_mode,
+      impl=self.conv_impl,
+    )(x)
     return nn.relu(batch_norm(train, self.dtype)(x))
 
 
 class ASPP(nn.Module):
   """1x1, three atrous 3x3 and an image-pooling branch, concatenated, projected,
   then dropout (the reference: 0.5)."""
+
   channels: int = 256
   rates: Sequence[int] = (6, 12, 18)
   dtype: Any = jnp.float32
@@ -41,8 +51,13 @@ class ASPP(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    layer = functools.partial(ConvBNReLU, self.channels, dtype=self.dtype,
-                              init_mode=self.init_mode, conv_impl=self.conv_impl)
+    layer = functools.partial(
+      ConvBNReLU,
+      self.channels,
+      dtype=self.dtype,
+      init_mode=self.init_mode,
+      conv_impl=self.conv_impl,
+    )
     branches = [layer(1, name="branch_1x1")(x, train)]
     for rate in self.rates:
       branches.append(layer(3, rate, name=f"branch_rate{rate}")(x, train))
@@ -55,6 +70,7 @@ class ASPP(nn.Module):
 class Decoder(nn.Module):
   """Upsample ASPP output to stride 4, fuse with projected low-level features; a
   dropout after each of the two fusing convs (the reference: 0.5 and 0.1)."""
+
   low_level_channels: int = 48
   channels: int = 256
   dtype: Any = jnp.float32
@@ -64,8 +80,9 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, aspp_features, low_level_features, train: bool):
-    layer = functools.partial(ConvBNReLU, dtype=self.dtype, init_mode=self.init_mode,
-                              conv_impl=self.conv_impl)
+    layer = functools.partial(
+      ConvBNReLU, dtype=self.dtype, init_mode=self.init_mode, conv_impl=self.conv_impl
+    )
     low = layer(self.low_level_channels, 1, name="low_level")(low_level_features, train)
     high = resize_bilinear(aspp_features, low.shape[1:3])
     x = jnp.concatenate([high, low.astype(high.dtype)], axis=-1)

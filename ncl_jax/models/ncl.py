@@ -1,5 +1,7 @@
 """The NCL network: DeepLabV3+ (ResNet + ASPP + decoder) plus the pivot branches."""
-from typing import Any, Optional, Sequence
+
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -23,6 +25,7 @@ class NCLModel(nn.Module):
     `se_valid` bool [batch], whether the image has contour patches (the images
     whose pivot terms count; see docs/method.md).
   """
+
   depth: int = 101
   width: float = 1.0
   output_stride: int = 16
@@ -37,8 +40,8 @@ class NCLModel(nn.Module):
   decoder_dropouts: Sequence[float] = (0.5, 0.1)
   multi_grid: Sequence[int] = (1, 2, 4)
   zero_init_residual: bool = False
-  head_init: str = "fan_in"      # ASPP, decoder and output heads; "fan_out" as the backbone
-  conv_impl: str = "auto"        # "auto": XLA:CPU-friendly convolutions on CPU (models/conv.py)
+  head_init: str = "fan_in"  # ASPP, decoder and output heads; "fan_out" as the backbone
+  conv_impl: str = "auto"  # "auto": XLA:CPU-friendly convolutions on CPU (models/conv.py)
   noise_residuals: bool = False  # the encoder also sees SRM residuals (models/residuals.py)
   constrained_residuals: int = 0  # and this many learned (Bayar) residuals
 
@@ -46,12 +49,23 @@ class NCLModel(nn.Module):
     """A 1x1 conv to one logit channel. Under the old "fan_out" recipe the heads
     kept Flax's default (LeCun normal) initialization."""
     init = kaiming_normal("fan_in") if self.head_init == "fan_in" else nn.linear.default_kernel_init
-    return nn.Conv(1, (1, 1), dtype=self.dtype, kernel_init=init, name=name,
-                   conv_general_dilated=conv_lib.for_impl(self.conv_impl))
+    return nn.Conv(
+      1,
+      (1, 1),
+      dtype=self.dtype,
+      kernel_init=init,
+      name=name,
+      conv_general_dilated=conv_lib.for_impl(self.conv_impl),
+    )
 
   @nn.compact
-  def __call__(self, images, contour_index: Optional[jnp.ndarray] = None,
-               contour_valid: Optional[jnp.ndarray] = None, train: bool = False):
+  def __call__(
+    self,
+    images,
+    contour_index: jnp.ndarray | None = None,
+    contour_valid: jnp.ndarray | None = None,
+    train: bool = False,
+  ):
     channels = [images]
     if self.noise_residuals:
       channels.append(srm_residuals(images).astype(images.dtype))
@@ -59,34 +73,55 @@ class NCLModel(nn.Module):
       learned = ConstrainedResiduals(self.constrained_residuals, name="constrained_residuals")
       channels.append(learned(images).astype(images.dtype))
     inputs = jnp.concatenate(channels, axis=-1) if len(channels) > 1 else images
-    stage1, encoded = ResNet(self.depth, self.width, self.output_stride, self.dtype,
-                             tuple(self.multi_grid), self.zero_init_residual, self.conv_impl,
-                             name="encoder")(inputs, train)
+    stage1, encoded = ResNet(
+      self.depth,
+      self.width,
+      self.output_stride,
+      self.dtype,
+      tuple(self.multi_grid),
+      self.zero_init_residual,
+      self.conv_impl,
+      name="encoder",
+    )(inputs, train)
     rates = tuple(r * 16 // self.output_stride for r in (6, 12, 18))
-    aspp = ASPP(scaled_channels(self.aspp_channels, self.width), rates, self.dtype,
-                self.aspp_dropout, self.head_init, self.conv_impl, name="aspp")(encoded, train)
+    aspp = ASPP(
+      scaled_channels(self.aspp_channels, self.width),
+      rates,
+      self.dtype,
+      self.aspp_dropout,
+      self.head_init,
+      self.conv_impl,
+      name="aspp",
+    )(encoded, train)
     aux_coarse = self._head("aux_head")(aspp)
-    decoded = Decoder(scaled_channels(self.low_level_channels, self.width),
-                      scaled_channels(self.decoder_channels, self.width), self.dtype,
-                      tuple(self.decoder_dropouts), self.head_init, self.conv_impl,
-                      name="decoder")(aspp, stage1, train)
+    decoded = Decoder(
+      scaled_channels(self.low_level_channels, self.width),
+      scaled_channels(self.decoder_channels, self.width),
+      self.dtype,
+      tuple(self.decoder_dropouts),
+      self.head_init,
+      self.conv_impl,
+      name="decoder",
+    )(aspp, stage1, train)
     logits_stride4 = self._head("classifier")(decoded)
     logits = resize_bilinear(logits_stride4.astype(jnp.float32), images.shape[1:3])
     patch_features = patches.patch_grid(
-        stage1.astype(jnp.float32), self.patch_size // patches.FEATURE_STRIDE)
+      stage1.astype(jnp.float32), self.patch_size // patches.FEATURE_STRIDE
+    )
     outputs = {
-        "logits": logits,
-        "aux_logits": {
-            f"stride{self.output_stride}": aux_coarse.astype(jnp.float32),
-            "stride4": logits_stride4.astype(jnp.float32),
-        },
-        "patch_features": patch_features,
+      "logits": logits,
+      "aux_logits": {
+        f"stride{self.output_stride}": aux_coarse.astype(jnp.float32),
+        "stride4": logits_stride4.astype(jnp.float32),
+      },
+      "patch_features": patch_features,
     }
     if contour_index is not None:
       contour_features = patches.gather_patches(patch_features, contour_index)
       outputs["se_valid"] = jnp.any(contour_valid, axis=-1)
       for sign in ("pos", "neg"):
         se = PivotBranch(self.dtype, name=f"pivot_{sign}")(
-            contour_features, contour_valid, outputs["se_valid"], train)
+          contour_features, contour_valid, outputs["se_valid"], train
+        )
         outputs[f"se_{sign}"] = se.astype(jnp.float32)
     return outputs

@@ -1,5 +1,6 @@
 """The pivot structure: two symmetric branches turning an image's contour patches
 into one hard positive (se+) and one hard negative (se-)."""
+
 from typing import Any
 
 import flax.linen as nn
@@ -13,6 +14,7 @@ class PivotBranch(nn.Module):
   image_has_contour: [batch] bool, whether any slot of the image is valid.
   Returns [batch, d]: one pivot feature per image, the shape of one patch feature.
   """
+
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -26,6 +28,7 @@ class PivotBranch(nn.Module):
     # none falls back to all images so the statistics stay finite (its pivot terms
     # are masked out of the loss anyway).
     stats_mask = jnp.where(jnp.any(image_has_contour), image_has_contour, True)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                     dtype=self.dtype, name="bn")(x, mask=stats_mask[:, None, None])
+    x = nn.BatchNorm(
+      use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype, name="bn"
+    )(x, mask=stats_mask[:, None, None])
     return nn.relu(x)[..., 0]

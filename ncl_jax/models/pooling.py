@@ -11,6 +11,7 @@ row-major order, the element XLA's select picks: the gradient is nn.max_pool's
 to the bit (tested, ties included), in 39 ms. Not differentiated, it is XLA's
 reduce-window.
 """
+
 import functools
 
 import flax.linen as nn
@@ -22,8 +23,9 @@ from ncl_jax.models import conv as conv_lib
 
 
 def _pool(x, window: int, stride: int, padding: int):
-  return nn.max_pool(x, (window, window), strides=(stride, stride),
-                     padding=((padding, padding), (padding, padding)))
+  return nn.max_pool(
+    x, (window, window), strides=(stride, stride), padding=((padding, padding), (padding, padding))
+  )
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
@@ -36,7 +38,7 @@ def _taps(padded, window: int, stride: int, out_height: int, out_width: int):
   reach_h, reach_w = stride * (out_height - 1) + 1, stride * (out_width - 1) + 1
   for row in range(window):
     for column in range(window):
-      yield row, column, padded[:, row:row + reach_h:stride, column:column + reach_w:stride]
+      yield row, column, padded[:, row : row + reach_h : stride, column : column + reach_w : stride]
 
 
 def _pad(x, padding: int):
@@ -67,14 +69,23 @@ def _backward(window, stride, padding, residuals, dy):
   for row, column, values in _taps(padded, window, stride, out_height, out_width):
     chosen = (values == y) & ~taken
     taken = taken | chosen
-    parts.append(lax.pad(jnp.where(chosen, dy, zero), zero,
-                         ((0, 0, 0), (row, padded_height - row - reach_h, stride - 1),
-                          (column, padded_width - column - reach_w, stride - 1), (0, 0, 0))))
+    parts.append(
+      lax.pad(
+        jnp.where(chosen, dy, zero),
+        zero,
+        (
+          (0, 0, 0),
+          (row, padded_height - row - reach_h, stride - 1),
+          (column, padded_width - column - reach_w, stride - 1),
+          (0, 0, 0),
+        ),
+      )
+    )
   # Summed from the last tap to the first: an input element then receives its
   # windows' gradients in row-major order of the windows, as XLA's
   # select-and-scatter adds them, so the sums round the same way.
   dx = functools.reduce(jnp.add, parts[::-1])
-  return (dx[:, padding:padding + height, padding:padding + width],)
+  return (dx[:, padding : padding + height, padding : padding + width],)
 
 
 _tap_gradient_pool.defvjp(_forward, _backward)
@@ -84,7 +95,7 @@ def max_pool(x, window: int, stride: int, padding: int, impl: str = "auto"):
   """nn.max_pool with a square window and symmetric padding, x: [batch, height,
   width, channels]; `impl` as the model's conv_impl ("auto": the tap gradient on
   the CPU backend, read when traced; "xla": XLA's everywhere)."""
-  conv_lib.for_impl(impl)   # validates the name
+  conv_lib.for_impl(impl)  # validates the name
   if impl == "auto" and jax.default_backend() == "cpu":
     return _tap_gradient_pool(x, window, stride, padding)
   return _pool(x, window, stride, padding)

@@ -10,6 +10,7 @@ residual larger than a few grey levels is an edge of the scene, not noise. Learn
 residuals, from Bayar and Stamm's constrained convolutions, can be added beside them
 or used instead.
 """
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -19,24 +20,30 @@ from ncl_jax import imaging
 
 # Second-order horizontal, 5x5 "KV" and 3x3 "KB" filters, each summing to 0.
 _FILTERS = (
-    np.array([[0, 0, 0, 0, 0],
-              [0, 0, 0, 0, 0],
-              [0, 1, -2, 1, 0],
-              [0, 0, 0, 0, 0],
-              [0, 0, 0, 0, 0]], np.float32) / 2,
-    np.array([[-1, 2, -2, 2, -1],
-              [2, -6, 8, -6, 2],
-              [-2, 8, -12, 8, -2],
-              [2, -6, 8, -6, 2],
-              [-1, 2, -2, 2, -1]], np.float32) / 12,
-    np.array([[0, 0, 0, 0, 0],
-              [0, -1, 2, -1, 0],
-              [0, 2, -4, 2, 0],
-              [0, -1, 2, -1, 0],
-              [0, 0, 0, 0, 0]], np.float32) / 4,
+  np.array(
+    [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, -2, 1, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
+    np.float32,
+  )
+  / 2,
+  np.array(
+    [
+      [-1, 2, -2, 2, -1],
+      [2, -6, 8, -6, 2],
+      [-2, 8, -12, 8, -2],
+      [2, -6, 8, -6, 2],
+      [-1, 2, -2, 2, -1],
+    ],
+    np.float32,
+  )
+  / 12,
+  np.array(
+    [[0, 0, 0, 0, 0], [0, -1, 2, -1, 0], [0, 2, -4, 2, 0], [0, -1, 2, -1, 0], [0, 0, 0, 0, 0]],
+    np.float32,
+  )
+  / 4,
 )
-SRM_KERNEL = np.stack(_FILTERS, axis=-1)[:, :, None, :]   # [5, 5, 1, 3] (HWIO)
-TRUNCATION = 3.0   # grey levels
+SRM_KERNEL = np.stack(_FILTERS, axis=-1)[:, :, None, :]  # [5, 5, 1, 3] (HWIO)
+TRUNCATION = 3.0  # grey levels
 
 
 def grey_level(images: jnp.ndarray) -> jnp.ndarray:
@@ -68,8 +75,12 @@ def srm_residuals(images: jnp.ndarray) -> jnp.ndarray:
   size = SRM_KERNEL.shape[0]
   grey = _reflected_grey(images, size // 2)
   height, width = images.shape[1:3]
-  residuals = sum(grey[:, dy:dy + height, dx:dx + width] * SRM_KERNEL[dy, dx, 0]
-                  for dy in range(size) for dx in range(size) if SRM_KERNEL[dy, dx, 0].any())
+  residuals = sum(
+    grey[:, dy : dy + height, dx : dx + width] * SRM_KERNEL[dy, dx, 0]
+    for dy in range(size)
+    for dx in range(size)
+    if SRM_KERNEL[dy, dx, 0].any()
+  )
   return jax.lax.stop_gradient(_truncated(residuals))
 
 
@@ -86,8 +97,9 @@ def constrained_kernel(deviations: jnp.ndarray, size: int) -> jnp.ndarray:
   taps = deviations.shape[0]
   off_centre = 1.0 / taps + deviations - jnp.mean(deviations, axis=0, keepdims=True)
   centre = taps // 2
-  flat = jnp.concatenate([off_centre[:centre], -jnp.ones_like(off_centre[:1]),
-                          off_centre[centre:]], axis=0)
+  flat = jnp.concatenate(
+    [off_centre[:centre], -jnp.ones_like(off_centre[:1]), off_centre[centre:]], axis=0
+  )
   return flat.reshape(size, size, 1, deviations.shape[1])
 
 
@@ -96,15 +108,22 @@ class ConstrainedResiduals(nn.Module):
   IH&MMSec 2016; the noise branch of ManTra-Net and MVSS-Net) of the grey level,
   truncated as the SRM residuals. ImageNet-normalized [batch, H, W, 3] ->
   float32 [batch, H, W, filters] in [-1, 1]."""
+
   filters: int = 3
   size: int = 5
 
   @nn.compact
   def __call__(self, images: jnp.ndarray) -> jnp.ndarray:
-    deviations = self.param("deviations", nn.initializers.normal(0.1),
-                            (self.size * self.size - 1, self.filters))
+    deviations = self.param(
+      "deviations", nn.initializers.normal(0.1), (self.size * self.size - 1, self.filters)
+    )
     grey = _reflected_grey(images, self.size // 2)
     residuals = jax.lax.conv_general_dilated(
-        grey, constrained_kernel(deviations, self.size), (1, 1), "VALID",
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=jax.lax.Precision.HIGHEST)
+      grey,
+      constrained_kernel(deviations, self.size),
+      (1, 1),
+      "VALID",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      precision=jax.lax.Precision.HIGHEST,
+    )
     return _truncated(residuals)

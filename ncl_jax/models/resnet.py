@@ -2,7 +2,9 @@
 
 Every weight starts random: NCL is pre-training free by design.
 """
-from typing import Any, Sequence
+
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -12,16 +14,16 @@ from ncl_jax.models import pooling
 
 # depth -> (blocks per stage, bottleneck?)
 RESNET_LAYOUTS = {
-    18: ((2, 2, 2, 2), False),
-    34: ((3, 4, 6, 3), False),
-    50: ((3, 4, 6, 3), True),
-    101: ((3, 4, 23, 3), True),
+  18: ((2, 2, 2, 2), False),
+  34: ((3, 4, 6, 3), False),
+  50: ((3, 4, 6, 3), True),
+  101: ((3, 4, 23, 3), True),
 }
 # output stride -> (stride, dilation) of stages 2..4; stage 1 is always stride 1.
 _STAGE_SCHEDULE = {
-    32: ((2, 1), (2, 1), (2, 1)),
-    16: ((2, 1), (2, 1), (1, 2)),
-    8: ((2, 1), (1, 2), (1, 4)),
+  32: ((2, 1), (2, 1), (2, 1)),
+  16: ((2, 1), (2, 1), (1, 2)),
+  8: ((2, 1), (1, 2), (1, 4)),
 }
 
 
@@ -35,22 +37,42 @@ def kaiming_normal(mode: str):
   return nn.initializers.variance_scaling(2.0, mode, "normal")
 
 
-def conv(features, kernel, strides=1, dilation=1, dtype=jnp.float32, name=None,
-         init_mode="fan_out", impl="auto"):
+def conv(
+  features,
+  kernel,
+  strides=1,
+  dilation=1,
+  dtype=jnp.float32,
+  name=None,
+  init_mode="fan_out",
+  impl="auto",
+):
   """Bias-free conv with PyTorch-style symmetric padding (keeps strided shapes exact).
   The backbone's init is the reference's normal(0, sqrt(2 / (k * k * out))), fan-out."""
   pad = dilation * (kernel - 1) // 2
   return nn.Conv(
-      features, (kernel, kernel), strides=(strides, strides),
-      padding=((pad, pad), (pad, pad)), kernel_dilation=(dilation, dilation),
-      use_bias=False, dtype=dtype, name=name, kernel_init=kaiming_normal(init_mode),
-      conv_general_dilated=conv_lib.for_impl(impl))
+    features,
+    (kernel, kernel),
+    strides=(strides, strides),
+    padding=((pad, pad), (pad, pad)),
+    kernel_dilation=(dilation, dilation),
+    use_bias=False,
+    dtype=dtype,
+    name=name,
+    kernel_init=kaiming_normal(init_mode),
+    conv_general_dilated=conv_lib.for_impl(impl),
+  )
 
 
 def batch_norm(train: bool, dtype=jnp.float32, name=None, zero_init=False):
   return nn.BatchNorm(
-      use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
-      name=name, scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones)
+    use_running_average=not train,
+    momentum=0.9,
+    epsilon=1e-5,
+    dtype=dtype,
+    name=name,
+    scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones,
+  )
 
 
 class BasicBlock(nn.Module):
@@ -58,7 +80,7 @@ class BasicBlock(nn.Module):
   strides: int = 1
   dilation: int = 1
   dtype: Any = jnp.float32
-  zero_init_residual: bool = False   # last BatchNorm scale starts at 0 (identity block)
+  zero_init_residual: bool = False  # last BatchNorm scale starts at 0 (identity block)
   conv_impl: str = "auto"
   expansion = 1
 
@@ -70,8 +92,9 @@ class BasicBlock(nn.Module):
     y = conv(self.filters, 3, 1, self.dilation, self.dtype, impl=self.conv_impl)(y)
     y = batch_norm(train, self.dtype, zero_init=self.zero_init_residual)(y)
     if residual.shape != y.shape:
-      residual = conv(self.filters, 1, self.strides, 1, self.dtype, name="proj_conv",
-                      impl=self.conv_impl)(x)
+      residual = conv(
+        self.filters, 1, self.strides, 1, self.dtype, name="proj_conv", impl=self.conv_impl
+      )(x)
       residual = batch_norm(train, self.dtype, name="proj_bn")(residual)
     return nn.relu(residual + y)
 
@@ -81,7 +104,7 @@ class BottleneckBlock(nn.Module):
   strides: int = 1
   dilation: int = 1
   dtype: Any = jnp.float32
-  zero_init_residual: bool = False   # last BatchNorm scale starts at 0 (identity block)
+  zero_init_residual: bool = False  # last BatchNorm scale starts at 0 (identity block)
   conv_impl: str = "auto"
   expansion = 4
 
@@ -95,8 +118,9 @@ class BottleneckBlock(nn.Module):
     y = conv(self.filters * 4, 1, 1, 1, self.dtype, impl=self.conv_impl)(y)
     y = batch_norm(train, self.dtype, zero_init=self.zero_init_residual)(y)
     if residual.shape != y.shape:
-      residual = conv(self.filters * 4, 1, self.strides, 1, self.dtype, name="proj_conv",
-                      impl=self.conv_impl)(x)
+      residual = conv(
+        self.filters * 4, 1, self.strides, 1, self.dtype, name="proj_conv", impl=self.conv_impl
+      )(x)
       residual = batch_norm(train, self.dtype, name="proj_bn")(residual)
     return nn.relu(residual + y)
 
@@ -109,6 +133,7 @@ class ResNet(nn.Module):
   dilation (the reference's (1, 2, 4) for ResNet-50/101's three blocks; a stage with
   fewer blocks takes the first ones, e.g. (1, 2) for ResNet-18's two).
   """
+
   depth: int = 101
   width: float = 1.0
   output_stride: int = 16
@@ -123,7 +148,8 @@ class ResNet(nn.Module):
     block_cls = BottleneckBlock if bottleneck else BasicBlock
     base = scaled_channels(64, self.width)
     x = conv(base, 7, 2, 1, self.dtype, name="stem_conv", impl=self.conv_impl)(
-        images.astype(self.dtype))
+      images.astype(self.dtype)
+    )
     x = nn.relu(batch_norm(train, self.dtype, name="stem_bn")(x))
     x = pooling.max_pool(x, 3, 2, 1, self.conv_impl)
     schedule = ((1, 1),) + _STAGE_SCHEDULE[self.output_stride]
@@ -132,10 +158,14 @@ class ResNet(nn.Module):
       for block in range(num_blocks):
         grid = self.multi_grid[min(block, len(self.multi_grid) - 1)] if stage == 3 else 1
         x = block_cls(
-            base * 2**stage, strides=stride if block == 0 else 1, dilation=dilation * grid,
-            dtype=self.dtype, zero_init_residual=self.zero_init_residual,
-            conv_impl=self.conv_impl, name=f"stage{stage + 1}_block{block + 1}")(x, train)
+          base * 2**stage,
+          strides=stride if block == 0 else 1,
+          dilation=dilation * grid,
+          dtype=self.dtype,
+          zero_init_residual=self.zero_init_residual,
+          conv_impl=self.conv_impl,
+          name=f"stage{stage + 1}_block{block + 1}",
+        )(x, train)
       if stage == 0:
         stage1 = x
     return stage1, x
-

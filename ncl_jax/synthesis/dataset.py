@@ -11,14 +11,22 @@ scikit-image's bundled photos) and `options`: `source` ("folder", "bundled" or
 "tfds"), `tfds_name`, `tfds_split`, `image_key` (for "tfds"; `data_dir` is where
 it is built), `validation_fraction`, `num_validation`, `seed`, `cache_size`.
 """
+
 from ncl_jax import paths
 from ncl_jax.splits import seeded_fraction
 from ncl_jax.synthesis import photos as photos_lib
 from ncl_jax.synthesis import recipe, stream
 
-DEFAULT_OPTIONS = {"source": "folder", "tfds_name": "", "tfds_split": "train",
-                   "image_key": "image", "validation_fraction": 0.15, "num_validation": 200,
-                   "seed": 0, "cache_size": 64}
+DEFAULT_OPTIONS = {
+  "source": "folder",
+  "tfds_name": "",
+  "tfds_split": "train",
+  "image_key": "image",
+  "validation_fraction": 0.15,
+  "num_validation": 200,
+  "seed": 0,
+  "cache_size": 64,
+}
 # Held-out photos need a collection of at least this many; smaller ones validate
 # on new forgeries of the training photos.
 MIN_PHOTOS_TO_HOLD_OUT = 5
@@ -31,9 +39,12 @@ def photo_source(dataset_config, options):
   if kind == "folder":
     return photos_lib.FolderPhotos(dataset_config["manual_dir"])
   if kind == "tfds":
-    return photos_lib.TfdsPhotos(options["tfds_name"],
-                                 dataset_config.get("data_dir") or "~/tensorflow_datasets",
-                                 options["tfds_split"], options["image_key"])
+    return photos_lib.TfdsPhotos(
+      options["tfds_name"],
+      dataset_config.get("data_dir") or "~/tensorflow_datasets",
+      options["tfds_split"],
+      options["image_key"],
+    )
   raise ValueError(f"dataset.options.source={kind!r} must be 'folder', 'bundled' or 'tfds'")
 
 
@@ -42,7 +53,7 @@ def split_photos(source, fraction: float, seed: int):
   each photo's name, so adding photos does not reshuffle the others."""
   indices = list(range(len(source)))
   if len(indices) < MIN_PHOTOS_TO_HOLD_OUT or fraction <= 0 or len(indices) > 100_000:
-    return indices, indices   # large collections: validation photos are a seeded share too
+    return indices, indices  # large collections: validation photos are a seeded share too
   held = [i for i in indices if seeded_fraction(source.name(i), seed) < fraction]
   if not held:
     held = [min(indices, key=lambda i: seeded_fraction(source.name(i), seed))]
@@ -57,21 +68,30 @@ class PhotoForgeries:
     self.knobs = knobs
     self.source = photo_source(dataset_config, self.options)
     self.train_photos, self.validation_photos = split_photos(
-        self.source, self.options["validation_fraction"], self.options["seed"])
+      self.source, self.options["validation_fraction"], self.options["seed"]
+    )
     where = dataset_config.get("manual_dir") or "scikit-image's bundled photos"
     self.data_path = str(paths.resolve(where)) if dataset_config.get("manual_dir") else where
 
   def as_data_source(self, split: str):
     seed = self.options["seed"]
     if split == "train":
-      return stream.ForgerySource(self.source, self.knobs, seed, stream.ENDLESS,
-                                  self.options["cache_size"], self.train_photos)
+      return stream.ForgerySource(
+        self.source, self.knobs, seed, stream.ENDLESS, self.options["cache_size"], self.train_photos
+      )
     if split == "validation":
-      return stream.ForgerySource(self.source, self.knobs, seed + 1_000_003,
-                                  self.options["num_validation"], self.options["cache_size"],
-                                  self.validation_photos)
+      return stream.ForgerySource(
+        self.source,
+        self.knobs,
+        seed + 1_000_003,
+        self.options["num_validation"],
+        self.options["cache_size"],
+        self.validation_photos,
+      )
     raise ValueError(f"photo_forgeries has the splits 'train' and 'validation', not {split!r}")
 
   def describe(self) -> str:
-    return (f"{len(self.source)} photos in {self.data_path}: {len(self.train_photos)} for "
-            f"training, {len(self.validation_photos)} for validation")
+    return (
+      f"{len(self.source)} photos in {self.data_path}: {len(self.train_photos)} for "
+      f"training, {len(self.validation_photos)} for validation"
+    )

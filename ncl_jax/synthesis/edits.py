@@ -5,6 +5,7 @@ the photo (scaled, rotated, maybe mirrored), and removal by inpainting.
 Images are float32 [H, W, 3] in [0, 255] at the photo's own ("camera") scale;
 masks are uint8 [H, W] in {0, 1}. `knobs` is a SynthesisConfig (see recipe.py).
 """
+
 import cv2
 import numpy as np
 
@@ -18,8 +19,11 @@ def _uniform(rng, bounds):
 
 def jpeg_roundtrip(image, quality: int) -> np.ndarray:
   """float [H, W, 3] -> float after one JPEG save and decode at `quality`."""
-  ok, data = cv2.imencode(".jpg", np.clip(np.round(image), 0, 255).astype(np.uint8)[..., ::-1],
-                          [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+  ok, data = cv2.imencode(
+    ".jpg",
+    np.clip(np.round(image), 0, 255).astype(np.uint8)[..., ::-1],
+    [cv2.IMWRITE_JPEG_QUALITY, int(quality)],
+  )
   assert ok
   return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32)
 
@@ -58,8 +62,9 @@ def composite(rng, host, content, mask, knobs):
 def _fit(image, height, width):
   """Resize (area when shrinking, bicubic when enlarging) to height x width."""
   shrink = height * width < image.shape[0] * image.shape[1]
-  return cv2.resize(image, (width, height),
-                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+  return cv2.resize(
+    image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+  )
 
 
 def _donor_life(rng, rgb, knobs):
@@ -79,11 +84,14 @@ def splice(rng, host, donor, knobs):
     _, region = regions.random_region(rng, height, width, *knobs.region_area)
     scale = _uniform(rng, knobs.donor_scale) * max(height, width) / max(donor.rgb.shape[:2])
     donor_rgb = _donor_life(rng, donor.rgb, knobs)
-    big = _fit(donor_rgb, max(height, int(donor_rgb.shape[0] * scale)),
-               max(width, int(donor_rgb.shape[1] * scale)))
+    big = _fit(
+      donor_rgb,
+      max(height, int(donor_rgb.shape[0] * scale)),
+      max(width, int(donor_rgb.shape[1] * scale)),
+    )
     top = int(rng.integers(0, big.shape[0] - height + 1))
     left = int(rng.integers(0, big.shape[1] - width + 1))
-    content = big[top:top + height, left:left + width]
+    content = big[top : top + height, left : left + width]
   if rng.random() < knobs.colour_match_probability:
     content = match_colour(content, host, region, _uniform(rng, (0.5, 1.0)))
   return composite(rng, host, degrade(rng, content, knobs), region, knobs)
@@ -107,9 +115,9 @@ def _place_cutout(rng, host, donor, knobs):
   y = int(rng.integers(0, height - size[0] + 1))
   x = int(rng.integers(0, width - size[1] + 1))
   content = host.copy()
-  content[y:y + size[0], x:x + size[1]] = rgb
+  content[y : y + size[0], x : x + size[1]] = rgb
   region = np.zeros((height, width), np.uint8)
-  region[y:y + size[0], x:x + size[1]] = alpha >= 128
+  region[y : y + size[0], x : x + size[1]] = alpha >= 128
   return content, region
 
 
@@ -124,17 +132,18 @@ def copy_move(rng, host, knobs):
     angle = _uniform(rng, (-knobs.copy_move_rotation, knobs.copy_move_rotation))
     center = ((left + right) / 2, (top + bottom) / 2)
     matrix = cv2.getRotationMatrix2D(center, angle, scale)
-    if rng.random() < knobs.copy_move_flip_probability:   # mirror about the region's centre
+    if rng.random() < knobs.copy_move_flip_probability:  # mirror about the region's centre
       matrix = matrix @ np.array([[-1, 0, 2 * center[0]], [0, 1, 0], [0, 0, 1]], np.float64)
     half = max(bottom - top, right - left) * scale / 2
     if 2 * half + 2 >= min(height, width):
       continue
     target = (rng.uniform(half, width - half), rng.uniform(half, height - half))
     if np.hypot(target[0] - center[0], target[1] - center[1]) < half:
-      continue   # keep the copy mostly clear of its source
+      continue  # keep the copy mostly clear of its source
     matrix[:, 2] += np.array(target) - np.array(center)
-    content = cv2.warpAffine(host, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REFLECT)
+    content = cv2.warpAffine(
+      host, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
     region = cv2.warpAffine(source, matrix, (width, height), flags=cv2.INTER_NEAREST)
     if region.sum() >= 16:
       return composite(rng, host, degrade(rng, content, knobs), region, knobs)
@@ -165,8 +174,13 @@ def clone_fill(rng, image, region):
   for _ in range(10):
     dy = int(rng.integers(-2 * span_y, 2 * span_y + 1))
     dx = int(rng.integers(-2 * span_x, 2 * span_x + 1))
-    if (abs(dy) >= span_y or abs(dx) >= span_x) and 0 <= top + dy and bottom + dy <= height \
-        and 0 <= left + dx and right + dx <= width:
+    if (
+      (abs(dy) >= span_y or abs(dx) >= span_x)
+      and 0 <= top + dy
+      and bottom + dy <= height
+      and 0 <= left + dx
+      and right + dx <= width
+    ):
       return np.roll(image, (-dy, -dx), axis=(0, 1))
   return smooth_fill(image, region)
 
@@ -176,8 +190,9 @@ def removal(rng, host, knobs):
   (Telea's or Navier-Stokes'), a smooth diffusion-like fill, or a nearby patch
   cloned over it, as weighted by `removal_method_weights`."""
   height, width = host.shape[:2]
-  _, region = regions.random_region(rng, height, width, knobs.region_area[0],
-                                    min(knobs.region_area[1], 0.12))
+  _, region = regions.random_region(
+    rng, height, width, knobs.region_area[0], min(knobs.region_area[1], 0.12)
+  )
   weights = np.asarray(knobs.removal_method_weights, np.float64)
   method = REMOVAL_METHODS[int(rng.choice(len(REMOVAL_METHODS), p=weights / weights.sum()))]
   if method in ("telea", "navier_stokes"):
@@ -189,7 +204,7 @@ def removal(rng, host, knobs):
   else:
     filled = clone_fill(rng, host, region)
   filled = np.asarray(filled, np.float32)
-  if rng.random() < knobs.content_noise_probability:   # grain re-added, as healing tools do
+  if rng.random() < knobs.content_noise_probability:  # grain re-added, as healing tools do
     filled = filled + rng.normal(0, _uniform(rng, (1.0, 4.0)), filled.shape).astype(np.float32)
   image = np.where(region[..., None] > 0, filled, host)
   return image, region

@@ -13,25 +13,32 @@ Three sources, one interface (`len(source)`, `source.name(i)`, `source.encoded(i
 has one, and holds a bounded number of them in memory, so a small folder is not
 decoded again for every forgery.
 """
+
 import collections
 import dataclasses
 import io
 import logging
 import os
 import threading
-from typing import List, Optional
 
 import numpy as np
 import tensorflow_datasets as tfds
-from PIL import Image, ImageOps
-
 from etils import epath
+from PIL import Image, ImageOps
 
 from ncl_jax import imaging, paths
 
 # The colour photos of scikit-image's data module (the default source).
-BUNDLED_PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
-                       "immunohistochemistry", "retina", "colorwheel")
+BUNDLED_PHOTO_NAMES = (
+  "astronaut",
+  "chelsea",
+  "coffee",
+  "rocket",
+  "hubble_deep_field",
+  "immunohistochemistry",
+  "retina",
+  "colorwheel",
+)
 
 
 class PhotoError(ValueError):
@@ -40,8 +47,8 @@ class PhotoError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Photo:
-  rgb: np.ndarray                  # uint8 [H, W, 3]
-  alpha: Optional[np.ndarray]      # uint8 [H, W] where the file has transparency, else None
+  rgb: np.ndarray  # uint8 [H, W, 3]
+  alpha: np.ndarray | None  # uint8 [H, W] where the file has transparency, else None
 
   @property
   def is_cutout(self) -> bool:
@@ -56,23 +63,27 @@ class FolderPhotos:
     self.root = paths.resolve(root)
     if not self.root.is_dir():
       raise PhotoError(f"photo folder {self.root} does not exist or is not a folder")
-    self.paths: List[epath.Path] = []
-    self.alpha: List[bool] = []
-    self.skipped: List[str] = []
+    self.paths: list[epath.Path] = []
+    self.alpha: list[bool] = []
+    self.skipped: list[str] = []
     for path in paths.files_under(self.root):
       try:
-        with path.open("rb") as file, Image.open(file) as image:   # reads the header only
+        with path.open("rb") as file, Image.open(file) as image:  # reads the header only
           self.alpha.append(has_alpha(image))
       except Exception as error:  # PIL raises many types on files it cannot read
         self.skipped.append(f"{path}: {type(error).__name__}: {error}")
         continue
       self.paths.append(path)
     if self.skipped:
-      log(f"{len(self.skipped)} file(s) in {self.root} are not images PIL can read and are "
-          f"skipped, e.g. {self.skipped[0]}")
+      log(
+        f"{len(self.skipped)} file(s) in {self.root} are not images PIL can read and are "
+        f"skipped, e.g. {self.skipped[0]}"
+      )
     if not self.paths:
-      raise PhotoError(f"no image in {self.root} (looked recursively for anything PIL opens; "
-                       f"{len(self.skipped)} file(s) skipped)")
+      raise PhotoError(
+        f"no image in {self.root} (looked recursively for anything PIL opens; "
+        f"{len(self.skipped)} file(s) skipped)"
+      )
 
   def __len__(self):
     return len(self.paths)
@@ -93,18 +104,20 @@ class TfdsPhotos:
   def __init__(self, name: str, data_dir: str, split: str = "train", image_key: str = "image"):
     builder = tfds.builder(name, data_dir=os.fspath(paths.resolve(data_dir)))
     if not builder.is_prepared():
-      raise PhotoError(f"TFDS dataset {name} is not built in {builder.data_dir}; build it "
-                       f"first (`tfds build {name} --file_format=array_record`)")
+      raise PhotoError(
+        f"TFDS dataset {name} is not built in {builder.data_dir}; build it "
+        f"first (`tfds build {name} --file_format=array_record`)"
+      )
     try:
-      self.source = builder.as_data_source(split,
-                                           decoders={image_key: tfds.decode.SkipDecoding()})
+      self.source = builder.as_data_source(split, decoders={image_key: tfds.decode.SkipDecoding()})
     except NotImplementedError as error:
       raise PhotoError(
-          f"TFDS dataset {name} in {builder.data_dir} is stored as "
-          f"{builder.info.file_format}, which only TensorFlow can read. Build it as "
-          f"ArrayRecord instead (`tfds build {name} --file_format=array_record`), or convert "
-          f"the existing build once where TensorFlow is installed (`tfds convert_format "
-          f"--dataset_dir={builder.data_path} --out_file_format=array_record`).") from error
+        f"TFDS dataset {name} in {builder.data_dir} is stored as "
+        f"{builder.info.file_format}, which only TensorFlow can read. Build it as "
+        f"ArrayRecord instead (`tfds build {name} --file_format=array_record`), or convert "
+        f"the existing build once where TensorFlow is installed (`tfds convert_format "
+        f"--dataset_dir={builder.data_path} --out_file_format=array_record`)."
+      ) from error
     self.dataset_name, self.image_key = name, image_key
 
   def __len__(self):
@@ -118,7 +131,7 @@ class TfdsPhotos:
 
   def may_have_alpha(self, index: int) -> bool:
     del index
-    return False   # not read ahead: the image feature of a large dataset
+    return False  # not read ahead: the image feature of a large dataset
 
 
 class BundledPhotos:
@@ -135,9 +148,11 @@ class BundledPhotos:
 
   def encoded(self, index: int) -> bytes:
     import skimage.data  # pylint: disable=g-import-not-at-top  # slow; only when used
+
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(getattr(skimage.data, self.names[index])())[..., :3]).save(
-        buffer, "PNG")
+      buffer, "PNG"
+    )
     return buffer.getvalue()
 
   def may_have_alpha(self, index: int) -> bool:
@@ -147,8 +162,7 @@ class BundledPhotos:
 
 def has_alpha(image: Image.Image) -> bool:
   """Whether an opened image has a transparency channel (from its header)."""
-  return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and
-                                                "transparency" in image.info)
+  return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
 
 
 def decode_photo(data: bytes, max_side: int, name: str = "") -> Photo:
@@ -158,8 +172,9 @@ def decode_photo(data: bytes, max_side: int, name: str = "") -> Photo:
     with Image.open(io.BytesIO(data)) as image:
       width, height = image.size
       if width * height > imaging.MAX_IMAGE_PIXELS:
-        raise PhotoError(f"{name}: {width}x{height} pixels is over the limit of "
-                         f"{imaging.MAX_IMAGE_PIXELS}")
+        raise PhotoError(
+          f"{name}: {width}x{height} pixels is over the limit of {imaging.MAX_IMAGE_PIXELS}"
+        )
       scale = min(1.0, max_side / max(width, height))
       if image.format == "JPEG" and scale < 1.0:
         image.draft("RGB", (int(width * scale), int(height * scale)))
@@ -175,11 +190,16 @@ def decode_photo(data: bytes, max_side: int, name: str = "") -> Photo:
     raise PhotoError(f"{name}: cannot decode ({type(error).__name__}: {error})") from error
   height, width = rgb.shape[:2]
   if max(height, width) > max_side:
-    size = (max(1, round(height * max_side / max(height, width))),
-            max(1, round(width * max_side / max(height, width))))
+    size = (
+      max(1, round(height * max_side / max(height, width))),
+      max(1, round(width * max_side / max(height, width))),
+    )
     rgb = imaging.resize_image(rgb, size)
-    alpha = None if alpha is None else imaging.resize_image(
-        np.repeat(alpha[..., None], 3, -1), size)[..., 0]
+    alpha = (
+      None
+      if alpha is None
+      else imaging.resize_image(np.repeat(alpha[..., None], 3, -1), size)[..., 0]
+    )
   return Photo(rgb, alpha)
 
 
@@ -198,8 +218,12 @@ class PhotoCache:
 
   def __getstate__(self):
     # Sent to grain's worker processes: each starts with an empty cache of its own.
-    return {"source": self.source, "max_side": self.max_side, "capacity": self.capacity,
-            "decode_failures": set(self.decode_failures)}
+    return {
+      "source": self.source,
+      "max_side": self.max_side,
+      "capacity": self.capacity,
+      "decode_failures": set(self.decode_failures),
+    }
 
   def __setstate__(self, state):
     self.__init__(state["source"], state["max_side"], state["capacity"])

@@ -13,9 +13,9 @@
 Authentic images live the same life, so compression alone tells nothing. Every
 forgery is a pure function of (seed, index): an endless, reproducible stream.
 """
+
 import dataclasses
 import io
-from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -29,33 +29,34 @@ KINDS = ("authentic", "splicing", "copy_move", "removal")
 @dataclasses.dataclass(frozen=True)
 class SynthesisConfig:
   """Every knob of the recipe (`config.synthesis` in a config file)."""
-  camera_long_side: Tuple[int, int] = (384, 2048)   # pixels, drawn log-uniformly
+
+  camera_long_side: tuple[int, int] = (384, 2048)  # pixels, drawn log-uniformly
   camera_jpeg_probability: float = 0.9
-  camera_quality: Tuple[int, int] = (70, 98)
+  camera_quality: tuple[int, int] = (70, 98)
   authentic_fraction: float = 0.25
   splicing_weight: float = 0.4
   copy_move_weight: float = 0.3
   removal_weight: float = 0.3
-  region_area: Tuple[float, float] = (0.005, 0.25)  # fraction of the image, log-uniform
-  cutout_probability: float = 0.5          # a splice uses a cut-out donor when there are any
+  region_area: tuple[float, float] = (0.005, 0.25)  # fraction of the image, log-uniform
+  cutout_probability: float = 0.5  # a splice uses a cut-out donor when there are any
   donor_jpeg_probability: float = 0.7
-  donor_quality: Tuple[int, int] = (60, 98)
-  donor_scale: Tuple[float, float] = (0.5, 1.5)
+  donor_quality: tuple[int, int] = (60, 98)
+  donor_scale: tuple[float, float] = (0.5, 1.5)
   colour_match_probability: float = 0.5
   feather_probability: float = 0.5
-  feather_sigma: Tuple[float, float] = (0.5, 3.0)   # pixels at camera scale
+  feather_sigma: tuple[float, float] = (0.5, 3.0)  # pixels at camera scale
   content_blur_probability: float = 0.2
   content_noise_probability: float = 0.2
-  copy_move_scale: Tuple[float, float] = (0.75, 1.3)
-  copy_move_rotation: float = 30.0         # degrees, either way
+  copy_move_scale: tuple[float, float] = (0.75, 1.3)
+  copy_move_rotation: float = 30.0  # degrees, either way
   copy_move_flip_probability: float = 0.2
-  inpaint_radius: Tuple[int, int] = (3, 9)
+  inpaint_radius: tuple[int, int] = (3, 9)
   # removal by: OpenCV Telea, OpenCV Navier-Stokes, a smooth fill, a cloned patch
-  removal_method_weights: Tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.2)
+  removal_method_weights: tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.2)
   rescale_probability: float = 0.3
-  rescale_range: Tuple[float, float] = (0.5, 0.95)
+  rescale_range: tuple[float, float] = (0.5, 0.95)
   final_png_probability: float = 0.25
-  final_quality: Tuple[int, int] = (65, 98)
+  final_quality: tuple[int, int] = (65, 98)
   grid_shift_probability: float = 0.8
 
   def __post_init__(self):
@@ -77,11 +78,11 @@ class SynthesisConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Forgery:
-  image_bytes: bytes        # the final file, as a user would have it
-  image_format: str         # "jpeg" or "png"
-  mask: np.ndarray          # uint8 [H, W] in {0, 1}, at the final file's size
-  kind: str                 # one of KINDS
-  photo: str                # the host photo's name
+  image_bytes: bytes  # the final file, as a user would have it
+  image_format: str  # "jpeg" or "png"
+  mask: np.ndarray  # uint8 [H, W] in {0, 1}, at the final file's size
+  kind: str  # one of KINDS
+  photo: str  # the host photo's name
 
 
 def camera_image(rng, photo_rgb, knobs: SynthesisConfig) -> np.ndarray:
@@ -93,13 +94,16 @@ def camera_image(rng, photo_rgb, knobs: SynthesisConfig) -> np.ndarray:
   crop_w = int(min(width, crop_h * aspect))
   top = int(rng.integers(0, height - crop_h + 1))
   left = int(rng.integers(0, width - crop_w + 1))
-  crop = photo_rgb[top:top + crop_h, left:left + crop_w]
+  crop = photo_rgb[top : top + crop_h, left : left + crop_w]
   low, high = knobs.camera_long_side
   long_side = min(float(np.exp(rng.uniform(np.log(low), np.log(high)))), max(crop.shape[:2]))
   scale = long_side / max(crop.shape[:2])
   if scale < 1.0:
-    crop = cv2.resize(crop, (max(8, round(crop_w * scale)), max(8, round(crop_h * scale))),
-                      interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(
+      crop,
+      (max(8, round(crop_w * scale)), max(8, round(crop_h * scale))),
+      interpolation=cv2.INTER_AREA,
+    )
   image = crop.astype(np.float32)
   if rng.random() < knobs.camera_jpeg_probability:
     image = edits.jpeg_roundtrip(image, int(rng.integers(*knobs.camera_quality, endpoint=True)))
@@ -134,8 +138,14 @@ def final_save(rng, image, mask, knobs: SynthesisConfig):
   return buffer.getvalue(), "jpeg", mask
 
 
-def synthesize(rng, host, donor: Optional[object], knobs: SynthesisConfig,
-               host_name: str = "", kind: Optional[str] = None) -> Forgery:
+def synthesize(
+  rng,
+  host,
+  donor: object | None,
+  knobs: SynthesisConfig,
+  host_name: str = "",
+  kind: str | None = None,
+) -> Forgery:
   """One example from a host Photo (and a donor Photo for splicing). `kind`
   defaults to a draw from the configured weights."""
   kind = kind or draw_kind(rng, knobs)
@@ -149,5 +159,5 @@ def synthesize(rng, host, donor: Optional[object], knobs: SynthesisConfig,
     image, mask = edits.removal(rng, image, knobs)
   image_bytes, image_format, mask = final_save(rng, image, mask, knobs)
   if kind != "authentic" and not mask.any():
-    kind = "authentic"   # the edit fell outside the final crop (vanishingly rare)
+    kind = "authentic"  # the edit fell outside the final crop (vanishingly rare)
   return Forgery(image_bytes, image_format, mask, kind, host_name)

@@ -3,6 +3,7 @@ ellipses (a body with limbs), and the alpha matte of a cut-out.
 
 Every function takes a NumPy Generator and returns uint8 [height, width] in {0, 1}.
 """
+
 import cv2
 import numpy as np
 
@@ -51,10 +52,15 @@ def object_like(rng, height, width, area):
   cx, cy = _center(rng, height, width, radius)
   for part in range(int(rng.integers(2, 5))):
     scale = 1.0 if part == 0 else rng.uniform(0.3, 0.7)
-    px, py = (cx, cy) if part == 0 else (cx + rng.normal(0, 0.7 * radius),
-                                         cy + rng.normal(0, 0.7 * radius))
-    axes = (max(1, int(radius * scale * rng.uniform(0.6, 1.4))),
-            max(1, int(radius * scale * rng.uniform(0.4, 1.0))))
+    px, py = (
+      (cx, cy)
+      if part == 0
+      else (cx + rng.normal(0, 0.7 * radius), cy + rng.normal(0, 0.7 * radius))
+    )
+    axes = (
+      max(1, int(radius * scale * rng.uniform(0.6, 1.4))),
+      max(1, int(radius * scale * rng.uniform(0.4, 1.0))),
+    )
     cv2.ellipse(mask, (int(px), int(py)), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
   return mask
 
@@ -83,7 +89,7 @@ def alpha_region(alpha: np.ndarray) -> np.ndarray:
   ys, xs = np.nonzero(mask)
   if len(ys) == 0:
     return mask
-  return mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+  return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
 def bounding_box(mask: np.ndarray):

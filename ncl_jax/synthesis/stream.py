@@ -5,6 +5,7 @@
 of (seed, i): resuming a grain iterator or splitting rows across hosts gives the
 same forgeries, and a handful of photos gives an endless variety of them.
 """
+
 import logging
 import threading
 
@@ -25,8 +26,15 @@ class ForgerySource:
   decode is reported once and replaced by the next one, deterministically.
   """
 
-  def __init__(self, source, knobs: recipe.SynthesisConfig, seed: int, length: int = ENDLESS,
-               cache_size: int = 64, photo_indices=None):
+  def __init__(
+    self,
+    source,
+    knobs: recipe.SynthesisConfig,
+    seed: int,
+    length: int = ENDLESS,
+    cache_size: int = 64,
+    photo_indices=None,
+  ):
     self.knobs, self.seed, self.length = knobs, seed, length
     self.cache = photos_lib.PhotoCache(source, knobs.camera_long_side[1], cache_size)
     indices = list(range(len(source))) if photo_indices is None else list(photo_indices)
@@ -34,8 +42,10 @@ class ForgerySource:
     self.hosts = [i for i, a in zip(indices, alpha) if not a]
     self.cutouts = [i for i, a in zip(indices, alpha) if a]
     if not self.hosts:
-      raise photos_lib.PhotoError("no photo to edit: every photo given is a cut-out with "
-                                  "transparency (those are only pasted into other photos)")
+      raise photos_lib.PhotoError(
+        "no photo to edit: every photo given is a cut-out with "
+        "transparency (those are only pasted into other photos)"
+      )
     self._reported = set()
     self._lock = threading.Lock()
 
@@ -78,14 +88,18 @@ class ForgerySource:
         _, donor = self._photo(others, pick)
       else:
         _, donor = host_index, host
-    return recipe.synthesize(rng, host, donor, self.knobs, self.cache.source.name(host_index),
-                             kind)
+    return recipe.synthesize(rng, host, donor, self.knobs, self.cache.source.name(host_index), kind)
 
   def __getitem__(self, index: int) -> dict:
     if not 0 <= index < self.length:
       raise IndexError(f"index {index} out of range for {self.length} forgeries")
     example = self.forgery(int(index))
-    return {"image": example.image_bytes, "image_format": example.image_format,
-            "mask": example.mask, "label": int(example.mask.any()),
-            "file_name": f"forgery-{self.seed}-{index}", "manipulation_type": example.kind,
-            "photo": example.photo}
+    return {
+      "image": example.image_bytes,
+      "image_format": example.image_format,
+      "mask": example.mask,
+      "label": int(example.mask.any()),
+      "file_name": f"forgery-{self.seed}-{index}",
+      "manipulation_type": example.kind,
+      "photo": example.photo,
+    }

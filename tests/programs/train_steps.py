@@ -5,6 +5,7 @@ losses, a parameter checksum and the metrics as JSON.
 
   XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m tests.programs.train_steps
 """
+
 import json
 
 import jax
@@ -15,8 +16,10 @@ from tests.conftest import make_runtime, tiny_config
 
 
 def main():
-  config = tiny_config("/nonexistent", **{"dataset.name": "photo_forgeries",
-                                          "dataset.manual_dir": "", "eval_batch_size": 6})
+  config = tiny_config(
+    "/nonexistent",
+    **{"dataset.name": "photo_forgeries", "dataset.manual_dir": "", "eval_batch_size": 6},
+  )
   with config.unlocked():
     config.dataset.options = {"num_validation": 7, "seed": 0}
     config.dataset.synthesis = {"camera_long_side": (80, 160)}
@@ -27,16 +30,25 @@ def main():
   for _ in range(2):
     batch = next(batches)
     state, metrics = runtime.train_step(
-        state, {"image": runtime.mesh.shard(batch["image"]),
-                "mask": runtime.mesh.shard(batch["mask"])})
+      state,
+      {"image": runtime.mesh.shard(batch["image"]), "mask": runtime.mesh.shard(batch["mask"])},
+    )
     losses.append(float(metrics["loss"]))
   leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(state.params)]
-  result = evaluation.evaluate(runtime.predict, runtime.mesh, state.variables,
-                               forgeries.as_data_source("validation"), config).metrics
-  print(json.dumps({"devices": jax.device_count(), "losses": losses,
-                    "checksum": sum(float(np.abs(x).sum()) for x in leaves),
-                    "evaluation": {k: v for k, v in result.items() if isinstance(v, float)},
-                    "num_images": result["num_images"]}))
+  result = evaluation.evaluate(
+    runtime.predict, runtime.mesh, state.variables, forgeries.as_data_source("validation"), config
+  ).metrics
+  print(
+    json.dumps(
+      {
+        "devices": jax.device_count(),
+        "losses": losses,
+        "checksum": sum(float(np.abs(x).sum()) for x in leaves),
+        "evaluation": {k: v for k, v in result.items() if isinstance(v, float)},
+        "num_images": result["num_images"],
+      }
+    )
+  )
 
 
 if __name__ == "__main__":
