@@ -16,7 +16,9 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from ncl_jax import evaluation, paths, train
+from ncl_jax import paths
+from ncl_jax.evaluation.targets import eval_json_path, eval_label
+from ncl_jax.training import train
 
 # name -> (description, overrides)
 VARIANTS = {
@@ -56,7 +58,7 @@ def with_overrides(config, overrides):
 
 def run_once(config, workdir, split):
   """Metrics of one run on `split`, training it unless its evaluation exists."""
-  path = evaluation.eval_json_path(workdir, evaluation.eval_label(config.dataset.name, split))
+  path = eval_json_path(workdir, eval_label(config.dataset.name, split))
   if not path.exists():
     config.dataset.test_split = split
     train.train_and_evaluate(config, workdir)

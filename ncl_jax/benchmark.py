@@ -29,9 +29,11 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ncl_jax import ablate, data, input_pipeline, paths, train
-from ncl_jax.config_validation import validate_config
-from ncl_jax.state import StateFactory
+from ncl_jax import ablate, data, paths
+from ncl_jax.input import input_pipeline
+from ncl_jax.training import train
+from ncl_jax.training.config_validation import validate_config
+from ncl_jax.training.state import StateFactory
 
 # Dense bf16 peak TFLOP/s per device, for MFU. Unknown devices (the CPU) get none.
 PEAK_TFLOPS = {
@@ -210,9 +212,7 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
 
 
 def _parameter_count(config, exclude=()):
-  shapes = jax.eval_shape(
-    StateFactory(config, with_optimizer=False).init_variables, jax.random.PRNGKey(0)
-  )["params"]
+  shapes = jax.eval_shape(StateFactory(config).init_variables, jax.random.PRNGKey(0))["params"]
   return sum(
     int(np.prod(x.shape))
     for name, subtree in shapes.items()

@@ -11,8 +11,9 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ncl_jax import distributed, evaluation, preemption, train
-from ncl_jax.config_validation import validate_config
+from ncl_jax.evaluation.checkpoint import evaluate_checkpoint
+from ncl_jax.training import distributed, preemption, train
+from ncl_jax.training.config_validation import validate_config
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
@@ -45,7 +46,7 @@ def main(argv):
       sys.exit(stopped.exit_code)
   else:
     validate_config(FLAGS.config)
-    evaluation.evaluate_checkpoint(FLAGS.config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.split)
+    evaluate_checkpoint(FLAGS.config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.split)
 
 
 if __name__ == "__main__":

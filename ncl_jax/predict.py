@@ -25,8 +25,10 @@ from absl import app, flags
 from PIL import Image
 from tqdm import tqdm
 
-from ncl_jax import evaluation, inference, visualize
+from ncl_jax import inference
 from ncl_jax import paths as paths_lib
+from ncl_jax.serving import visualize
+from ncl_jax.serving.prediction import PREDICTION_VIEWS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 FLAGS = flags.FLAGS
@@ -49,7 +51,7 @@ def define_flags():
   flags.DEFINE_enum(
     "views",
     None,
-    [str(views) for views in evaluation.PREDICTION_VIEWS],
+    [str(views) for views in PREDICTION_VIEWS],
     "Flips and transposes averaged per image (default: the checkpoint's prediction_views).",
   )
   flags.mark_flag_as_required("checkpoint")

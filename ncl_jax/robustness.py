@@ -17,9 +17,13 @@ from absl import app, flags
 from PIL import Image
 from scipy import ndimage
 
-from ncl_jax import checkpointing, data, evaluation, metric_writers, paths
-from ncl_jax.devices import DeviceMesh
-from ncl_jax.state import StateFactory
+from ncl_jax import data, paths
+from ncl_jax.evaluation.checkpoint import restore_for_evaluation
+from ncl_jax.evaluation.loop import evaluate
+from ncl_jax.evaluation.targets import split_target
+from ncl_jax.serving.restore import read_config
+from ncl_jax.training import metric_writers
+from ncl_jax.training.devices import DeviceMesh
 
 GRIDS = {
   "paper": [
@@ -90,22 +94,18 @@ def parse_grid(text):
 def evaluate_robustness(config, workdir, grid="paper", split=None, checkpoint=None):
   """(checkpoint step, {label: metrics}) for "none" and every perturbation of the
   grid (see parse_grid) on `split` (default: the test split) of the training dataset."""
-  target = evaluation.split_target(config, split or config.dataset.test_split)
+  target = split_target(config, split or config.dataset.test_split)
   source = data.ensure_built_everywhere(target.dataset).as_data_source(target.split)
   device_mesh = DeviceMesh()
-  step, variables, saved = evaluation.restore_for_serving(
-    workdir, checkpoint, device_mesh.replicated
-  )
-  config = evaluation.with_trained_network(config, saved)
-  predict = evaluation.compile_predict(
-    StateFactory(config, with_optimizer=False).model, device_mesh, config.prediction_views
+  step, variables, config, predict = restore_for_evaluation(
+    config, workdir, checkpoint, device_mesh
   )
   runs = [("none", None)] + [
     (f"{kind}_{strength}", perturbation_fn(kind, strength, config.seed))
     for kind, strength in parse_grid(grid)
   ]
   results = {
-    label: evaluation.evaluate(
+    label: evaluate(
       predict, device_mesh, variables, source, config, desc=label, perturbation=perturbation
     ).metrics
     for label, perturbation in runs
@@ -151,7 +151,7 @@ def define_flags():
 
 def main(argv):
   del argv
-  config = checkpointing.read_config(FLAGS.workdir)
+  config = read_config(FLAGS.workdir)
   step, target, results = evaluate_robustness(
     config, FLAGS.workdir, FLAGS.grid, FLAGS.split, FLAGS.checkpoint
   )

@@ -15,8 +15,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from ncl_jax import splits
-from ncl_jax.data import manual
+from ncl_jax.data import manual, splits
 
 H, W = 48, 64  # image size (multiples of 16 keep JPEG blocks flat at region edges)
 

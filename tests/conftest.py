@@ -68,8 +68,8 @@ def tiny_config(data_dir, **overrides):
 
 def make_runtime(config):
   """(train.Runtime, its initial state) for `config`."""
-  from ncl_jax import train  # pylint: disable=g-import-not-at-top
-  from ncl_jax.state import StateFactory  # pylint: disable=g-import-not-at-top
+  from ncl_jax.training import train  # pylint: disable=g-import-not-at-top
+  from ncl_jax.training.state import StateFactory  # pylint: disable=g-import-not-at-top
 
   runtime = train.Runtime(config, StateFactory(config))
   return runtime, runtime.init_state(config.seed)

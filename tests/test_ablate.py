@@ -7,7 +7,9 @@ import numpy as np
 import optax
 import pytest
 
-from ncl_jax import ablate, losses, objective, train
+from ncl_jax import ablate
+from ncl_jax.method import losses, objective
+from ncl_jax.training import train
 from tests.conftest import tiny_config
 
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ncl_jax import imaging, input_pipeline
+from ncl_jax.input import imaging, input_pipeline
 from tests.conftest import tiny_config
 
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from ncl_jax.config_validation import validate_config
+from ncl_jax.training.config_validation import validate_config
 from tests import benchmark_fixtures
 from tests.conftest import REPO_ROOT
 

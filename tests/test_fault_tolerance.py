@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from ncl_jax import checkpointing, preemption, train
+from ncl_jax.training import checkpointing, preemption, train
 from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
 
 

@@ -15,7 +15,9 @@ import pytest
 from etils import epath
 from PIL import Image
 
-from ncl_jax import checkpointing, inference, metric_writers, paths, predict, train
+from ncl_jax import inference, paths, predict
+from ncl_jax.serving.restore import read_config
+from ncl_jax.training import checkpointing, metric_writers, train
 from tests.conftest import REPO_ROOT, TINY_DATASET_OPTIONS, tiny_config
 from tests.test_train import CrashingRuntime, final_state
 
@@ -49,7 +51,7 @@ def test_the_readme_tpu_command_runs_with_a_gcs_workdir_and_data_dir(gcs_bucket,
   assert any(version_dirs[0].glob("*.array_record*"))
   result = json.loads((epath.Path(workdir) / "eval" / "ncl_synthetic-test.json").read_text())
   assert result["num_images"] == 6
-  assert checkpointing.read_config(workdir).image_size == 64
+  assert read_config(workdir).image_size == 64
 
 
 def test_a_run_on_gcs_resumes_exactly_and_quarantines_a_corrupt_checkpoint(

@@ -15,7 +15,8 @@ import pathlib
 import jax
 import numpy as np
 
-from ncl_jax import checkpointing, evaluation
+from ncl_jax.evaluation.loop import evaluate
+from ncl_jax.serving.restore import read_config
 from tests.conftest import make_runtime
 from tests.test_bad_data import png_bytes, record
 
@@ -65,7 +66,7 @@ def behaviour(config):
     batch = fixed_batch(config, seed)
     state, terms = runtime.train_step(state, {k: runtime.mesh.shard(v) for k, v in batch.items()})
     steps.append({k: float(v) for k, v in jax.device_get(terms).items()})
-  result = evaluation.evaluate(
+  result = evaluate(
     runtime.predict, runtime.mesh, state.variables, fixed_examples(), config
   ).metrics
   return {
@@ -79,7 +80,7 @@ def behaviour(config):
 def golden_config():
   """The saved config; with XLA's own convolutions, the formulation it was recorded
   with (the CPU formulations round differently; they are tested against nn.Conv)."""
-  config = checkpointing.read_config(str(GOLDEN.parent))
+  config = read_config(str(GOLDEN.parent))
   config.model.conv_impl = "xla"
   return config
 

@@ -11,19 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ncl_jax import (
-  data,
-  evaluation,
-  inference,
-  input_pipeline,
-  metrics,
-  robustness,
-  train,
-  visualize,
-)
+from ncl_jax import data, inference, metrics, robustness
 from ncl_jax import predict as predict_cli
 from ncl_jax.data import export as data_export
-from ncl_jax.devices import DeviceMesh
+from ncl_jax.evaluation.loop import compile_predict, evaluate
+from ncl_jax.input import input_pipeline
+from ncl_jax.serving import visualize
+from ncl_jax.serving.prediction import predict_probabilities
+from ncl_jax.serving.restore import restore
+from ncl_jax.training import train
+from ncl_jax.training.devices import DeviceMesh
 from tests.conftest import REPO_ROOT, tiny_config
 
 
@@ -57,9 +54,7 @@ def test_prediction_views_average_flips_and_transposes(trained):
 
   def predict(x, views=1):
     return np.asarray(
-      evaluation.predict_probabilities(
-        predictor.model, predictor.variables, np.ascontiguousarray(x), views
-      )
+      predict_probabilities(predictor.model, predictor.variables, np.ascontiguousarray(x), views)
     )
 
   def flips(x):  # the mean over the four flips, each undone
@@ -105,8 +100,8 @@ def test_predictions_match_the_evaluation(trained, tiny_data_dir):
 def served(config, workdir):
   """(compiled predict, mesh, variables of checkpoint 4) of the trained workdir."""
   mesh = DeviceMesh()
-  predict = evaluation.compile_predict(inference.Predictor.from_checkpoint(workdir).model, mesh)
-  variables = evaluation.restore_for_serving(str(workdir), "4", mesh.replicated).variables
+  predict = compile_predict(inference.Predictor.from_checkpoint(workdir).model, mesh)
+  variables = restore(str(workdir), 4, mesh.replicated).variables
   return predict, mesh, variables
 
 
@@ -132,10 +127,10 @@ def test_evaluation_at_original_or_input_size(trained, monkeypatch):
       add(self, prob, target, label),
     ),
   )
-  evaluation.evaluate(predict, mesh, variables, source, config)
+  evaluate(predict, mesh, variables, source, config)
   config = config.copy_and_resolve_references()
   config.eval_at_original_size = False
-  result = evaluation.evaluate(predict, mesh, variables, source, config).metrics
+  result = evaluate(predict, mesh, variables, source, config).metrics
   assert shapes == [(40, 50)] * 3 + [(64, 64)] * 3
   assert result["num_images"] == 3
 
@@ -352,7 +347,7 @@ def test_training_writes_validation_pictures(trained, tiny_data_dir):
   assert b"validation_examples/0" in events
   predict, mesh, variables = served(config, workdir)
   source = data.get_builder(config.dataset).as_data_source("validation")
-  pictures = evaluation.evaluate(
+  pictures = evaluate(
     predict, mesh, variables, source, config, num_pictures=config.num_summary_images
   ).pictures
   assert len(pictures) == 4 and pictures[0].shape == (64, 5 * 64, 3)
@@ -369,32 +364,6 @@ def test_figure_has_a_row_per_example():
   assert len(fig.axes) == 10
   overlaid = visualize.overlay(image, mask)
   assert overlaid[10, 6].tolist() != [0, 0, 0] and overlaid[30, 30].tolist() == [0, 0, 0]
-
-
-def test_serving_needs_no_training_code_and_no_optimizer(trained, monkeypatch):
-  """Serving a checkpoint neither imports the training loop nor builds an optimizer."""
-  code = (
-    "import sys; import ncl_jax.inference, ncl_jax.robustness, ncl_jax.predict; "
-    "print(sorted(m for m in sys.modules if m in ('ncl_jax.train', 'ncl_jax.objective')))"
-  )
-  run = subprocess.run(
-    [sys.executable, "-c", code],
-    cwd=REPO_ROOT,
-    capture_output=True,
-    text=True,
-    timeout=300,
-    env=dict(os.environ, PYTHONPATH=REPO_ROOT),
-  )
-  assert run.returncode == 0 and run.stdout.strip() == "[]", run.stderr[-2000:]
-  from ncl_jax import optimizer
-
-  monkeypatch.setattr(
-    optimizer, "create_optimizer", lambda config: pytest.fail("serving built an optimizer")
-  )
-  config, workdir = trained
-  predictor = inference.Predictor.from_checkpoint(workdir)
-  assert predictor.predict(np.zeros((20, 20, 3), np.uint8)).probabilities.shape == (20, 20)
-  evaluation.restore_for_serving(str(workdir))
 
 
 def test_cli_gives_every_input_its_own_outputs(trained, tmp_path):

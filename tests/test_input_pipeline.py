@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ncl_jax import imaging, input_pipeline
+from ncl_jax import normalization
 from ncl_jax.data import features as features_lib
+from ncl_jax.input import imaging, input_pipeline
 
 
 def encoded(array, fmt="PNG", mode=None):
@@ -123,7 +124,7 @@ def test_train_preprocess_resize_flip_and_normalize():
     seen_flipped |= not left_white
     seen_plain |= left_white
   assert seen_flipped and seen_plain
-  white = (255 - imaging.IMAGENET_MEAN) / imaging.IMAGENET_STD
+  white = (255 - normalization.IMAGENET_MEAN) / normalization.IMAGENET_STD
   np.testing.assert_allclose(out["image"][0, 0 if left_white else 31], white, rtol=1e-5)
 
 

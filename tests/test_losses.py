@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ncl_jax import losses
+from ncl_jax.method import losses
 
 
 def e(a, b, tau):

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from ncl_jax import checkpointing
+from ncl_jax.training import checkpointing
 from tests.conftest import REPO_ROOT, device_env, tiny_config, tiny_config_file
 from tests.test_train import final_state
 

@@ -54,10 +54,11 @@ def write_checkpoint():
   import jax  # noqa: PLC0415
   import jax.numpy as jnp  # noqa: PLC0415
 
-  from ncl_jax import checkpointing  # noqa: PLC0415
-  from ncl_jax.state import StateFactory  # noqa: PLC0415
+  from ncl_jax.serving.restore import read_config  # noqa: PLC0415
+  from ncl_jax.training import checkpointing  # noqa: PLC0415
+  from ncl_jax.training.state import StateFactory  # noqa: PLC0415
 
-  config = checkpointing.read_config(str(GOLDEN))
+  config = read_config(str(GOLDEN))
   state = StateFactory(config).create(jax.random.PRNGKey(0))
   rng = np.random.default_rng(0)
 

@@ -3,7 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ncl_jax import patches
+from ncl_jax.method import patches
+from ncl_jax.models import patch_features
 
 
 def numpy_categories(mask, patch_size):
@@ -72,10 +73,12 @@ def test_sample_patch_indices_is_uniform_and_seeded():
 
 def test_patch_grid_flattens_blocks_row_major():
   features = np.arange(2 * 8 * 8 * 3, dtype=np.float32).reshape(2, 8, 8, 3)
-  grid = np.asarray(patches.patch_grid(jnp.asarray(features), 4))
+  grid = np.asarray(patch_features.patch_grid(jnp.asarray(features), 4))
   assert grid.shape == (2, 2, 2, 4 * 4 * 3)
   np.testing.assert_array_equal(grid[1, 1, 0], features[1, 4:8, 0:4].reshape(-1))
-  gathered = np.asarray(patches.gather_patches(jnp.asarray(grid), jnp.asarray([[3, 0], [2, 1]])))
+  gathered = np.asarray(
+    patch_features.gather_patches(jnp.asarray(grid), jnp.asarray([[3, 0], [2, 1]]))
+  )
   np.testing.assert_array_equal(gathered[0, 0], grid[0, 1, 1])
   np.testing.assert_array_equal(gathered[1, 0], grid[1, 1, 0])
 

@@ -9,9 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ncl_jax import checkpointing, optimizer
+from ncl_jax.config_schema import LEGACY_DEFAULTS
 from ncl_jax.models import ResNet, create_model
-from ncl_jax.state import StateFactory
+from ncl_jax.serving.restore import read_config
+from ncl_jax.training import optimizer
+from ncl_jax.training.state import StateFactory
 from tests.conftest import tiny_config
 
 
@@ -110,14 +112,14 @@ def test_multi_grid_dilates_the_last_stage(depth, expected):
 
 def test_a_config_saved_before_the_recipe_keys_restores_the_old_network(tmp_path):
   saved = tiny_config(tmp_path).to_dict()
-  for key in checkpointing.LEGACY_DEFAULTS:
+  for key in LEGACY_DEFAULTS:
     *sections, leaf = key.split(".")
     section = saved
     for name in sections:
       section = section[name]
     del section[leaf]
   (tmp_path / "config.json").write_text(json.dumps(saved))
-  config = checkpointing.read_config(str(tmp_path))
+  config = read_config(str(tmp_path))
   assert config.model.aspp_dropout == 0.0 and tuple(config.model.decoder_dropouts) == (0, 0)
   assert tuple(config.model.multi_grid) == (1, 1, 1) and config.model.zero_init_residual
   assert config.model.head_init == "fan_out" and config.optimizer.head_lr_multiplier == 1.0
@@ -128,4 +130,4 @@ def test_a_config_saved_before_the_recipe_keys_restores_the_old_network(tmp_path
   assert config.model.constrained_residuals == 0
   # ...while a config that has them keeps its values
   (tmp_path / "config.json").write_text(json.dumps(tiny_config(tmp_path).to_dict()))
-  assert checkpointing.read_config(str(tmp_path)).model.aspp_dropout == 0.5
+  assert read_config(str(tmp_path)).model.aspp_dropout == 0.5

@@ -240,7 +240,8 @@ def test_build_and_read_without_tensorflow(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.strip().splitlines()[-1].startswith("6 [")
 
-  from ncl_jax import data, input_pipeline
+  from ncl_jax import data
+  from ncl_jax.input import input_pipeline
 
   builder = data.get_builder(
     {"name": "ncl_synthetic", "data_dir": str(tmp_path), "options": TINY_DATASET_OPTIONS}

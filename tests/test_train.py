@@ -10,9 +10,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ncl_jax import checkpointing, train
-from ncl_jax.config_validation import ConfigError, validate_config
-from ncl_jax.state import StateFactory
+from ncl_jax.serving.restore import read_config
+from ncl_jax.training import checkpointing, train
+from ncl_jax.training.config_validation import ConfigError, validate_config
+from ncl_jax.training.state import StateFactory
 from tests.conftest import REPO_ROOT, device_env, tiny_config, tiny_config_file
 
 EVAL_KEYS = (
@@ -69,10 +70,10 @@ def test_train_and_evaluate_writes_metrics_checkpoints_and_eval_json(tmp_path, t
   )
   assert any(r["split"] == "validation" and r["step"] == 4 for r in records)
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(workdir / "tensorboard"))
-  saved = checkpointing.read_config(str(workdir))
+  saved = read_config(str(workdir))
   assert saved.model.width == config.model.width
   # every checkpoint step directory carries the config too
-  assert checkpointing.read_config(str(workdir / "checkpoints" / "4")).image_size == 64
+  assert read_config(str(workdir / "checkpoints" / "4")).image_size == 64
   assert sorted(int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit()) == [2, 4]
 
 

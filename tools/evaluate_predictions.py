@@ -20,7 +20,8 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from ncl_jax import imaging, metrics
+from ncl_jax import metrics
+from ncl_jax.input import imaging
 
 
 def main():

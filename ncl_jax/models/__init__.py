@@ -1,5 +1,6 @@
 """Flax Linen modules of NCL."""
 
+import jax
 import jax.numpy as jnp
 
 from ncl_jax.models.ncl import NCLModel
@@ -30,4 +31,30 @@ def create_model(model_config, patch_size: int) -> NCLModel:
   )
 
 
-__all__ = ["NCLModel", "ResNet", "RESNET_LAYOUTS", "create_model"]
+def init_variables(model: NCLModel, config, rng) -> dict:
+  """Random {"params", "batch_stats"} of `model` for `config`'s input size."""
+  size, slots = config.image_size, config.ncl.max_contour_patches
+  return model.init(
+    rng,
+    jnp.zeros((1, size, size, 3), jnp.float32),
+    jnp.zeros((1, slots), jnp.int32),
+    jnp.ones((1, slots), bool),
+    train=False,
+  )
+
+
+def abstract_variables(model: NCLModel, config, sharding) -> dict:
+  """{"params", "batch_stats"} shapes and dtypes of `model`, placed with `sharding`
+  (what a checkpoint is restored into)."""
+  shapes = jax.eval_shape(lambda rng: init_variables(model, config, rng), jax.random.PRNGKey(0))
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+
+__all__ = [
+  "NCLModel",
+  "ResNet",
+  "RESNET_LAYOUTS",
+  "abstract_variables",
+  "create_model",
+  "init_variables",
+]

@@ -6,9 +6,9 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from ncl_jax import patches
 from ncl_jax.models import conv as conv_lib
 from ncl_jax.models.deeplab import ASPP, Decoder, resize_bilinear
+from ncl_jax.models.patch_features import FEATURE_STRIDE, gather_patches, patch_grid
 from ncl_jax.models.pivot import PivotBranch
 from ncl_jax.models.residuals import ConstrainedResiduals, srm_residuals
 from ncl_jax.models.resnet import ResNet, kaiming_normal, scaled_channels
@@ -105,9 +105,7 @@ class NCLModel(nn.Module):
     )(aspp, stage1, train)
     logits_stride4 = self._head("classifier")(decoded)
     logits = resize_bilinear(logits_stride4.astype(jnp.float32), images.shape[1:3])
-    patch_features = patches.patch_grid(
-      stage1.astype(jnp.float32), self.patch_size // patches.FEATURE_STRIDE
-    )
+    patch_features = patch_grid(stage1.astype(jnp.float32), self.patch_size // FEATURE_STRIDE)
     outputs = {
       "logits": logits,
       "aux_logits": {
@@ -117,7 +115,7 @@ class NCLModel(nn.Module):
       "patch_features": patch_features,
     }
     if contour_index is not None:
-      contour_features = patches.gather_patches(patch_features, contour_index)
+      contour_features = gather_patches(patch_features, contour_index)
       outputs["se_valid"] = jnp.any(contour_valid, axis=-1)
       for sign in ("pos", "neg"):
         se = PivotBranch(self.dtype, name=f"pivot_{sign}")(

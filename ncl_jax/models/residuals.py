@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ncl_jax import imaging
+from ncl_jax import normalization
 
 # Second-order horizontal, 5x5 "KV" and 3x3 "KB" filters, each summing to 0.
 _FILTERS = (
@@ -49,7 +49,7 @@ TRUNCATION = 3.0  # grey levels
 def grey_level(images: jnp.ndarray) -> jnp.ndarray:
   """ImageNet-normalized [batch, H, W, 3] -> [batch, H, W, 1], the mean of R, G and B
   in 8-bit units."""
-  pixels = images * imaging.IMAGENET_STD + imaging.IMAGENET_MEAN
+  pixels = images * normalization.IMAGENET_STD + normalization.IMAGENET_MEAN
   return jnp.mean(pixels, axis=-1, keepdims=True)
 
 

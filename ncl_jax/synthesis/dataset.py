@@ -13,7 +13,7 @@ it is built), `validation_fraction`, `num_validation`, `seed`, `cache_size`.
 """
 
 from ncl_jax import paths
-from ncl_jax.splits import seeded_fraction
+from ncl_jax.data.splits import seeded_fraction
 from ncl_jax.synthesis import photos as photos_lib
 from ncl_jax.synthesis import recipe, stream
 

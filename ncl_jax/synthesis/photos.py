@@ -26,7 +26,8 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image, ImageOps
 
-from ncl_jax import imaging, paths
+from ncl_jax import paths
+from ncl_jax.input import imaging
 
 # The colour photos of scikit-image's data module (the default source).
 BUNDLED_PHOTO_NAMES = (

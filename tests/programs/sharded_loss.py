@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from ncl_jax import losses
+from ncl_jax.method import losses
 
 
 def inputs():

@@ -11,7 +11,9 @@ import json
 import jax
 import numpy as np
 
-from ncl_jax import data, evaluation, input_pipeline
+from ncl_jax import data
+from ncl_jax.evaluation.loop import evaluate
+from ncl_jax.input import input_pipeline
 from tests.conftest import make_runtime, tiny_config
 
 
@@ -35,7 +37,7 @@ def main():
     )
     losses.append(float(metrics["loss"]))
   leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(state.params)]
-  result = evaluation.evaluate(
+  result = evaluate(
     runtime.predict, runtime.mesh, state.variables, forgeries.as_data_source("validation"), config
   ).metrics
   print(

@@ -18,20 +18,18 @@ import optax
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
-from ncl_jax import (
-  checkpointing,
-  data,
-  evaluation,
-  input_pipeline,
-  metric_writers,
-  objective,
-  preemption,
-  synthesis,
-)
-from ncl_jax.config_validation import ConfigError, validate_config
-from ncl_jax.devices import DeviceMesh
-from ncl_jax.optimizer import create_learning_rate_schedule
-from ncl_jax.state import StateFactory, TrainState
+from ncl_jax import data, synthesis
+from ncl_jax.evaluation import checkpoint as checkpoint_evaluation
+from ncl_jax.evaluation import loop as evaluation
+from ncl_jax.evaluation import targets as targets_lib
+from ncl_jax.input import input_pipeline
+from ncl_jax.method import objective
+from ncl_jax.serving.restore import BEST_METRIC
+from ncl_jax.training import checkpointing, metric_writers, preemption
+from ncl_jax.training.config_validation import ConfigError, validate_config
+from ncl_jax.training.devices import DeviceMesh
+from ncl_jax.training.optimizer import create_learning_rate_schedule
+from ncl_jax.training.state import StateFactory, TrainState
 
 # Step t's randomness is fold_in(state.rng, t): the patch sampling uses that key,
 # dropout a key folded from it with this number, so a resumed run replays both.
@@ -171,7 +169,7 @@ def setup(config, workdir) -> Prepared:
   training), fix the schedule, create the state factory, runtime and checkpointer."""
   validate_config(config)
   builder = data.ensure_built_everywhere(config.dataset)
-  for target in evaluation.test_targets(config):
+  for target in targets_lib.test_targets(config):
     data.ensure_built_everywhere(target.dataset)
   if config.num_epochs > 0 or config.eval_every_epochs > 0:
     source = builder.as_data_source(config.dataset.train_split)
@@ -222,7 +220,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     # and what was logged up to it is written.
     checkpointer.wait()
     writer.commit(checkpointer.latest_step())
-  results = evaluation.evaluate_checkpoint(
+  results = checkpoint_evaluation.evaluate_checkpoint(
     config, workdir, device_mesh=runtime.mesh, predict=runtime.predict
   )
   for label, result in results.items():
@@ -247,7 +245,7 @@ def _validate(config, state, source, runtime, writer, step, echo) -> dict:
   writer.write(step, split, result.metrics, echo=echo)
   if result.pictures:
     writer.write_images(step, f"{split}_examples", result.pictures)
-  return {checkpointing.BEST_METRIC: metric_writers.to_jsonable(result.metrics["pixel_f1"])}
+  return {BEST_METRIC: metric_writers.to_jsonable(result.metrics["pixel_f1"])}
 
 
 def _train_loop(

@@ -12,8 +12,6 @@ import jax.numpy as jnp
 AUTHENTIC = 0
 TAMPERED = 1
 CONTOUR = 2
-# The patch features come from the stride-4 map after the first ResNet stage.
-FEATURE_STRIDE = 4
 
 
 def _drop_channel_axis(mask):
@@ -52,23 +50,6 @@ def categorize_patches(mask, patch_size: int):
   return jnp.where(count == 0, AUTHENTIC, jnp.where(count == full, TAMPERED, CONTOUR)).astype(
     jnp.int32
   )
-
-
-def patch_grid(feature_map, cells_per_patch: int):
-  """Flatten each patch's block of the feature map into one vector.
-
-  Args:
-    feature_map: [batch, h, w, c] (the stride-4 stage-1 features).
-    cells_per_patch: patch_size / 4, the block side in feature cells.
-
-  Returns:
-    [batch, h/cells, w/cells, cells*cells*c], row-major within the block.
-  """
-  batch, height, width, channels = feature_map.shape
-  c = cells_per_patch
-  x = feature_map.reshape(batch, height // c, c, width // c, c, channels)
-  x = x.transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(batch, height // c, width // c, c * c * channels)
 
 
 class PatchSample(NamedTuple):
@@ -126,13 +107,6 @@ def sample_patches(mask, rng, patch_size: int, per_class: int, num_contour: int)
     authentic=sample_patch_indices(categories, AUTHENTIC, per_class, keys[1]),
     contour=sample_patch_indices(categories, CONTOUR, num_contour, keys[2]),
   )
-
-
-def gather_patches(patch_features, index):
-  """[batch, hp, wp, d] and [batch, n] -> [batch, n, d]."""
-  batch, _, _, dim = patch_features.shape
-  flat = patch_features.reshape(batch, -1, dim)
-  return jnp.take_along_axis(flat, index[..., None], axis=1)
 
 
 def contour_pixel_mask(categories, patch_size: int):

@@ -22,7 +22,7 @@ import grain
 import jax
 import numpy as np
 
-from ncl_jax.imaging import (
+from ncl_jax.input.imaging import (
   DecodeError,
   decode_mask,
   decode_reduced,

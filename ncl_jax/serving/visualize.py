@@ -5,7 +5,7 @@ extra: pip install -e ".[viz]")."""
 import numpy as np
 from scipy import ndimage
 
-from ncl_jax import patches
+from ncl_jax.method import patches
 
 # A perceptually ordered dark-to-bright map (black, purple, red, orange, yellow).
 _HEAT_POINTS = np.array(

@@ -10,8 +10,8 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
+from ncl_jax.normalization import IMAGENET_MEAN, IMAGENET_STD
+
 MASK_THRESHOLD = 127
 # Refuse images whose decoding alone could exhaust memory (decompression bombs).
 MAX_IMAGE_PIXELS = 100_000_000

@@ -18,7 +18,8 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
-from ncl_jax import paths, splits
+from ncl_jax import paths
+from ncl_jax.data import splits
 
 from . import features as features_lib
 

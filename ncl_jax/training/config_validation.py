@@ -3,12 +3,12 @@
 import jax
 
 from ncl_jax.data import DATASET_NAMES
-from ncl_jax.evaluation import PREDICTION_VIEWS
-from ncl_jax.imaging import MASK_SIZE_POLICIES
-from ncl_jax.input_pipeline import EVAL_PROTOCOLS
-from ncl_jax.losses import CONTOUR_ROLES
+from ncl_jax.input.imaging import MASK_SIZE_POLICIES
+from ncl_jax.input.input_pipeline import EVAL_PROTOCOLS
+from ncl_jax.method.losses import CONTOUR_ROLES
 from ncl_jax.models.conv import CONV_IMPLS
 from ncl_jax.models.resnet import RESNET_LAYOUTS
+from ncl_jax.serving.prediction import PREDICTION_VIEWS
 from ncl_jax.synthesis.recipe import SynthesisConfig
 
 

@@ -1,12 +1,11 @@
-"""The state of a run, and the one place that builds model, optimizer and state.
+"""The state of a training run, and the one place that builds its model, optimizer
+and state.
 
   factory = StateFactory(config)                            # model and optimizer
   state = factory.create(jax.random.PRNGKey(config.seed))   # a TrainState
-  serving = StateFactory(config, with_optimizer=False)      # the model alone
-  variables = serving.abstract_variables(sharding)          # {"params", "batch_stats"}
 
-Serving (inference, export, robustness, evaluation of a checkpoint) restores
-only the parameters and BatchNorm statistics: it never builds the optimizer.
+Serving (ncl_jax.serving) builds the model alone, with `models.create_model`, and
+restores only the parameters and BatchNorm statistics.
 """
 
 from typing import Any
@@ -15,8 +14,8 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from ncl_jax import optimizer
-from ncl_jax.models import create_model
+from ncl_jax import models
+from ncl_jax.training import optimizer
 
 
 @flax.struct.dataclass
@@ -39,27 +38,18 @@ def _placed(tree, sharding):
 
 
 class StateFactory:
-  """Owns the model and, for training, the optimizer of a config."""
+  """Owns the model and the optimizer of a training config."""
 
-  def __init__(self, config, with_optimizer: bool = True):
+  def __init__(self, config):
     self.config = config
-    self.model = create_model(config.model, config.patch_size)
-    self.tx = optimizer.create_optimizer(config) if with_optimizer else None
+    self.model = models.create_model(config.model, config.patch_size)
+    self.tx = optimizer.create_optimizer(config)
 
   def init_variables(self, rng) -> dict:
     """Random {"params", "batch_stats"} (every weight starts random)."""
-    size, slots = self.config.image_size, self.config.ncl.max_contour_patches
-    return self.model.init(
-      rng,
-      jnp.zeros((1, size, size, 3), jnp.float32),
-      jnp.zeros((1, slots), jnp.int32),
-      jnp.ones((1, slots), bool),
-      train=False,
-    )
+    return models.init_variables(self.model, self.config, rng)
 
   def create(self, rng) -> TrainState:
-    if self.tx is None:
-      raise ValueError("this StateFactory was built without an optimizer (for serving)")
     init_rng, state_rng = jax.random.split(rng)
     variables = self.init_variables(init_rng)
     params = variables["params"]
@@ -75,10 +65,6 @@ class StateFactory:
   def abstract_state(self, sharding) -> TrainState:
     """The TrainState's shapes and dtypes placed with `sharding` (to restore into)."""
     return _placed(jax.eval_shape(self.create, jax.random.PRNGKey(0)), sharding)
-
-  def abstract_variables(self, sharding) -> dict:
-    """{"params", "batch_stats"} shapes and dtypes placed with `sharding`."""
-    return _placed(jax.eval_shape(self.init_variables, jax.random.PRNGKey(0)), sharding)
 
   def jitted_create(self, sharding):
     """`create` compiled to place the new state with `sharding`."""

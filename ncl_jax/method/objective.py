@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from ncl_jax import losses, patches
+from ncl_jax.method import losses, patches
+from ncl_jax.models.patch_features import gather_patches
 
 
 class Targets(NamedTuple):
@@ -55,7 +56,7 @@ def pivot_inputs(targets: Targets):
 
 def _pooled(patch_features, sample: patches.PatchSample):
   """Sampled patches of every image as one set: [batch * n, d], [batch * n]."""
-  features = patches.gather_patches(patch_features, sample.index)
+  features = gather_patches(patch_features, sample.index)
   return features.reshape(-1, features.shape[-1]), sample.valid.reshape(-1)
 
 

@@ -1,6 +1,6 @@
 """Columbia Uncompressed Image Splicing Detection."""
 
-from ncl_jax.splits import seeded_fraction
+from ncl_jax.data.splits import seeded_fraction
 
 from .. import manual
 

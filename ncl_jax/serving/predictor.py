@@ -1,0 +1,173 @@
+"""A trained model as a function of images: `Predictor` and its `Prediction`.
+
+  predictor = Predictor.from_checkpoint("runs/synthetic")       # a workdir or a step dir
+  prediction = predictor.predict("photo.jpg")                   # path, PIL image or array
+  prediction.probabilities   # float32 [H, W] at the image's original size
+  prediction.score           # image score: config.image_score_quantile of the map
+
+Large images: `strategy="resize"` (default) resizes the whole image to the
+training size and the prediction back, as training and evaluation see images
+(a large JPEG file is decoded reduced first, exactly as the input pipeline does);
+`"sliding"` predicts overlapping training-size windows of the full-resolution
+image and averages them; `"auto"` slides over images larger than 2x the training
+size on either side and resizes the others. Every input is mapped to
+[batch_size, S, S, 3] windows, so the model is compiled once, not once per image.
+Each window's probabilities average `views` flips and transposes of it (the
+checkpoint's `prediction_views` unless given).
+"""
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+from PIL import Image, ImageOps
+
+from ncl_jax import metrics, models, paths
+from ncl_jax.input import imaging
+from ncl_jax.serving import export as export_lib
+from ncl_jax.serving import restore as restore_lib
+from ncl_jax.serving.prediction import check_views, predict_probabilities
+
+STRATEGIES = ("resize", "sliding", "auto")
+
+
+@dataclasses.dataclass
+class Prediction:
+  probabilities: np.ndarray  # float32 [H, W] in [0, 1], at the original size
+  score: float  # metrics.image_score of the map (the max by default)
+
+  def mask(self, threshold=0.5) -> np.ndarray:
+    """uint8 [H, W]: 1 where predicted manipulated."""
+    return (self.probabilities > threshold).astype(np.uint8)
+
+
+def load_image(image) -> np.ndarray:
+  """A path, PIL image or array -> uint8 [H, W, 3] RGB, EXIF orientation applied.
+
+  Grayscale, RGBA, palette, 16-bit and CMYK inputs are converted; an image over
+  imaging.MAX_IMAGE_PIXELS is refused with DecodeError.
+  """
+  if isinstance(image, (str, os.PathLike)):
+    return imaging.decode_image(paths.resolve(image).read_bytes(), str(image), exif_transpose=True)
+  if isinstance(image, Image.Image):
+    return imaging.to_rgb(ImageOps.exif_transpose(image))
+  return imaging.array_to_rgb(image)
+
+
+def sliding_windows(height, width, window, overlap=0.5) -> list[tuple]:
+  """Top-left corners of windows covering [height, width] (sides >= window)."""
+  stride = max(1, int(window * (1 - overlap)))
+
+  def starts(size):
+    last = size - window
+    return sorted(set(list(range(0, last + 1, stride)) + [last]))
+
+  return [(top, left) for top in starts(height) for left in starts(width)]
+
+
+class Predictor:
+  """A trained NCL model as a function of images (no config file needed)."""
+
+  def __init__(self, config, variables, strategy="resize", batch_size=8, overlap=0.5, views=None):
+    if strategy not in STRATEGIES:
+      raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    # Checked here too, so that a bad value fails before anything compiles.
+    self.views = check_views(config.prediction_views if views is None else views)
+    self.config, self.variables = config, variables
+    self.image_size = config.image_size
+    self.strategy, self.batch_size, self.overlap = strategy, batch_size, overlap
+    self.model = models.create_model(config.model, config.patch_size)
+    self.traces = 0  # how often the model function was compiled (tests assert on it)
+    self._forward = jax.jit(self._probabilities)
+
+  def _probabilities(self, variables, images_batch):
+    self.traces += 1
+    return predict_probabilities(self.model, variables, images_batch, self.views)
+
+  @classmethod
+  def from_checkpoint(cls, path, step=None, **kwargs) -> "Predictor":
+    """`path`: a workdir (its best checkpoint, or `step`) or one checkpoint step dir."""
+    restored = restore_lib.restore(path, step)
+    return cls(restored.config, restored.variables, **kwargs)
+
+  def _run(self, windows: np.ndarray) -> np.ndarray:
+    """float32 [n, S, S, 3] -> [n, S, S], in fixed-size batches (one compilation)."""
+    outputs = []
+    for start in range(0, len(windows), self.batch_size):
+      chunk = windows[start : start + self.batch_size]
+      padded = np.zeros((self.batch_size,) + chunk.shape[1:], np.float32)
+      padded[: len(chunk)] = chunk
+      outputs.append(np.asarray(self._forward(self.variables, padded))[: len(chunk)])
+    return np.concatenate(outputs) if outputs else np.zeros((0,) * 3, np.float32)
+
+  def _uses_sliding(self, size):
+    if self.strategy != "auto":
+      return self.strategy == "sliding"
+    return max(size) > 2 * self.image_size
+
+  def _read(self, image):
+    """(uint8 array to predict on, (H, W) of the image). A file goes through
+    imaging.decode_reduced, as training and evaluation read files; sliding
+    windows need the full resolution."""
+    if isinstance(image, (str, os.PathLike)) and self.strategy != "sliding":
+      data = paths.resolve(image).read_bytes()
+      array, size = imaging.decode_reduced(
+        data, str(image), (self.image_size,) * 2, exif_transpose=True
+      )
+      if not self._uses_sliding(size):
+        return array, size
+    array = load_image(image)
+    return array, array.shape[:2]
+
+  def predict(self, image) -> Prediction:
+    return self.predict_batch([image])[0]
+
+  def predict_batch(self, images: Sequence) -> list[Prediction]:
+    """Predictions for many images; all their windows share compiled batches."""
+    read = [self._read(image) for image in images]
+    plans, windows = [], []
+    for array, size in read:
+      if self._uses_sliding(size):
+        padded, corners = self._pad_for_windows(array)
+        plans.append(("sliding", len(windows), corners, padded.shape[:2]))
+        windows += [
+          imaging.normalize(padded[t : t + self.image_size, l : l + self.image_size])
+          for t, l in corners
+        ]
+      else:
+        plans.append(("resize", len(windows), None, None))
+        windows.append(imaging.model_input(array, self.image_size))
+    outputs = self._run(np.stack(windows)) if windows else []
+    return [self._assemble(size, plan, outputs) for (_, size), plan in zip(read, plans)]
+
+  def _pad_for_windows(self, array):
+    """Reflect-pad sides shorter than the window; returns (padded, corners)."""
+    height, width = array.shape[:2]
+    pad_h, pad_w = max(0, self.image_size - height), max(0, self.image_size - width)
+    if pad_h or pad_w:
+      array = np.pad(array, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+    return array, sliding_windows(array.shape[0], array.shape[1], self.image_size, self.overlap)
+
+  def _assemble(self, size, plan, outputs) -> Prediction:
+    kind, first, corners, padded_shape = plan
+    height, width = size
+    if kind == "resize":
+      probabilities = imaging.resize_probabilities(outputs[first], (height, width))
+    else:
+      total = np.zeros(padded_shape, np.float32)
+      count = np.zeros(padded_shape, np.float32)
+      size = self.image_size
+      for k, (top, left) in enumerate(corners):
+        total[top : top + size, left : left + size] += outputs[first + k]
+        count[top : top + size, left : left + size] += 1
+      probabilities = (total / count)[:height, :width]
+    probabilities = probabilities.astype(np.float32)
+    return Prediction(
+      probabilities, metrics.image_score(probabilities, self.config.image_score_quantile)
+    )
+
+  def export(self, directory):
+    """A serialized StableHLO function plus its parameters (serving.export.export)."""
+    return export_lib.export(self, directory)

@@ -1,0 +1,104 @@
+"""The one restore of a trained model: the config saved with a checkpoint and its
+parameters and BatchNorm statistics, never the optimizer or the input pipeline.
+
+Training, evaluation, robustness, `predict`, `Predictor` and the page all restore
+through `restore`. A workdir holds `checkpoints/<step>/{state,config}`; its best
+checkpoint is the one with the highest validation pixel F1 (the latest where none
+was selected on validation).
+"""
+
+import json
+from typing import Any, NamedTuple
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+from etils import epath
+
+from ncl_jax import models, paths
+from ncl_jax.config_schema import with_legacy_defaults
+
+BEST_METRIC = "validation_pixel_f1"
+CONFIG_FILE = "config.json"
+
+
+def checkpoint_dir(workdir) -> epath.Path:
+  """`<workdir>/checkpoints`."""
+  return paths.resolve(workdir) / "checkpoints"
+
+
+def best_metric(metrics) -> float:
+  """The value checkpoints are selected on (-inf where a checkpoint has none)."""
+  value = (metrics or {}).get(BEST_METRIC)
+  return float("-inf") if value is None else float(value)
+
+
+def best_step(manager: ocp.CheckpointManager) -> int | None:
+  """The step with the highest validation pixel F1; the latest if none has one."""
+  with_metrics = [s for s in manager.all_steps() if best_metric(manager.metrics(s)) > float("-inf")]
+  if not with_metrics:
+    return manager.latest_step()
+  return max(with_metrics, key=lambda s: (best_metric(manager.metrics(s)), s))
+
+
+def read_config(path) -> Any:
+  """The ConfigDict saved in a workdir or in one checkpoint step directory (keys
+  it predates take their legacy defaults, so it builds the network it trained)."""
+  path = paths.resolve(path)
+  candidates = [path / CONFIG_FILE, path / "config" / "metadata"]
+  for candidate in candidates:
+    if candidate.is_file():
+      return ml_collections.ConfigDict(with_legacy_defaults(json.loads(candidate.read_text())))
+  raise FileNotFoundError(
+    f"no saved config in {path} (looked for {', '.join(map(str, candidates))})"
+  )
+
+
+def restore_variables(step_dir, abstract_variables) -> dict:
+  """{"params", "batch_stats"} of one checkpoint step directory, placed like
+  `abstract_variables`; the optimizer state in the checkpoint is not read."""
+  restore_args = jax.tree.map(
+    lambda s: ocp.ArrayRestoreArgs(sharding=s.sharding), abstract_variables
+  )
+  return ocp.PyTreeCheckpointer().restore(
+    paths.resolve(step_dir) / "state",
+    args=ocp.args.PyTreeRestore(
+      item=abstract_variables, restore_args=restore_args, partial_restore=True
+    ),
+  )
+
+
+class Restored(NamedTuple):
+  step: int
+  variables: dict  # {"params", "batch_stats"}
+  config: Any  # the config saved with the checkpoint (the network it trained)
+
+
+def find_step_dir(path, step: int | None = None) -> tuple[int, epath.Path]:
+  """(step, its directory): `path` is one checkpoint step directory, or a workdir
+  whose best checkpoint (or `step`) is meant. FileNotFoundError when there is none."""
+  path = paths.resolve(path)
+  if (path / "state").is_dir():
+    return int(path.name) if path.name.isdigit() else -1, path
+  manager = ocp.CheckpointManager(
+    checkpoint_dir(path), options=ocp.CheckpointManagerOptions(read_only=True, create=False)
+  )
+  try:
+    step = best_step(manager) if step in (None, "") else int(step)
+  finally:
+    manager.close()
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint in {checkpoint_dir(path)}; train first")
+  return step, checkpoint_dir(path) / str(step)
+
+
+def restore(path, step: int | None = None, sharding=None) -> Restored:
+  """The model of a workdir's best checkpoint (or `step`), or of one checkpoint
+  step directory, placed with `sharding` (default: the first device)."""
+  step, step_dir = find_step_dir(path, step)
+  config = read_config(step_dir)
+  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract = models.abstract_variables(
+    models.create_model(config.model, config.patch_size), config, sharding
+  )
+  return Restored(step, restore_variables(step_dir, abstract), config)
