@@ -22,6 +22,6 @@ nvidia-smi -L 2>/dev/null
 timeout "${SWEEP_SECONDS:-450}" python3 -m ncl_jax.benchmark "${paper[@]}" --sweep=16,32,8 \
     --steps=10 --warmup=3 --pipeline_batches=10 --output="$out/${kind}_paper_bf16_sweep.json"
 # PyTorch shares the device: JAX takes memory as it needs it instead of 75% up front.
-XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${TORCH_SECONDS:-220}" python3 -m ncl_jax.benchmark \
-    "${paper[@]}" --config.batch_size=16 --compare_torch --torch_modes=eager,compile \
+XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${TORCH_SECONDS:-220}" python3 benchmarks/compare_torch.py \
+    "${paper[@]}" --config.batch_size=16 --torch_modes=eager,compile \
     --steps=5 --warmup=2 --output="$out/${kind}_compare_torch_bf16_b16.json"

@@ -14,7 +14,7 @@ from configs import default
 def get_config(arg=""):
   config = default.get_config(arg)
   config.dataset.name = "casia/v2"
-  if arg != "runlocal":  # about 31k steps of batch 16 (CAT-Net's 10k training images)
+  if arg != "runlocal":  # 50 epochs of CAT-Net's CASIA v2 train list
     config.num_epochs = 50.0
     config.eval_every_epochs = 5.0
   config.dataset.test_split = ""  # CASIA v1 is the test set

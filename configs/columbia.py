@@ -1,21 +1,14 @@
 r"""Columbia uncompressed splicing, trained and tested on the seeded 75/25 split.
 
-The paper's recipe (configs/default.py) on this dataset, for a number of epochs
-(docs/method.md): the best checkpoint by pixel F1 on a validation split carved
-from train (by group, seeded; listed in the build report) is tested.
+The paper's recipe on this dataset (configs/benchmark.py; epochs in docs/method.md).
 
   python -m ncl_jax.main --config=configs/columbia.py --workdir=runs/columbia \
       --config.dataset.manual_dir=/path/to/the/download
   python -m ncl_jax.main --config=configs/columbia.py:runlocal ...   # a smoke run
 """
 
-from configs import default
+from configs.benchmark import benchmark_config
 
 
 def get_config(arg=""):
-  config = default.get_config(arg)
-  config.dataset.name = "columbia"
-  if arg != "runlocal":
-    config.num_epochs = 200.0
-    config.eval_every_epochs = 20.0
-  return config
+  return benchmark_config("columbia", num_epochs=200, eval_every_epochs=20, arg=arg)

@@ -11,9 +11,9 @@ forgeries is `config.dataset.synthesis` (docs/synthesis.md); a share of the phot
 best checkpoint on forgeries of photos never trained on.
 
 Sized for a CPU: ResNet-18 at width 0.25, the paper's 512 px, noise residuals beside the
-colours, a Dice loss beside the paper's losses, 2,000 steps (49-55 minutes
-on 2 cores for 13 photos and 60 cut-outs; README, "Train on your photos"), and
-predictions averaged over the image's 8 flips and transposes. Evaluate the best checkpoint
+colours, a Dice loss beside the paper's losses, 2,000 steps (under an hour on 2
+cores; its time and results are in the docs), and predictions averaged over the
+image's 8 flips and transposes. Evaluate the best checkpoint
 on real edited photos, an IMDL-BenCo folder (Tp/, Gt/) or JSON list:
 
   --config.test_datasets.real.manual_dir=/path/to/test.json
@@ -36,9 +36,8 @@ from ncl_jax.synthesis.dataset import DEFAULT_OPTIONS
 
 def get_config(arg=""):
   config = default.get_config()
-  # CPU-sized: at 512 px a quarter-width ResNet-18 costs about what 256 px at half width
-  # did (2,000 steps in 45 minutes, without the residuals) and told edited photos from
-  # untouched ones better (validation forgeries and the README's held-out photos, two seeds).
+  # CPU-sized: a quarter-width ResNet-18 at the paper's 512 px, so that the traces an
+  # edit leaves are seen at the resolution of the photo's own resampling.
   config.num_train_steps = 2000
   config.batch_size = 8
   config.eval_batch_size = 16
@@ -65,34 +64,26 @@ def get_config(arg=""):
   config.dataset.options = ml_collections.ConfigDict(DEFAULT_OPTIONS)
   config.dataset.options.num_validation = 100
   config.dataset.synthesis = ml_collections.ConfigDict(dataclasses.asdict(SynthesisConfig()))
-  # CPU-sized: the "camera" images at 320-1280 px (the default 384-2048 costs 2.5x to make).
+  # CPU-sized: the "camera" images at 320-1280 px (larger ones cost more to synthesize).
   config.dataset.synthesis.camera_long_side = (320, 1280)
 
   config.input.num_threads = 2
   config.model.depth = 18
   config.model.width = 0.25
   config.model.dtype = "float32"  # CPU-sized: bfloat16 is slow on CPUs
-  # Beyond the paper: the encoder also sees the image's SRM noise residuals. A network
-  # trained from random weights for minutes then finds more of the edits it misses
-  # from colours alone (two seeds: validation pixel AUC 0.816 / 0.773 vs 0.783 / 0.747,
-  # held-out photos 0.792 / 0.791 vs 0.766 / 0.777; README, "Train on your photos").
+  # Beyond the paper: the encoder also sees the image's SRM noise residuals, the
+  # traces of an edit that colours alone hide from a network trained for minutes.
   config.model.noise_residuals = True
   config.ncl.max_patches_per_class = 64
-  # Beyond the paper: a Dice loss of the final map beside the paper's losses, at weight
-  # 3. It cuts the false alarms on real photos and sharpens the edits found: held-out
-  # photos, seeds 0 / 1, pixel F1 0.333 / 0.339 against 0.294 / 0.268 at weight 1 and
-  # 0.280 / 0.268 without it (step 2,000; README, "Train on your photos").
+  # Beyond the paper: a Dice loss of the final map beside the paper's losses, which
+  # weighs each image's edit as a whole, so false alarms on untouched photos cost.
   config.pc.dice_weight = 3.0
 
-  # A real photo's max probability is one pixel of texture as often as an edit: its
-  # 99th percentile separated edited from untouched photos better (image AUC on the
-  # validation forgeries 0.656 vs 0.634 for the max; docs/synthesis.md).
+  # A real photo's max probability is one pixel of texture as often as an edit: the
+  # image score is the map's 99th percentile instead.
   config.image_score_quantile = 0.99
   # Beyond the paper: every prediction is the mean over the 8 flips and transposes of
-  # the image (a predict costs 8 forward passes). On the validation forgeries of both
-  # seeds' runs: pixel F1 0.246 / 0.198 against 0.219 / 0.179 with one view, pixel AUC
-  # 0.867 / 0.828 against 0.816 / 0.773, image AUC 0.640 / 0.625 against 0.607 / 0.605
-  # (4 views, the flips only: in between; README, "Train on your photos").
+  # the image (a predict costs 8 forward passes).
   config.prediction_views = 8
 
   config.optimizer.name = "adamw"

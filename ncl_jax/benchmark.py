@@ -2,7 +2,6 @@
 
   python -m ncl_jax.benchmark --config=configs/default.py [--steps=20] [--output=bench.json]
   python -m ncl_jax.benchmark --config=configs/default.py --sweep=8,16,32
-  python -m ncl_jax.benchmark --config=configs/default.py --compare_torch   # needs [torch]
 
 Reports device kind and count, image size, global batch, compile seconds, train
 images/s (median over timed steps after warm-up), model TFLOPs per image (XLA's
@@ -13,14 +12,10 @@ share of the step time.
 Steps run on random images with rectangle masks, so only the input-pipeline
 figure reads the dataset.
 
-`--compare_torch` instead times, interleaved on the same thread count, one
-training step of the same DeepLabV3+ with the same loss (mean BCE at every
-output: `ncl.weight=0`, `pc.mode=bce`) in ncl_jax and in PyTorch eager
-(ncl_jax.torch_reference), the forward passes, and the full NCL step beside them.
+The same network against PyTorch: benchmarks/compare_torch.py.
 """
 
 import json
-import os
 import statistics
 import time
 
@@ -29,10 +24,10 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ncl_jax import ablate, data, paths
+from ncl_jax import data, paths
+from ncl_jax.config_schema import validate_config
 from ncl_jax.input import input_pipeline
 from ncl_jax.training import train
-from ncl_jax.training.config_validation import validate_config
 from ncl_jax.training.state import StateFactory
 
 # Dense bf16 peak TFLOP/s per device, for MFU. Unknown devices (the CPU) get none.
@@ -133,85 +128,7 @@ def measure_train(config, steps, warmup):
   }
 
 
-def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dict:
-  """Median seconds of a training step and a forward pass of the same network and
-  loss in ncl_jax and PyTorch, interleaved, with the full NCL step beside.
-
-  `torch_modes`: "eager" and/or "compile" (`torch.compile`). PyTorch runs on CUDA
-  when JAX does, under bfloat16 autocast when `model.dtype` is bfloat16.
-  """
-  if config.model.noise_residuals:
-    raise ValueError(
-      "--compare_torch times the paper's network; model.noise_residuals=True "
-      "has no PyTorch counterpart: leave it False to compare"
-    )
-  from ncl_jax import torch_reference  # pylint: disable=g-import-not-at-top  # optional extra
-
-  # The cores this process may run on, by which XLA:CPU sizes its thread pools: under
-  # `taskset -c 0` both frameworks then run on one thread.
-  threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-  device = "cuda" if jax.default_backend() == "gpu" else "cpu"
-  amp = config.model.dtype == "bfloat16"
-  bce = ablate.with_overrides(config, {"ncl.weight": 0.0, "pc.mode": "bce"})
-  ours, full = StepTimer(bce), StepTimer(config)
-  runs = {"ours": ours.step, "ours_full_ncl": full.step, "ours_forward": ours.forward}
-  for mode in torch_modes:
-    step = torch_reference.TorchStep(
-      bce, ours.host_batch, threads, device, amp, compile=mode == "compile"
-    )
-    runs[f"torch_{mode}"], runs[f"torch_{mode}_forward"] = step, step.forward_seconds
-  times = {key: [] for key in runs}
-  for index in range(warmup + steps):
-    for key, run in runs.items():
-      # Each measurement directly follows an untimed call of the same function, so
-      # neither framework is timed while its memory is cold from the other's call.
-      run()
-      seconds = run()
-      if index >= warmup:
-        times[key].append(seconds)
-  median = {key: statistics.median(values) for key, values in times.items()}
-  batch, peak = config.batch_size, peak_tflops(jax.devices()[0].device_kind)
-
-  def throughput(key):
-    tflops = ours.flops_per_step / median[key] / 1e12  # XLA's count: the same network
-    return {
-      "train_images_per_second": batch / median[key],
-      "achieved_tflops_per_second": tflops,
-      "mfu": tflops / peak if peak else None,
-    }
-
-  result = {
-    "device_kind": jax.devices()[0].device_kind,
-    "threads": threads,
-    "torch_version": torch_reference.torch.__version__,
-    "jax_version": jax.__version__,
-    "torch_device": device,
-    "torch_autocast_bfloat16": amp,
-    "image_size": config.image_size,
-    "global_batch": batch,
-    "dtype": config.model.dtype,
-    "model": model_name(config.model),
-    "conv_impl": config.model.conv_impl,
-    "loss": "mean BCE at every output (ncl.weight=0, pc.mode=bce)",
-    "ncl_jax": throughput("ours"),
-    "ncl_jax_full_ncl": throughput("ours_full_ncl"),
-    "ncl_jax_forward_seconds": median["ours_forward"],
-    "step_seconds": times,
-    "timed_steps": steps,
-    "warmup_steps": warmup,
-    "parameters": {
-      "ncl_jax_segmentation": _parameter_count(bce, exclude=("pivot_",)),
-      "torch": torch_reference.parameter_count(bce.model),
-    },
-  }
-  for mode in torch_modes:
-    result[f"torch_{mode}"] = throughput(f"torch_{mode}")
-    result[f"torch_{mode}_forward_seconds"] = median[f"torch_{mode}_forward"]
-    result[f"ratio_to_torch_{mode}"] = median[f"torch_{mode}"] / median["ours"]
-  return result
-
-
-def _parameter_count(config, exclude=()):
+def parameter_count(config, exclude=()):
   shapes = jax.eval_shape(StateFactory(config).init_variables, jax.random.PRNGKey(0))["params"]
   return sum(
     int(np.prod(x.shape))
@@ -296,13 +213,6 @@ def define_flags():
   flags.DEFINE_integer("pipeline_batches", 20, "Batches timed for the input pipeline.")
   flags.DEFINE_string("sweep", "", "Comma-separated global batch sizes to run instead.")
   flags.DEFINE_string("output", "benchmark.json", "Where the JSON goes.")
-  flags.DEFINE_bool(
-    "compare_torch",
-    False,
-    "Time the same network and loss in PyTorch "
-    "beside ours (needs the torch extra) instead of the usual measurements.",
-  )
-  flags.DEFINE_list("torch_modes", ["eager"], "With --compare_torch: eager and/or compile.")
   flags.mark_flags_as_required(["config"])
 
 
@@ -315,10 +225,7 @@ def main(argv):
     with config.unlocked():
       config.batch_size = config.eval_batch_size = size
     validate_config(config)
-    if FLAGS.compare_torch:
-      runs.append(compare_with_torch(config, FLAGS.steps, FLAGS.warmup, FLAGS.torch_modes))
-    else:
-      runs.append(benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.pipeline_batches))
+    runs.append(benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.pipeline_batches))
     print(json.dumps(runs[-1], indent=2), flush=True)
     # Written after every run: a sweep cut short keeps what it measured.
     paths.write_json(FLAGS.output, runs if FLAGS.sweep else runs[0], indent=2)

@@ -11,26 +11,30 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from ncl_jax.config_schema import validate_config
 from ncl_jax.evaluation.checkpoint import evaluate_checkpoint
 from ncl_jax.training import distributed, preemption, train
-from ncl_jax.training.config_validation import validate_config
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
-flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and evaluations go.")
-flags.DEFINE_enum(
-  "mode",
-  "train",
-  ["train", "eval"],
-  "train (resumes from workdir) or eval (best or --checkpoint step).",
-)
-flags.DEFINE_string(
-  "checkpoint",
-  None,
-  "With --mode=eval: the step to evaluate (default: the best by validation pixel F1).",
-)
-flags.DEFINE_string("split", None, "With --mode=eval: the split (default: dataset.test_split).")
-flags.mark_flags_as_required(["config", "workdir"])
+
+
+def define_flags():
+  """Flags, defined only when run as a program, so the CLI modules import together."""
+  config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and evaluations go.")
+  flags.DEFINE_enum(
+    "mode",
+    "train",
+    ["train", "eval"],
+    "train (resumes from workdir) or eval (best or --checkpoint step).",
+  )
+  flags.DEFINE_string(
+    "checkpoint",
+    None,
+    "With --mode=eval: the step to evaluate (default: the best by validation pixel F1).",
+  )
+  flags.DEFINE_string("split", None, "With --mode=eval: the split (default: dataset.test_split).")
+  flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
@@ -50,4 +54,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

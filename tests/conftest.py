@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -52,6 +53,20 @@ def device_env(devices):
     os.environ,
     PYTHONPATH=REPO_ROOT,
     XLA_FLAGS=f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}",
+  )
+
+
+def start_main(config_file, workdir, *flags, env=None) -> subprocess.Popen:
+  """`python -m ncl_jax.main --config=... --workdir=... FLAGS` in the background,
+  its output piped as text (default environment: this one, with the repository)."""
+  return subprocess.Popen(
+    [sys.executable, "-m", "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}"]
+    + list(flags),
+    cwd=REPO_ROOT,
+    env=env or dict(os.environ, PYTHONPATH=REPO_ROOT),
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
   )
 
 

@@ -4,8 +4,6 @@ and real signals where the behaviour depends on them."""
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import jax
@@ -13,26 +11,17 @@ import numpy as np
 import pytest
 
 from ncl_jax.training import checkpointing, preemption, train
-from tests.conftest import REPO_ROOT, tiny_config, tiny_config_file
+from tests.conftest import REPO_ROOT, start_main, tiny_config, tiny_config_file
+
+# A run that trains until stopped, logging every step and saving only when told to.
+ENDLESS_RUN = dict(
+  num_train_steps=100_000, log_every_steps=1, checkpoint_every_steps=10_000, eval_every_steps=10_000
+)
 
 
 def start_training(config_file, workdir, *flags):
   env = dict(os.environ, PYTHONPATH=REPO_ROOT, PYTHONUNBUFFERED="1")
-  return subprocess.Popen(
-    [
-      sys.executable,
-      "-m",
-      "ncl_jax.main",
-      f"--config={config_file}",
-      f"--workdir={workdir}",
-      *flags,
-    ],
-    cwd=REPO_ROOT,
-    env=env,
-    stdout=subprocess.PIPE,
-    stderr=subprocess.PIPE,
-    text=True,
-  )
+  return start_main(config_file, workdir, *flags, env=env)
 
 
 def wait_for_train_step(workdir, min_step, process, timeout=300):
@@ -55,10 +44,7 @@ def test_signal_finishes_step_checkpoints_and_exits(tmp_path, tiny_data_dir, sig
   config_file = tiny_config_file(
     tmp_path,
     tiny_data_dir,
-    num_train_steps=100_000,
-    log_every_steps=1,
-    checkpoint_every_steps=10_000,
-    eval_every_steps=10_000,
+    **ENDLESS_RUN,
   )
   workdir = str(tmp_path / "run")
   process = start_training(config_file, workdir)

@@ -198,26 +198,24 @@ def f1_from_pngs(prediction_dir, mask_dir):
   return float(np.mean(scores))
 
 
-def test_cli_masks_match_the_eval_json(trained, tmp_path):
-  config, workdir = trained
-  builder = data.get_builder(config.dataset)
-  assert data_export.export_split(builder, "test", tmp_path / "test") == 6
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  run = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "ncl_jax.predict",
-      f"--checkpoint={workdir}",
-      f"--output={tmp_path / 'out'}",
-      str(tmp_path / "test" / "images"),
-    ],
+def run_predict_cli(checkpoint, output, *args) -> subprocess.CompletedProcess:
+  """`python -m ncl_jax.predict --checkpoint=... --output=... ARGS`, finished."""
+  return subprocess.run(
+    [sys.executable, "-m", "ncl_jax.predict", f"--checkpoint={checkpoint}", f"--output={output}"]
+    + [str(arg) for arg in args],
     cwd=REPO_ROOT,
-    env=env,
+    env=dict(os.environ, PYTHONPATH=REPO_ROOT),
     capture_output=True,
     text=True,
     timeout=600,
   )
+
+
+def test_cli_masks_match_the_eval_json(trained, tmp_path):
+  config, workdir = trained
+  builder = data.get_builder(config.dataset)
+  assert data_export.export_split(builder, "test", tmp_path / "test") == 6
+  run = run_predict_cli(workdir, tmp_path / "out", tmp_path / "test" / "images")
   assert run.returncode == 0, run.stderr[-3000:]
   expected = json.load(open(workdir / "eval" / "ncl_synthetic-test.json"))
   assert f1_from_pngs(tmp_path / "out", tmp_path / "test" / "masks") == pytest.approx(
@@ -246,23 +244,7 @@ def test_cli_reports_bad_files_and_goes_on(trained, tmp_path):
   Image.fromarray(np.random.default_rng(4).integers(0, 256, (3000, 4000, 3), np.uint8)).save(
     folder / "large.jpg", quality=80
   )
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  run = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "ncl_jax.predict",
-      f"--checkpoint={workdir}",
-      f"--output={tmp_path / 'out'}",
-      "--strategy=resize",
-      str(folder),
-    ],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
+  run = run_predict_cli(workdir, tmp_path / "out", "--strategy=resize", folder)
   assert run.returncode == 1  # some files failed
   lines = {
     pathlib.Path(l["file"]).name: l

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from configs import default
+from ncl_jax.config_schema import validate_config
 from ncl_jax.input import imaging
 from ncl_jax.models import NCLModel, ResNet, residuals
 from ncl_jax.models.pivot import PivotBranch
-from ncl_jax.training.config_validation import validate_config
 
 
 def num_params(tree):

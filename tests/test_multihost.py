@@ -5,15 +5,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 
 from ncl_jax.training import checkpointing
-from tests.conftest import REPO_ROOT, device_env, tiny_config, tiny_config_file
+from tests.conftest import device_env, start_main, tiny_config, tiny_config_file
 from tests.test_train import final_state
 
 pytestmark = pytest.mark.slow
@@ -26,22 +24,7 @@ def free_port():
 
 
 def launch(config_file, workdir, devices, *flags):
-  env = device_env(devices)
-  return subprocess.Popen(
-    [
-      sys.executable,
-      "-m",
-      "ncl_jax.main",
-      f"--config={config_file}",
-      f"--workdir={workdir}",
-      *flags,
-    ],
-    cwd=REPO_ROOT,
-    env=env,
-    stdout=subprocess.PIPE,
-    stderr=subprocess.PIPE,
-    text=True,
-  )
+  return start_main(config_file, workdir, *flags, env=device_env(devices))
 
 
 def train_losses(workdir):
@@ -100,15 +83,12 @@ def test_two_processes_agree_with_one(tmp_path, tiny_data_dir):
 def test_preempting_one_process_stops_both_at_one_committed_step(tmp_path, tiny_data_dir):
   """SIGTERM to process 1 only: the two agree on a step, write one checkpoint of
   it together, exit 0, and the same command resumes both from it."""
-  from tests.test_fault_tolerance import wait_for_train_step
+  from tests.test_fault_tolerance import ENDLESS_RUN, wait_for_train_step
 
   config_file = tiny_config_file(
     tmp_path,
     tiny_data_dir,
-    num_train_steps=100_000,
-    log_every_steps=1,
-    checkpoint_every_steps=10_000,
-    eval_every_steps=10_000,
+    **ENDLESS_RUN,
   )
   workdir = tmp_path / "two"
 

@@ -107,7 +107,9 @@ def test_torch_comparison_runs_the_same_network(tmp_path):
   """The PyTorch comparator has exactly our segmentation network's parameters, and
   both frameworks' steps are timed on the same batch."""
   pytest.importorskip("torch")
-  result = benchmark.compare_with_torch(tiny_config(tmp_path), steps=1, warmup=0)
+  from benchmarks import compare_torch  # noqa: PLC0415  (needs the optional torch)
+
+  result = compare_torch.compare_with_torch(tiny_config(tmp_path), steps=1, warmup=0)
   assert result["parameters"]["torch"] == result["parameters"]["ncl_jax_segmentation"] > 0
   for key in ("ncl_jax", "torch_eager", "ncl_jax_full_ncl"):
     assert result[key]["train_images_per_second"] > 0, key

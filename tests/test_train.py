@@ -10,9 +10,9 @@ import ml_collections
 import numpy as np
 import pytest
 
+from ncl_jax.config_schema import ConfigError, validate_config
 from ncl_jax.serving.restore import read_config
 from ncl_jax.training import checkpointing, train
-from ncl_jax.training.config_validation import ConfigError, validate_config
 from ncl_jax.training.state import StateFactory
 from tests.conftest import REPO_ROOT, device_env, tiny_config, tiny_config_file
 

@@ -12,23 +12,30 @@ authentic ones (from predictions.jsonl's image_score), beside the baseline that
 marks every pixel manipulated. Metrics are ncl_jax.metrics' (the "ncl" protocol).
 """
 
-import argparse
 import collections
 import json
 import pathlib
 
 import numpy as np
+from absl import app, flags
 from PIL import Image
 
 from ncl_jax import metrics
 from ncl_jax.input import imaging
 
+FLAGS = flags.FLAGS
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--predictions", required=True)
-  parser.add_argument("--test_list", required=True)
-  args = parser.parse_args()
+
+def define_flags():
+  """Flags, defined only when run as a program."""
+  flags.DEFINE_string("predictions", None, "The --output folder of ncl_jax.predict.")
+  flags.DEFINE_string("test_list", None, "The test set's list (IMDL-BenCo's JSON format).")
+  flags.mark_flags_as_required(["predictions", "test_list"])
+
+
+def main(argv):
+  del argv
+  args = FLAGS
   out = pathlib.Path(args.predictions)
   lines = {
     pathlib.Path(line["file"]).resolve(): line
@@ -77,4 +84,5 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  define_flags()
+  app.run(main)

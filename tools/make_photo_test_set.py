@@ -16,11 +16,11 @@ shapes (freehand lassos and rounded rectangles), another inpainting method
 report it supports measures generalization to edits made another way.
 """
 
-import argparse
 import json
 import pathlib
 
 import numpy as np
+from absl import app, flags
 from PIL import Image, ImageDraw, ImageFilter
 from skimage.restoration import inpaint_biharmonic
 
@@ -121,14 +121,22 @@ def removal(image, rng):
   return Image.fromarray((np.clip(filled, 0, 1) * 255).round().astype(np.uint8)), mask
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--photos", required=True)
-  parser.add_argument("--cutouts", default="")
-  parser.add_argument("--output", required=True)
-  parser.add_argument("--per_kind", type=int, default=25)
-  parser.add_argument("--seed", type=int, default=1234)
-  args = parser.parse_args()
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Flags, defined only when run as a program."""
+  flags.DEFINE_string("photos", None, "Folder of authentic photos to edit.")
+  flags.DEFINE_string("cutouts", "", "Folder of RGBA cut-outs pasted in by some splices.")
+  flags.DEFINE_string("output", None, "Where Tp/, Gt/ and test.json go.")
+  flags.DEFINE_integer("per_kind", 25, "Images per kind (splicing, copy-move, removal, authentic).")
+  flags.DEFINE_integer("seed", 1234, "Seed of every random choice.")
+  flags.mark_flags_as_required(["photos", "output"])
+
+
+def main(argv):
+  del argv
+  args = FLAGS
   rng = np.random.default_rng(args.seed)
   photos = sorted(p for p in pathlib.Path(args.photos).iterdir() if p.is_file())
   cutouts = sorted(p for p in pathlib.Path(args.cutouts).iterdir()) if args.cutouts else []
@@ -166,4 +174,5 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  define_flags()
+  app.run(main)

@@ -35,7 +35,7 @@ class NCLModel(nn.Module):
   decoder_channels: int = 256
   dtype: Any = jnp.float32
   # The reference recipe (docs/method.md); a config saved before these keys
-  # existed is read with the values of its time (checkpointing.LEGACY_DEFAULTS).
+  # existed is read with the values of its time (config_schema.LEGACY_DEFAULTS).
   aspp_dropout: float = 0.5
   decoder_dropouts: Sequence[float] = (0.5, 0.1)
   multi_grid: Sequence[int] = (1, 2, 4)

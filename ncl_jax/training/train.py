@@ -19,6 +19,7 @@ from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from ncl_jax import data, synthesis
+from ncl_jax.config_schema import ConfigError, validate_config
 from ncl_jax.evaluation import checkpoint as checkpoint_evaluation
 from ncl_jax.evaluation import loop as evaluation
 from ncl_jax.evaluation import targets as targets_lib
@@ -26,7 +27,6 @@ from ncl_jax.input import input_pipeline
 from ncl_jax.method import objective
 from ncl_jax.serving.restore import BEST_METRIC
 from ncl_jax.training import checkpointing, metric_writers, preemption
-from ncl_jax.training.config_validation import ConfigError, validate_config
 from ncl_jax.training.devices import DeviceMesh
 from ncl_jax.training.optimizer import create_learning_rate_schedule
 from ncl_jax.training.state import StateFactory, TrainState

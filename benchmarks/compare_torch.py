@@ -1,22 +1,38 @@
-"""The same DeepLabV3+ in PyTorch, for speed comparisons only (`pip install -e ".[torch]"`).
+"""ncl_jax against PyTorch: one training step of the same DeepLabV3+ in both, as JSON.
 
-`ncl_jax.benchmark --compare_torch` times one training step of this network and of
-ours on the same batch, threads and loss: ResNet encoder (output stride 16 or 8 by
+  pip install -e ".[torch]"
+  python benchmarks/compare_torch.py --config=configs/default.py [--torch_modes=eager,compile]
+  taskset -c 0 python benchmarks/compare_torch.py ...   # both frameworks on one thread
+
+Times, interleaved on the same thread count, one training step of the same network
+with the same loss (mean BCE at every output: `ncl.weight=0`, `pc.mode=bce`) in
+ncl_jax and in PyTorch, the forward passes, and the full NCL step beside them. The
+PyTorch network: ResNet encoder (output stride 16 or 8 by
 dilation, multi-grid in the last stage), ASPP with image pooling, the decoder with
 its dropouts, an auxiliary head after ASPP and the classifier, trained with SGD and
 the mean BCE at the final and auxiliary outputs (our `ncl.weight=0`,
 `pc.mode=bce`). Channel widths follow the same width multiplier, so parameter
-counts match ours (tested). PyTorch is imported here and nowhere else.
+counts match ours (tested). The package never imports this file.
 """
 
+import json
+import os
+import statistics
 import time
 
+import jax
 import numpy as np
 import torch
+from absl import app, flags
+from ml_collections import config_flags
 from torch import nn
 from torch.nn import functional as F
 
+from ncl_jax import ablate, benchmark, paths
+from ncl_jax.config_schema import validate_config
 from ncl_jax.models.resnet import RESNET_LAYOUTS, scaled_channels
+
+FLAGS = flags.FLAGS
 
 
 class _Block(nn.Module):
@@ -206,3 +222,102 @@ class TorchStep:
       seconds = time.perf_counter() - start
       self.model.train()
     return seconds
+
+
+def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dict:
+  """Median seconds of a training step and a forward pass of the same network and
+  loss in ncl_jax and PyTorch, interleaved, with the full NCL step beside.
+
+  `torch_modes`: "eager" and/or "compile" (`torch.compile`). PyTorch runs on CUDA
+  when JAX does, under bfloat16 autocast when `model.dtype` is bfloat16.
+  """
+  if config.model.noise_residuals or config.model.constrained_residuals:
+    raise ValueError(
+      "compare_torch times the paper's network; model.noise_residuals and "
+      "model.constrained_residuals have no PyTorch counterpart: leave them off to compare"
+    )
+  # The cores this process may run on, by which XLA:CPU sizes its thread pools: under
+  # `taskset -c 0` both frameworks then run on one thread.
+  threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  device = "cuda" if jax.default_backend() == "gpu" else "cpu"
+  amp = config.model.dtype == "bfloat16"
+  bce = ablate.with_overrides(config, {"ncl.weight": 0.0, "pc.mode": "bce"})
+  ours, full = benchmark.StepTimer(bce), benchmark.StepTimer(config)
+  runs = {"ours": ours.step, "ours_full_ncl": full.step, "ours_forward": ours.forward}
+  for mode in torch_modes:
+    step = TorchStep(bce, ours.host_batch, threads, device, amp, compile=mode == "compile")
+    runs[f"torch_{mode}"], runs[f"torch_{mode}_forward"] = step, step.forward_seconds
+  times = {key: [] for key in runs}
+  for index in range(warmup + steps):
+    for key, run in runs.items():
+      # Each measurement directly follows an untimed call of the same function, so
+      # neither framework is timed while its memory is cold from the other's call.
+      run()
+      seconds = run()
+      if index >= warmup:
+        times[key].append(seconds)
+  median = {key: statistics.median(values) for key, values in times.items()}
+  batch, peak = config.batch_size, benchmark.peak_tflops(jax.devices()[0].device_kind)
+
+  def throughput(key):
+    tflops = ours.flops_per_step / median[key] / 1e12  # XLA's count: the same network
+    return {
+      "train_images_per_second": batch / median[key],
+      "achieved_tflops_per_second": tflops,
+      "mfu": tflops / peak if peak else None,
+    }
+
+  result = {
+    "device_kind": jax.devices()[0].device_kind,
+    "threads": threads,
+    "torch_version": torch.__version__,
+    "jax_version": jax.__version__,
+    "torch_device": device,
+    "torch_autocast_bfloat16": amp,
+    "image_size": config.image_size,
+    "global_batch": batch,
+    "dtype": config.model.dtype,
+    "model": benchmark.model_name(config.model),
+    "conv_impl": config.model.conv_impl,
+    "loss": "mean BCE at every output (ncl.weight=0, pc.mode=bce)",
+    "ncl_jax": throughput("ours"),
+    "ncl_jax_full_ncl": throughput("ours_full_ncl"),
+    "ncl_jax_forward_seconds": median["ours_forward"],
+    "step_seconds": times,
+    "timed_steps": steps,
+    "warmup_steps": warmup,
+    "parameters": {
+      "ncl_jax_segmentation": benchmark.parameter_count(bce, exclude=("pivot_",)),
+      "torch": parameter_count(bce.model),
+    },
+  }
+  for mode in torch_modes:
+    result[f"torch_{mode}"] = throughput(f"torch_{mode}")
+    result[f"torch_{mode}_forward_seconds"] = median[f"torch_{mode}_forward"]
+    result[f"ratio_to_torch_{mode}"] = median[f"torch_{mode}"] / median["ours"]
+  return result
+
+
+def define_flags():
+  """Flags, defined only when run as a program."""
+  config_flags.DEFINE_config_file("config", None, "Config file whose network is compared.")
+  flags.DEFINE_integer("steps", 5, "Timed steps (after warm-up).")
+  flags.DEFINE_integer("warmup", 1, "Untimed steps first.")
+  flags.DEFINE_list("torch_modes", ["eager"], "PyTorch modes: eager and/or compile.")
+  flags.DEFINE_string("output", "compare_torch.json", "Where the JSON goes.")
+  flags.mark_flags_as_required(["config"])
+
+
+def main(argv):
+  del argv
+  result = compare_with_torch(
+    validate_config(FLAGS.config), FLAGS.steps, FLAGS.warmup, FLAGS.torch_modes
+  )
+  print(json.dumps(result, indent=2))
+  paths.write_json(FLAGS.output, result, indent=2)
+  print(f"-> {FLAGS.output}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
