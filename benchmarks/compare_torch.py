@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from ncl_jax import ablate, benchmark, paths
 from ncl_jax.config_schema import validate_config
 from ncl_jax.models.resnet import RESNET_LAYOUTS, scaled_channels
+from ncl_jax.provenance import provenance
 
 FLAGS = flags.FLAGS
 
@@ -134,6 +135,7 @@ class DeepLabV3Plus(nn.Module):
     self.classifier = nn.Conv2d(decoder, 1, 1)
 
   def forward(self, images):
+    """images [batch, 3, H, W] -> (final logits [batch, 1, H, W], auxiliary logits)."""
     x = self.stem(images)
     low_level = x = self.stages[0](x)
     for stage in self.stages[1:]:
@@ -161,6 +163,7 @@ def bce_at_every_output(outputs, mask):
 
 
 def parameter_count(model_config) -> int:
+  """The PyTorch network's parameter count."""
   return sum(p.numel() for p in DeepLabV3Plus(model_config).parameters())
 
 
@@ -201,6 +204,7 @@ class TorchStep:
     return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
   def __call__(self) -> float:
+    """Seconds of one training step."""
     self._synchronize()
     start = time.perf_counter()
     self.optimizer.zero_grad(set_to_none=True)
@@ -213,6 +217,7 @@ class TorchStep:
     return time.perf_counter() - start
 
   def forward_seconds(self) -> float:
+    """Seconds of one forward pass in evaluation mode."""
     with torch.no_grad(), self._autocast():
       self.model.eval()
       self._synchronize()
@@ -286,6 +291,7 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
     "step_seconds": times,
     "timed_steps": steps,
     "warmup_steps": warmup,
+    **provenance(),
     "parameters": {
       "ncl_jax_segmentation": benchmark.parameter_count(bce, exclude=("pivot_",)),
       "torch": parameter_count(bce.model),
@@ -309,6 +315,7 @@ def define_flags():
 
 
 def main(argv):
+  """Compares the config's network in both frameworks and writes the JSON."""
   del argv
   result = compare_with_torch(
     validate_config(FLAGS.config), FLAGS.steps, FLAGS.warmup, FLAGS.torch_modes

@@ -1,0 +1,1 @@
+"""Config files: `--config=configs/NAME.py`, each defining get_config()."""

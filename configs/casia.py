@@ -12,6 +12,7 @@ from configs import default
 
 
 def get_config(arg=""):
+  """The config (`arg` "runlocal": a one-minute smoke run)."""
   config = default.get_config(arg)
   config.dataset.name = "casia/v2"
   if arg != "runlocal":  # 50 epochs of CAT-Net's CASIA v2 train list

@@ -11,4 +11,5 @@ from configs.benchmark import benchmark_config
 
 
 def get_config(arg=""):
+  """The config (`arg` "runlocal": a one-minute smoke run)."""
   return benchmark_config("defacto", num_epochs=5, eval_every_epochs=0.5, arg=arg)

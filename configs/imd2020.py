@@ -11,4 +11,5 @@ from configs.benchmark import benchmark_config
 
 
 def get_config(arg=""):
+  """The config (`arg` "runlocal": a one-minute smoke run)."""
   return benchmark_config("imd2020", num_epochs=100, eval_every_epochs=10, arg=arg)

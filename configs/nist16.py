@@ -11,4 +11,5 @@ from configs.benchmark import benchmark_config
 
 
 def get_config(arg=""):
+  """The config (`arg` "runlocal": a one-minute smoke run)."""
   return benchmark_config("nist16", num_epochs=200, eval_every_epochs=20, arg=arg)

@@ -35,6 +35,7 @@ from ncl_jax.synthesis.dataset import DEFAULT_OPTIONS
 
 
 def get_config(arg=""):
+  """The config (`arg` "runlocal": a one-minute smoke run)."""
   config = default.get_config()
   # CPU-sized: a quarter-width ResNet-18 at the paper's 512 px, so that the traces an
   # edit leaves are seen at the resolution of the photo's own resampling.

@@ -31,6 +31,7 @@ WHOLE = "train+validation+test"
 
 
 def get_config(arg=""):
+  """The config (`arg` "runlocal": a one-minute smoke run)."""
   config = casia.get_config(arg)
   config.eval_protocol = "imdlbenco"
   config.image_size = 512 if arg != "runlocal" else config.image_size

@@ -10,6 +10,7 @@ from configs import default
 
 
 def get_config(arg=""):
+  """The config (`arg` "runlocal": a one-minute smoke run)."""
   config = default.get_config()
   # Batch size, crop and learning rate chosen at equal wall time (docs/ablations.md).
   config.num_train_steps = 3000

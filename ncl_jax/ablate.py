@@ -49,6 +49,7 @@ def _parent_and_leaf(config, key):
 
 
 def with_overrides(config, overrides):
+  """A copy of `config` with {"section.key": value} overrides set."""
   config = config.copy_and_resolve_references()
   for key, value in overrides.items():
     target, leaf = _parent_and_leaf(config, key)
@@ -73,6 +74,7 @@ def summarize(runs):
 
 
 def ablation(config, workdir, seeds, variants=tuple(VARIANTS)):
+  """{variant: metrics over seeds} of every variant, training the runs not yet done."""
   results = {}
   for name in variants:
     description, overrides = VARIANTS[name]
@@ -117,6 +119,7 @@ def _table_header(first_column: str) -> list:
 
 
 def ablation_table(results, seeds) -> str:
+  """The ablation as a Markdown table (mean and standard deviation over seeds)."""
   lines = _table_header("variant")
   for name, result in results.items():
     cells = [f"{mean:.3f} ± {std:.3f}" for mean, std in result["summary"].values()]
@@ -125,6 +128,7 @@ def ablation_table(results, seeds) -> str:
 
 
 def sweep_table(results) -> str:
+  """The sweep as a Markdown table (validation metrics per setting)."""
   lines = _table_header("setting")
   lines += [
     f"| {name} | {' | '.join(f'{v:.3f}' for v in row.values())} |" for name, row in results.items()
@@ -146,6 +150,7 @@ def define_flags():
 
 
 def main(argv):
+  """Runs the ablation (or the sweep) and writes its JSON and Markdown table."""
   del argv
   if FLAGS.sweep:
     results, name = sweep(FLAGS.config, FLAGS.workdir), "sweep"

@@ -27,6 +27,7 @@ from ml_collections import config_flags
 from ncl_jax import data, paths
 from ncl_jax.config_schema import validate_config
 from ncl_jax.input import input_pipeline
+from ncl_jax.provenance import provenance
 from ncl_jax.training import train
 from ncl_jax.training.state import StateFactory
 
@@ -45,6 +46,7 @@ PEAK_TFLOPS = {
 
 
 def peak_tflops(device_kind: str):
+  """The device's dense bfloat16 peak TFLOP/s, or None for an unknown device."""
   kind = device_kind.lower()
   return next((peak for name, peak in PEAK_TFLOPS.items() if name in kind), None)
 
@@ -55,6 +57,7 @@ def model_name(model_config) -> str:
 
 
 def random_batch(config, seed=0):
+  """A training batch of random images with one rectangle mask each."""
   rng = np.random.default_rng(seed)
   size, batch = config.image_size, config.batch_size
   mask = np.zeros((batch, size, size), np.uint8)
@@ -129,6 +132,7 @@ def measure_train(config, steps, warmup):
 
 
 def parameter_count(config, exclude=()):
+  """The model's parameter count, leaving out top-level modules named in `exclude`."""
   shapes = jax.eval_shape(StateFactory(config).init_variables, jax.random.PRNGKey(0))["params"]
   return sum(
     int(np.prod(x.shape))
@@ -152,6 +156,7 @@ def measure_input_pipeline(config, batches):
 
 
 def benchmark(config, steps=10, warmup=2, pipeline_batches=20) -> dict:
+  """Speed and memory of `config` on the available devices, as a dict (see the module)."""
   device = jax.devices()[0]
   try:  # first, so worker processes start before the accelerator is in use
     pipeline = {
@@ -199,6 +204,7 @@ def benchmark(config, steps=10, warmup=2, pipeline_batches=20) -> dict:
     "contrastive_share_of_step": max(0.0, 1.0 - without_ncl["step_seconds"] / full["step_seconds"]),
     "timed_steps": steps,
     "warmup_steps": warmup,
+    **provenance(),
   }
 
 
@@ -217,6 +223,7 @@ def define_flags():
 
 
 def main(argv):
+  """Benchmarks the config (or each batch size of --sweep) and writes the JSON."""
   del argv
   config = FLAGS.config
   sizes = [int(s) for s in FLAGS.sweep.split(",") if s] or [config.batch_size]

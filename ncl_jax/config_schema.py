@@ -26,6 +26,8 @@ class ConfigError(ValueError):
 
 
 class Check(NamedTuple):
+  """A predicate on a key's value and what it requires, for the error message."""
+
   accepts: Callable[[Any], bool]
   requirement: Callable[[], str]  # what a value must be, for the error message
 
@@ -35,6 +37,8 @@ _NO_LEGACY = object()
 
 @dataclasses.dataclass(frozen=True)
 class Key:
+  """A config key: its default, its check, and its legacy default (if it has one)."""
+
   default: Any
   check: Check | None = None
   legacy: Any = _NO_LEGACY  # the value of configs saved before the key existed
@@ -45,10 +49,13 @@ def _number(value) -> bool:
 
 
 def greater_than(low) -> Check:
+  """A number above `low`."""
   return Check(lambda v: _number(v) and v > low, lambda: f"must be > {low}")
 
 
 def at_least(low, integer=False) -> Check:
+  """A number (an integer if `integer`) at or above `low`."""
+
   def accepts(value):
     is_integer = isinstance(value, int) and not isinstance(value, bool)
     return (is_integer if integer else _number(value)) and value >= low
@@ -58,6 +65,8 @@ def at_least(low, integer=False) -> Check:
 
 
 def in_range(low, high, high_open=False, low_open=False) -> Check:
+  """A number between `low` and `high`, each end closed unless said open."""
+
   def accepts(value):
     if not _number(value):
       return False

@@ -38,6 +38,7 @@ def define_flags():
 
 
 def main(argv):
+  """Trains (or, with --mode=eval, evaluates) the config in the workdir."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)

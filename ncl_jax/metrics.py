@@ -145,6 +145,7 @@ class Evaluator:
     self.pooled_negative += negative
 
   def result(self) -> dict:
+    """The metrics of every image added (see the module)."""
     scores, labels = np.array(self.image_scores), np.array(self.image_labels, bool)
     predicted = scores > self.threshold
     image_f1 = f1_and_iou(predicted, labels)[0] if labels.any() or predicted.any() else math.nan
@@ -222,6 +223,7 @@ class ImdlBencoEvaluator:
     self.image_scores, self.image_labels = [], []
 
   def add(self, probabilities, mask, label=None):
+    """Adds one image's probabilities [H, W] and mask (label: from the mask if None)."""
     mask = np.asarray(mask).astype(bool)
     label = int(mask.any()) if label is None else int(label)
     f1, iou, auc = imdlbenco_pixel_scores(probabilities, mask, self.threshold)
@@ -232,6 +234,7 @@ class ImdlBencoEvaluator:
     self.image_labels.append(label)
 
   def result(self) -> dict:
+    """IMDL-BenCo's pixel metrics (means over every image) and image metrics."""
     scores, labels = np.array(self.image_scores), np.array(self.image_labels, bool)
     predicted = scores > self.threshold
     true_pos = float(np.sum(predicted & labels))

@@ -42,6 +42,7 @@ def write_json(path, value, **kwargs) -> epath.Path:
 
 
 def read_json(path):
+  """The JSON at a local or gs:// path."""
   return json.loads(resolve(path).read_text())
 
 

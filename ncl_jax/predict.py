@@ -147,6 +147,7 @@ class JsonLines:
       self.file = path.open("a")
 
   def append(self, record):
+    """Appends one record."""
     if self.remote:
       self.lines.append(json.dumps(record))
       if len(self.lines) % 50 == 0:
@@ -156,6 +157,7 @@ class JsonLines:
       self.file.flush()
 
   def close(self):
+    """Writes what is pending and closes the file."""
     if self.remote:
       self.path.write_text("\n".join(self.lines) + "\n")
     else:
@@ -163,6 +165,7 @@ class JsonLines:
 
 
 def main(argv):
+  """Predicts every image given and exits 1 if any failed."""
   if len(argv) < 2:
     raise app.UsageError("give at least one image file or folder")
   predictor = inference.Predictor.from_checkpoint(

@@ -150,6 +150,7 @@ def define_flags():
 
 
 def main(argv):
+  """Evaluates the workdir's checkpoint under the grid of perturbations; writes JSON and a plot."""
   del argv
   config = read_config(FLAGS.workdir)
   step, target, results = evaluate_robustness(

@@ -34,6 +34,7 @@ def define_flags():
 
 
 def main(argv):
+  """Scores the predictions against the test list, per kind of edit."""
   del argv
   args = FLAGS
   out = pathlib.Path(args.predictions)

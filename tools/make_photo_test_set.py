@@ -28,6 +28,7 @@ KINDS = ("splicing", "copy_move", "removal", "authentic")
 
 
 def load_photo(path, long_side, rng):
+  """The photo at `path`, resized to `long_side`, as RGB."""
   image = Image.open(path)
   image.draft("RGB", (long_side, long_side))
   image = image.convert("RGB")
@@ -58,6 +59,7 @@ def lasso(size, rng, area):
 
 
 def rounded_box(size, rng, area):
+  """A mask of a rounded rectangle of about `area` of the image."""
   width, height = size
   box_w = int(np.sqrt(area * width * height) * rng.uniform(0.6, 1.6))
   box_h = int(area * width * height / max(box_w, 1))
@@ -71,11 +73,13 @@ def rounded_box(size, rng, area):
 
 
 def region(size, rng):
+  """A random region's mask: a freehand lasso or a rounded box."""
   area = float(np.exp(rng.uniform(np.log(0.01), np.log(0.2))))
   return (lasso if rng.random() < 0.7 else rounded_box)(size, rng, area)
 
 
 def splice(image, donor_path, cutouts, rng):
+  """(image with a region of a donor photo or a cut-out pasted in, its mask)."""
   if cutouts and rng.random() < 0.5:
     cutout = Image.open(cutouts[rng.integers(len(cutouts))]).convert("RGBA")
     scale = rng.uniform(0.2, 0.5) * min(image.size) / max(cutout.size)
@@ -96,6 +100,7 @@ def splice(image, donor_path, cutouts, rng):
 
 
 def copy_move(image, rng):
+  """(image with one of its regions moved, rotated and rescaled, its mask)."""
   mask = region(image.size, rng)
   box = mask.getbbox()
   patch = image.crop(box)
@@ -114,6 +119,7 @@ def copy_move(image, rng):
 
 
 def removal(image, rng):
+  """(image with a region filled by biharmonic inpainting, its mask)."""
   mask = region(image.size, rng)
   pixels = np.asarray(image, np.float64) / 255
   hole = np.asarray(mask) > 0
@@ -135,6 +141,7 @@ def define_flags():
 
 
 def main(argv):
+  """Makes the test set."""
   del argv
   args = FLAGS
   rng = np.random.default_rng(args.seed)

@@ -59,6 +59,7 @@ def _split_name(full_name):
 
 
 def is_manual(full_name) -> bool:
+  """Whether the dataset is built from files a user downloads (not generated)."""
   return _split_name(full_name)[0] not in ("ncl_synthetic",) + SYNTHESIZED
 
 

@@ -22,6 +22,7 @@ def define_flags():
 
 
 def main(argv):
+  """Builds the named dataset and prints its build report."""
   if len(argv) != 2:
     raise app.UsageError(f"give one dataset name, one of: {', '.join(DATASET_NAMES)}")
   options = {}

@@ -26,6 +26,7 @@ def define_flags():
 
 
 def export_split(builder, split, output) -> int:
+  """Writes a split's images and masks as files under `output`; returns their count."""
   output = paths.resolve(output)
   for sub in ("images", "masks"):
     (output / sub).mkdir(parents=True, exist_ok=True)
@@ -39,6 +40,7 @@ def export_split(builder, split, output) -> int:
 
 
 def main(argv):
+  """Exports one split of a built dataset as image and mask files."""
   if len(argv) != 2:
     raise app.UsageError("give one dataset name")
   builder = get_builder({"name": argv[1], "data_dir": FLAGS.data_dir})

@@ -16,6 +16,8 @@ LABEL_NAMES = ("authentic", "manipulated")
 
 
 def features():
+  """The TFDS features of every NCL dataset: encoded image bytes, a binary PNG mask,
+  the label and the file name."""
   return tfds.features.FeaturesDict(
     {
       "image": tfds.features.Tensor(shape=(), dtype=np.object_),  # encoded file bytes

@@ -32,6 +32,9 @@ class LayoutError(FileNotFoundError):
 
 @dataclasses.dataclass
 class Item:
+  """One example of a downloaded benchmark: its image, its mask (None: authentic),
+  its name and kind."""
+
   image: epath.Path
   mask: epath.Path | None  # None: authentic, all-zero mask
   name: str  # recorded as file_name (relative to the root)
@@ -59,6 +62,7 @@ def child(folder, variants: Sequence[str], what="folder") -> epath.Path:
 
 
 def optional_child(folder, variants: Sequence[str]) -> epath.Path | None:
+  """`child(folder, variants)`, or None where no variant exists."""
   try:
     return child(folder, variants)
   except LayoutError:
@@ -73,6 +77,7 @@ def image_files(folder, recursive=False) -> list[epath.Path]:
 
 
 def by_stem(files) -> dict[str, epath.Path]:
+  """{file stem: file} of `files`."""
   return {p.stem: p for p in files}
 
 
@@ -121,16 +126,20 @@ class BuildReport:
     self.skipped = collections.defaultdict(list)
 
   def add_written(self, split, label, file_name):
+    """Counts an example written to `split`."""
     self.written[split]["manipulated" if label else "authentic"] += 1
     self.files[split].append(file_name)
 
   def add_repair(self, split, what):
+    """Counts a repair (e.g. a mask resized to its image) in `split`."""
     self.repaired[split][what] += 1
 
   def add_skip(self, split, file_name, reason, detail=""):
+    """Records a file of `split` left out, and why."""
     self.skipped[split].append({"file": file_name, "reason": reason, "detail": detail})
 
   def as_dict(self):
+    """The report as JSON-ready {split: {written, repaired, skipped, files}}."""
     splits = sorted(set(self.written) | set(self.skipped))
     return {
       split: {
@@ -145,6 +154,7 @@ class BuildReport:
     }
 
   def summary(self) -> str:
+    """The report in a few lines, for the console."""
     lines = []
     for split, info in self.as_dict().items():
       lines.append(
@@ -158,11 +168,14 @@ class BuildReport:
     return "\n".join(lines)
 
   def write(self, path):
+    """Writes the report as JSON to `path`."""
     paths.write_json(path, self.as_dict(), indent=2)
 
 
 @dataclasses.dataclass
 class ManualConfig(tfds.core.BuilderConfig):
+  """A benchmark builder's options (mask size policy, seed, subsets, validation share)."""
+
   mask_size_policy: str = "resize"  # mask size != image size: "resize" (nearest) or "skip"
   seed: int = 0  # for seeded splits (Columbia, DEFACTO train subset)
   train_subset: int = 0  # DEFACTO: train on this many (0 = all)
@@ -198,6 +211,7 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder):
     )
 
   def split_items(self, root: epath.Path) -> dict[str, list[Item]]:
+    """{split: [Item]} of the download at `root`; each builder defines it."""
     raise NotImplementedError
 
   def _split_generators(self, dl_manager):

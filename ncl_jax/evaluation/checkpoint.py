@@ -20,6 +20,8 @@ def with_trained_network(config, saved):
 
 
 class Evaluable(NamedTuple):
+  """A restored checkpoint and its prediction function, ready to evaluate."""
+
   step: int
   variables: dict  # {"params", "batch_stats"}, replicated over the mesh
   config: object  # the config, with the network of the checkpoint

@@ -35,6 +35,8 @@ def padded_batch_size(batch_size: int, num_devices: int) -> int:
 
 
 class Evaluation(NamedTuple):
+  """The metrics of an evaluation and its summary pictures."""
+
   metrics: dict  # see metrics.Evaluator.result, plus num_skipped and skipped
   pictures: list  # uint8 summary pictures of the first examples (if asked for)
 

@@ -6,6 +6,7 @@ import dataclasses
 import jax
 
 from ncl_jax import paths
+from ncl_jax.provenance import provenance
 from ncl_jax.training import metric_writers
 
 
@@ -15,6 +16,7 @@ def eval_label(dataset_name: str, split: str) -> str:
 
 
 def eval_json_path(workdir, label: str):
+  """`<workdir>/eval/<label>.json`, where an evaluation's result goes."""
   return paths.resolve(workdir) / "eval" / f"{label}.json"
 
 
@@ -72,7 +74,10 @@ def split_target(config, split: str) -> EvalTarget:
 
 
 def write_eval_json(workdir: str, label: str, result: dict) -> str:
+  """`result` with the command, machine and commit that made it, as
+  `<workdir>/eval/<label>.json` (process 0); returns the path."""
   path = eval_json_path(workdir, label)
   if jax.process_index() == 0:
-    paths.write_json(path, metric_writers.to_jsonable(result), indent=2)
+    record = {**metric_writers.to_jsonable(result), "provenance": provenance()}
+    paths.write_json(path, record, indent=2)
   return path

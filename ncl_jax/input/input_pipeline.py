@@ -103,6 +103,7 @@ class MaskCache:
 
   @staticmethod
   def key(mask_bytes: bytes, *sizes) -> tuple:
+    """The cache key of a mask: its bytes' digest and the sizes it is wanted at."""
     return (hashlib.blake2b(mask_bytes, digest_size=16).digest(),) + tuple(
       tuple(int(v) for v in size) for size in sizes
     )
@@ -121,6 +122,7 @@ class MaskCache:
     return mask, nonbinary, resized
 
   def put(self, key, mask: np.ndarray, nonbinary: bool, resized: bool):
+    """Keeps a binarized mask (packed bits), evicting the least recently used beyond the budget."""
     packed = np.packbits(mask.ravel())
     with self._lock:
       if key in self._entries or packed.nbytes > self.max_bytes:
@@ -161,6 +163,7 @@ class TrainPreprocess(grain.transforms.RandomMap):
   mask_cache: MaskCache | None = None
 
   def random_map(self, record, rng: np.random.Generator):
+    """A decoded, resized (or cropped), augmented training example of `record`."""
     try:
       if self.crop == "random_crop":
         example = decode_example(record, self.mask_size_policy)
@@ -216,17 +219,20 @@ class DataQuality:
     self.skipped = []  # (file name and reason) of the skipped examples, in order
 
   def record_skip(self, reason: str):
+    """Counts an example skipped, with its reason."""
     with self._lock:
       self.counts["skipped"] += 1
       self.skipped.append(reason)
     logging.warning("skipped a training example: %s", reason)
 
   def record_batch(self, batch):
+    """Counts the batch's repaired masks."""
     with self._lock:
       self.counts["mask_resized"] += int(np.sum(batch["mask_resized"]))
       self.counts["mask_binarized"] += int(np.sum(batch["mask_nonbinary"]))
 
   def snapshot(self) -> dict:
+    """The counts so far, as {"data_<what>": count} metrics."""
     with self._lock:
       return {f"data_{key}": value for key, value in sorted(self.counts.items())}
 
@@ -239,6 +245,7 @@ class DropMarked(grain.transforms.Filter):
     self.pending = []
 
   def filter(self, element) -> bool:
+    """Whether the example is kept; a skipped one's reason is kept for the batch."""
     if "skip_reason" in element:
       self.pending.append(element["skip_reason"])
       return False
@@ -253,6 +260,7 @@ class BatchWithSkips:
   drop: DropMarked
 
   def __call__(self, elements) -> dict:
+    """The examples stacked into a batch, with the skip reasons since the last batch."""
     batch = stack_examples(elements)
     batch["skipped"], self.drop.pending = self.drop.pending, []
     return batch
@@ -265,6 +273,7 @@ class RecordSkips(grain.transforms.Map):
   quality: DataQuality
 
   def map(self, batch) -> dict:
+    """The batch, its skip reasons recorded in the data-quality counts."""
     for reason in batch.pop("skipped"):
       self.quality.record_skip(reason)
     return batch
@@ -305,6 +314,7 @@ class EvalPreprocess(grain.transforms.Map):
     }
 
   def map(self, index):
+    """The evaluation example at `index` (a padding example past the end)."""
     size = (self.image_size, self.image_size)
     if index >= len(self.source):
       return self._padding()
@@ -350,6 +360,7 @@ def collate_eval(examples):
 
 
 def per_process_batch_size(global_batch_size: int) -> int:
+  """This process's share of the global batch (ValueError if the processes do not divide it)."""
   if global_batch_size % jax.process_count():
     raise ValueError(
       f"batch_size={global_batch_size} is not divisible by the {jax.process_count()} processes"
@@ -469,10 +480,12 @@ class DevicePrefetch:
     return self._buffer.popleft()[1]
 
   def get_state(self) -> bytes:
+    """The input position of the first batch the step has not consumed."""
     state = self._buffer[0][0] if self._buffer else self._iterator.get_state()
     return json.dumps(state, indent=4).encode()
 
   def set_state(self, state: bytes):
+    """Moves the input to a saved position, dropping prefetched batches."""
     self._buffer.clear()
     self._iterator.set_state(json.loads(state))
 

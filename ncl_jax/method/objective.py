@@ -61,6 +61,7 @@ def _pooled(patch_features, sample: patches.PatchSample):
 
 
 def contrastive_inputs(outputs, sampled: patches.SampledPatches) -> ContrastiveInputs:
+  """The pooled tampered and authentic patch features (and their validity) of a batch."""
   tampered, tampered_valid = _pooled(outputs["patch_features"], sampled.tampered)
   authentic, authentic_valid = _pooled(outputs["patch_features"], sampled.authentic)
   return ContrastiveInputs(

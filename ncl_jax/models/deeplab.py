@@ -17,6 +17,8 @@ def resize_bilinear(x, spatial_shape):
 
 
 class ConvBNReLU(nn.Module):
+  """Convolution, BatchNorm and ReLU."""
+
   features: int
   kernel: int = 1
   dilation: int = 1
@@ -26,6 +28,7 @@ class ConvBNReLU(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
+    """[batch, H, W, C] -> [batch, H/stride, W/stride, features]."""
     x = conv(
       self.features,
       self.kernel,
@@ -51,6 +54,7 @@ class ASPP(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
+    """[batch, h, w, C] encoder features -> [batch, h, w, channels]."""
     layer = functools.partial(
       ConvBNReLU,
       self.channels,
@@ -80,6 +84,8 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, aspp_features, low_level_features, train: bool):
+    """ASPP features [batch, h, w, C] and stage-1 features [batch, H/4, W/4, C1]
+    -> [batch, H/4, W/4, channels]."""
     layer = functools.partial(
       ConvBNReLU, dtype=self.dtype, init_mode=self.init_mode, conv_impl=self.conv_impl
     )

@@ -66,6 +66,8 @@ class NCLModel(nn.Module):
     contour_valid: jnp.ndarray | None = None,
     train: bool = False,
   ):
+    """images [batch, H, W, 3] -> {"logits" [batch, H, W, 1], "aux_logits",
+    "patch_features"} (and the pivot outputs when contour patches are given)."""
     channels = [images]
     if self.noise_residuals:
       channels.append(srm_residuals(images).astype(images.dtype))

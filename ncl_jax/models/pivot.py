@@ -20,6 +20,7 @@ class PivotBranch(nn.Module):
   @nn.compact
   def __call__(self, contour_features, contour_valid, image_has_contour, train: bool):
     # Missing slots are zero, as the spec asks: the learned slot weights see zeros.
+    """Contour patch features [batch, K, D] -> the pivot output [batch, D] of each image."""
     x = jnp.where(contour_valid[..., None], contour_features, 0.0)
     # A 1x1 conv with K input channels and one output channel, applied at each of
     # the d feature positions, is a Dense over the slot axis.

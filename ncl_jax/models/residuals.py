@@ -114,6 +114,7 @@ class ConstrainedResiduals(nn.Module):
 
   @nn.compact
   def __call__(self, images: jnp.ndarray) -> jnp.ndarray:
+    """images [batch, H, W, 3] (normalized) -> [batch, H, W, filters] truncated residuals."""
     deviations = self.param(
       "deviations", nn.initializers.normal(0.1), (self.size * self.size - 1, self.filters)
     )

@@ -65,6 +65,7 @@ def conv(
 
 
 def batch_norm(train: bool, dtype=jnp.float32, name=None, zero_init=False):
+  """BatchNorm as the encoder uses it (momentum 0.9, epsilon 1e-5)."""
   return nn.BatchNorm(
     use_running_average=not train,
     momentum=0.9,
@@ -76,6 +77,8 @@ def batch_norm(train: bool, dtype=jnp.float32, name=None, zero_init=False):
 
 
 class BasicBlock(nn.Module):
+  """ResNet-18/34's block: two 3x3 convolutions and a shortcut."""
+
   filters: int
   strides: int = 1
   dilation: int = 1
@@ -86,6 +89,7 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
+    """[batch, H, W, C] -> [batch, H/strides, W/strides, filters]."""
     residual = x
     y = conv(self.filters, 3, self.strides, self.dilation, self.dtype, impl=self.conv_impl)(x)
     y = nn.relu(batch_norm(train, self.dtype)(y))
@@ -100,6 +104,8 @@ class BasicBlock(nn.Module):
 
 
 class BottleneckBlock(nn.Module):
+  """ResNet-50/101's block: 1x1, 3x3 and 1x1 convolutions and a shortcut."""
+
   filters: int
   strides: int = 1
   dilation: int = 1
@@ -110,6 +116,7 @@ class BottleneckBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
+    """[batch, H, W, C] -> [batch, H/strides, W/strides, 4 * filters]."""
     residual = x
     y = conv(self.filters, 1, 1, 1, self.dtype, impl=self.conv_impl)(x)
     y = nn.relu(batch_norm(train, self.dtype)(y))
@@ -144,6 +151,8 @@ class ResNet(nn.Module):
 
   @nn.compact
   def __call__(self, images, train: bool):
+    """images [batch, H, W, C] -> (stage-1 [batch, H/4, W/4, C1],
+    last stage [batch, H/os, W/os, C4])."""
     stage_sizes, bottleneck = RESNET_LAYOUTS[self.depth]
     block_cls = BottleneckBlock if bottleneck else BasicBlock
     base = scaled_channels(64, self.width)

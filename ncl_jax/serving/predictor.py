@@ -35,6 +35,8 @@ STRATEGIES = ("resize", "sliding", "auto")
 
 @dataclasses.dataclass
 class Prediction:
+  """A prediction of one image: its probability map, image score and mask."""
+
   probabilities: np.ndarray  # float32 [H, W] in [0, 1], at the original size
   score: float  # metrics.image_score of the map (the max by default)
 
@@ -122,6 +124,7 @@ class Predictor:
     return array, array.shape[:2]
 
   def predict(self, image) -> Prediction:
+    """The Prediction of one image (a path, PIL image or uint8 array)."""
     return self.predict_batch([image])[0]
 
   def predict_batch(self, images: Sequence) -> list[Prediction]:

@@ -69,6 +69,8 @@ def restore_variables(step_dir, abstract_variables) -> dict:
 
 
 class Restored(NamedTuple):
+  """A restored model: its step, variables and saved config."""
+
   step: int
   variables: dict  # {"params", "batch_stats"}
   config: Any  # the config saved with the checkpoint (the network it trained)

@@ -33,6 +33,7 @@ MIN_PHOTOS_TO_HOLD_OUT = 5
 
 
 def photo_source(dataset_config, options):
+  """The collection of photos a `photo_forgeries` config names (folder, TFDS or bundled)."""
   kind = options["source"]
   if kind == "bundled" or (kind == "folder" and not dataset_config.get("manual_dir")):
     return photos_lib.BundledPhotos()
@@ -74,6 +75,7 @@ class PhotoForgeries:
     self.data_path = str(paths.resolve(where)) if dataset_config.get("manual_dir") else where
 
   def as_data_source(self, split: str):
+    """The forgeries of `split` as a random-access source (train: endless)."""
     seed = self.options["seed"]
     if split == "train":
       return stream.ForgerySource(
@@ -91,6 +93,7 @@ class PhotoForgeries:
     raise ValueError(f"photo_forgeries has the splits 'train' and 'validation', not {split!r}")
 
   def describe(self) -> str:
+    """The photos and how they are split, in one line."""
     return (
       f"{len(self.source)} photos in {self.data_path}: {len(self.train_photos)} for "
       f"training, {len(self.validation_photos)} for validation"

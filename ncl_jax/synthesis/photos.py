@@ -48,6 +48,8 @@ class PhotoError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Photo:
+  """A decoded photo: RGB and, where the file has transparency, its alpha."""
+
   rgb: np.ndarray  # uint8 [H, W, 3]
   alpha: np.ndarray | None  # uint8 [H, W] where the file has transparency, else None
 
@@ -90,12 +92,15 @@ class FolderPhotos:
     return len(self.paths)
 
   def name(self, index: int) -> str:
+    """The file's path below the folder."""
     return str(self.paths[index].relative_to(self.root))
 
   def encoded(self, index: int) -> bytes:
+    """The file's bytes."""
     return self.paths[index].read_bytes()
 
   def may_have_alpha(self, index: int) -> bool:
+    """Whether the file may carry transparency (a cut-out)."""
     return self.alpha[index]
 
 
@@ -125,12 +130,15 @@ class TfdsPhotos:
     return len(self.source)
 
   def name(self, index: int) -> str:
+    """ "<dataset>[index]"."""
     return f"{self.dataset_name}[{index}]"
 
   def encoded(self, index: int) -> bytes:
+    """The example's encoded image bytes."""
     return self.source[index][self.image_key]
 
   def may_have_alpha(self, index: int) -> bool:
+    """False: a TFDS image feature is not read ahead to look."""
     del index
     return False  # not read ahead: the image feature of a large dataset
 
@@ -145,9 +153,11 @@ class BundledPhotos:
     return len(self.names)
 
   def name(self, index: int) -> str:
+    """ "skimage:<name>"."""
     return f"skimage:{self.names[index]}"
 
   def encoded(self, index: int) -> bytes:
+    """scikit-image's photo, encoded as PNG."""
     import skimage.data  # pylint: disable=g-import-not-at-top  # slow; only when used
 
     buffer = io.BytesIO()
@@ -157,6 +167,7 @@ class BundledPhotos:
     return buffer.getvalue()
 
   def may_have_alpha(self, index: int) -> bool:
+    """False: the bundled photos are opaque."""
     del index
     return False
 

@@ -78,6 +78,8 @@ class SynthesisConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Forgery:
+  """A synthesized example: the final file's bytes and format, its mask and kind."""
+
   image_bytes: bytes  # the final file, as a user would have it
   image_format: str  # "jpeg" or "png"
   mask: np.ndarray  # uint8 [H, W] in {0, 1}, at the final file's size

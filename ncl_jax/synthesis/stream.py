@@ -74,6 +74,7 @@ class ForgerySource:
     raise photos_lib.PhotoError(f"none of the {len(candidates)} photos decodes")
 
   def forgery(self, index: int) -> recipe.Forgery:
+    """Forgery `index`, a pure function of (seed, index)."""
     rng = np.random.default_rng([*np.atleast_1d(self.seed), index])
     host_index, host = self._photo(self.hosts, int(rng.integers(len(self.hosts))))
     donor = None

@@ -42,9 +42,11 @@ class Checkpointer:
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
   def step_dir(self, step: int) -> epath.Path:
+    """The directory of checkpoint `step`."""
     return self.directory / str(step)
 
   def latest_step(self) -> int | None:
+    """The newest checkpoint's step, or None."""
     return self.manager.latest_step()
 
   def best_step(self) -> int | None:
@@ -101,9 +103,11 @@ class Checkpointer:
     self.manager.reload()
 
   def wait(self):
+    """Waits until every asynchronous save is committed."""
     self.manager.wait_until_finished()
 
   def close(self):
+    """Waits for the saves and releases the manager."""
     self.manager.close()
 
 

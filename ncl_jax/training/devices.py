@@ -22,6 +22,7 @@ class DeviceMesh:
 
   @property
   def size(self) -> int:
+    """The number of devices."""
     return self.mesh.size
 
   def shard(self, array):

@@ -69,6 +69,7 @@ class MetricWriter:
       self._tensorboard = SummaryWriter(str(self.workdir / "tensorboard"))
 
   def write(self, step: int, split: str, scalars: dict, echo=print):
+    """Writes `scalars` of `split` at `step` (process 0), echoing a line."""
     if not self.enabled:
       return
     scalars = to_jsonable(scalars)
@@ -132,6 +133,7 @@ class MetricWriter:
     return list((self.workdir / "metrics").glob("metrics-*.jsonl"))
 
   def close(self):
+    """Flushes and closes the writers."""
     if not self.enabled:
       return
     if self.buffered:

@@ -11,6 +11,7 @@ BACKBONE_MODULES = ("encoder",)
 
 
 def create_learning_rate_schedule(config):
+  """Polynomial decay to 0 over the training steps, after the optional linear warm-up."""
   opt = config.optimizer
   decay = optax.polynomial_schedule(
     opt.learning_rate, 0.0, opt.power, max(1, config.num_train_steps - opt.warmup_steps)

@@ -36,9 +36,11 @@ class PreemptionHandler:
 
   @property
   def requested(self) -> bool:
+    """Whether a stop signal arrived."""
     return self.signum is not None
 
   def handle(self, signum, frame):
+    """The signal handler: the first signal asks for a stop, a second one stops at once."""
     del frame
     if self.signum is not None:
       # Second signal: stop now, by the signal's default action.

@@ -20,6 +20,8 @@ from ncl_jax.training import optimizer
 
 @flax.struct.dataclass
 class TrainState:
+  """Everything a run carries from step to step, checkpointed whole."""
+
   step: jnp.ndarray
   params: Any
   batch_stats: Any
@@ -50,6 +52,7 @@ class StateFactory:
     return models.init_variables(self.model, self.config, rng)
 
   def create(self, rng) -> TrainState:
+    """A new TrainState: random weights and a fresh optimizer state."""
     init_rng, state_rng = jax.random.split(rng)
     variables = self.init_variables(init_rng)
     params = variables["params"]

@@ -105,9 +105,11 @@ class Runtime:
     }
 
   def abstract_state(self):
+    """The TrainState's shapes, replicated over the mesh (to restore into)."""
     return self.factory.abstract_state(self.mesh.replicated)
 
   def init_state(self, seed: int):
+    """A new TrainState from `seed`, replicated over the mesh."""
     return self.factory.jitted_create(self.mesh.replicated)(jax.random.PRNGKey(seed))
 
 
@@ -143,6 +145,8 @@ def _summarize(history, last_step, nan_policy):
 
 
 class Prepared(NamedTuple):
+  """A config ready to train: its dataset built and its schedule in steps."""
+
   config: Any  # the config, with a schedule in epochs turned into steps
   builder: Any  # the training dataset's TFDS builder
   runtime: Runtime

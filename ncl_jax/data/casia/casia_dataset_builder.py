@@ -119,5 +119,6 @@ class Builder(manual.ManualBuilder):
   """
 
   def split_items(self, root):
+    """{split: [Item]} of CASIA v1 or v2 (CAT-Net's lists for v2)."""
     version = self.builder_config.name.split("_")[0]
     return (_v1_items if version == "v1" else _v2_items)(root, self.report)

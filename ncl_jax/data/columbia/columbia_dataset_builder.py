@@ -28,6 +28,7 @@ class Builder(manual.ManualBuilder):
   """
 
   def split_items(self, root):
+    """{split: [Item]}: a seeded 75/25 split of the spliced and authentic images."""
     seed = self.builder_config.seed
     splits = {"train": [], "test": []}
     spliced = _nested(root, "4cam_splc")

@@ -16,6 +16,7 @@ class Builder(manual.ManualBuilder):
   """
 
   def split_items(self, root):
+    """{split: [Item]}: the RGB-N/SPAN test ids, the rest for training."""
     images = {p.stem.lower(): p for p in manual.image_files(manual.child(root, ("image",)))}
     masks = {p.stem.lower(): p for p in manual.image_files(manual.child(root, ("mask",)))}
     test_ids = set(manual.split_list("coverage/coverage_test_ids.txt"))

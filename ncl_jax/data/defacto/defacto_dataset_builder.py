@@ -43,6 +43,7 @@ class Builder(manual.ManualBuilder):
   """
 
   def split_items(self, root):
+    """{split: [Item]}: DEFACTO-12k's 6,000 manipulated images for test, the rest for training."""
     test_names = set(manual.split_list("defacto/defacto_test_6k.txt"))
     splits, found = {"train": [], "test": []}, 0
     for canonical, image_variants, mask_variants, kind in groups():

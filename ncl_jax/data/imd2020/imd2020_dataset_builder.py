@@ -31,6 +31,7 @@ class Builder(manual.ManualBuilder):
   """
 
   def split_items(self, root):
+    """{split: [Item]} from CAT-Net's IMD2020 train and test lists."""
     lists = {
       split: [line.split(",") for line in manual.split_list(f"imd2020/{name}")]
       for split, name in (

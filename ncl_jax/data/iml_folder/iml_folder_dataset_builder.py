@@ -64,6 +64,7 @@ class Builder(manual.ManualBuilder):
   """
 
   def split_items(self, root):
+    """{"full": [Item]} of an IMDL-BenCo folder (Tp/, Gt/) or JSON list."""
     if root.is_file() and root.suffix.lower() == ".json":
       return {"full": _json_items(root, self.report)}
     return {"full": _folder_items(root, self.report)}

@@ -64,6 +64,7 @@ def config_from_options(options) -> SyntheticConfig:
 
 
 def synthesis_knobs(config: SyntheticConfig) -> synthesis.SynthesisConfig:
+  """The forgery recipe of the synthetic benchmark at `config`'s image size."""
   return synthesis.SynthesisConfig(
     camera_long_side=(config.image_size, int(1.5 * config.image_size)),
     # Larger regions than photo training's (0.005-0.25): a quick-start model must

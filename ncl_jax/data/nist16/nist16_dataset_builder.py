@@ -30,6 +30,8 @@ def _dataset_root(root):
 
 
 class Reference(NamedTuple):
+  """The probes of NIST16's reference CSVs, manipulated and authentic."""
+
   manipulated: dict  # probe file -> (mask file, manipulation type, base photo)
   authentic: dict  # probe file -> base photo, for the non-target probes
 
@@ -88,6 +90,7 @@ class Builder(manual.ManualBuilder):
   """
 
   def split_items(self, root):
+    """{split: [Item]}: the SPAN test probes, the other manipulated probes for training."""
     dataset_root = _dataset_root(root)
     reference = read_reference(dataset_root, self.report)
     test = {line.split("|")[0] for line in manual.split_list("nist16/nist16_test_probe_mask.txt")}
