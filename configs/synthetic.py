@@ -1,5 +1,5 @@
 """CPU-sized NCL on the built-in synthetic benchmark: ResNet-18 at width 0.25,
-128 px, batch 8 x 3,000 AdamW steps, a few minutes on 2 CPU cores.
+128 px, batch 8 x 3,000 AdamW steps, minutes on 2 CPU cores.
 
   python -m ncl_jax.main --config=configs/synthetic.py --workdir=/tmp/ncl_synthetic
 

@@ -2,7 +2,7 @@
 everywhere else.
 
 XLA:CPU differentiates convolutions far slower than it runs them (measured on the
-2-core development machine; README, "Speed"): a 1x1 convolution's backward pass is
+2-core development machine; docs/speed-notes.md): a 1x1 convolution's backward pass is
 4-8x slower than the same contraction written as a matrix product, the weight
 gradient of a 3x3 convolution over a large map (the decoder's 128x128 at 512 px)
 is 5-8x its forward, and a 3x3 convolution whose dilation is a large part of the

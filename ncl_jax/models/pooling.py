@@ -3,7 +3,7 @@
 jax differentiates a max `lax.reduce_window` through select-and-gather and
 select-and-scatter, which XLA:CPU runs slowly: the stem's 3x3 stride-2 pool took
 130 ms forward and backward for a batch of 8 at 512 px on the 2-core development
-machine, 5 ms of it forward (README, "Speed"). On the CPU backend, when
+machine, 5 ms of it forward (docs/speed-notes.md). On the CPU backend, when
 differentiated, the pool is a maximum over the window's taps (strided slices)
 and its input gradient a sum over the same taps of strided placements, each tap
 passing the output gradient where it holds its window's first maximum in

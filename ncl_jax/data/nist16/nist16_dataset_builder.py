@@ -80,7 +80,7 @@ class Builder(manual.ManualBuilder):
   the 160 probes of the SPAN split; train: the other manipulated probes, less a
   validation share carved by base photo. The non-target probes (authentic) form
   the split "authentic", used by nothing unless a config names it. Known
-  near-duplicates leak across the SPAN split (see README)."""
+  near-duplicates leak across the SPAN split (docs/benchmarks.md)."""
 
   name = "nist16"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
