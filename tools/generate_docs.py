@@ -1,7 +1,7 @@
-"""Write docs/results.md and docs/speed.md from the committed JSON, so a table in the
-docs cannot disagree with its measurement.
+"""Write docs/results.md, docs/speed.md and the README's results table from the
+committed JSON, so a table cannot disagree with its measurement.
 
-  python tools/generate_docs.py           # rewrite the two pages
+  python tools/generate_docs.py           # rewrite them
   python tools/generate_docs.py --check   # exit 1 where a page is not current
 
 Every figure comes from a JSON under benchmarks/ or docs/results/, and every table
@@ -268,7 +268,62 @@ def speed_page() -> str:
   )
 
 
-PAGES = {"docs/results.md": results_page, "docs/speed.md": speed_page}
+README_BEGIN, README_END = "<!-- results table: generated -->", "<!-- end of results table -->"
+
+
+def readme_table() -> str:
+  """The README's compact results table."""
+  synthetic = load("docs/results/synthetic_test.json")
+  photos = load("docs/results/photos_heldout.json")["runs"]
+  h200 = {e["global_batch"]: e for e in load("benchmarks/nvidia_h200_paper_bf16_sweep.json")}
+  torch_h200 = load("benchmarks/nvidia_h200_compare_torch_bf16_b16.json")
+  torch_cpu = load("benchmarks/cpu_compare_torch_paper_fp32_b2.json")
+
+  def triple(values):
+    return " / ".join(number(v) for v in values)
+
+  rows = [
+    [
+      "`configs/synthetic.py`, `ncl_synthetic` test split",
+      triple([synthetic[k] for k in ("pixel_f1", "pixel_auc", "image_auc")]),
+      "[results](docs/results.md)",
+    ],
+  ]
+  for seed, run in photos.items():
+    rows.append(
+      [
+        f"`configs/photos.py`, held-out real photos ({seed})",
+        triple(run["all edited"]),
+        "[results](docs/results.md)",
+      ]
+    )
+  rows.append(
+    [
+      "the paper's network on one NVIDIA H200, batch 32, bfloat16",
+      f"{number(h200[32]['train_images_per_second'], 0)} training images/s; "
+      f"{number(torch_h200['ratio_to_torch_eager'], 2)}x PyTorch eager at batch 16",
+      "[speed](docs/speed.md)",
+    ]
+  )
+  rows.append(
+    [
+      "the paper's network on a 2-core x86 CPU, float32",
+      f"{number(torch_cpu['ratio_to_torch_eager'], 2)}x PyTorch eager",
+      "[speed](docs/speed.md)",
+    ]
+  )
+  header = ["what", "pixel F1 / pixel AUC / image AUC, or speed", "where"]
+  return table(header, rows)
+
+
+def readme() -> str:
+  """README.md with its results table regenerated."""
+  text = (ROOT / "README.md").read_text()
+  start, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
+  return text[:start] + "\n" + readme_table() + "\n" + text[end:]
+
+
+PAGES = {"docs/results.md": results_page, "docs/speed.md": speed_page, "README.md": readme}
 
 
 def stale_pages() -> list:

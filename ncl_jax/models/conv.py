@@ -1,13 +1,12 @@
 """Convolution for Flax's nn.Conv that XLA:CPU trains fast; `lax.conv_general_dilated`
 everywhere else.
 
-XLA:CPU differentiates convolutions far slower than it runs them (measured on the
-2-core development machine; docs/speed-notes.md): a 1x1 convolution's backward pass is
-4-8x slower than the same contraction written as a matrix product, the weight
-gradient of a 3x3 convolution over a large map (the decoder's 128x128 at 512 px)
-is 5-8x its forward, and a 3x3 convolution whose dilation is a large part of the
-map (ASPP's rates 12 and 18 on a 32x32 map) mostly multiplies padding. So, on the
-CPU backend only:
+XLA:CPU differentiates convolutions far slower than it runs them (docs/speed-notes.md):
+a 1x1 convolution's backward pass is slower than the same contraction written as a
+matrix product, the weight gradient of a 3x3 convolution over a large map (the
+decoder's at 512 px) costs several times its forward, and a 3x3 convolution whose
+dilation is a large part of the map (ASPP's rates 12 and 18 on a 32x32 map) mostly
+multiplies padding. So, on the CPU backend only:
 
 - a 1x1 convolution is a matrix product (a strided one subsamples its input first);
 - a stride-1 convolution whose dilation is at least a third of the map is a sum

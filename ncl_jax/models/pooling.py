@@ -1,15 +1,14 @@
 """Max pooling whose gradient XLA:CPU computes fast; nn.max_pool everywhere else.
 
 jax differentiates a max `lax.reduce_window` through select-and-gather and
-select-and-scatter, which XLA:CPU runs slowly: the stem's 3x3 stride-2 pool took
-130 ms forward and backward for a batch of 8 at 512 px on the 2-core development
-machine, 5 ms of it forward (docs/speed-notes.md). On the CPU backend, when
+select-and-scatter, which XLA:CPU runs slowly: the stem's 3x3 stride-2 pool costs
+far more backward than forward (docs/speed-notes.md). On the CPU backend, when
 differentiated, the pool is a maximum over the window's taps (strided slices)
 and its input gradient a sum over the same taps of strided placements, each tap
 passing the output gradient where it holds its window's first maximum in
 row-major order, the element XLA's select picks: the gradient is nn.max_pool's
-to the bit (tested, ties included), in 39 ms. Not differentiated, it is XLA's
-reduce-window.
+to the bit (tested, ties included), at a fraction of the cost. Not
+differentiated, it is XLA's reduce-window.
 """
 
 import functools
