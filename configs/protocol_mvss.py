@@ -1,10 +1,11 @@
 r"""IMDL-BenCo's protocol (from MVSS-Net): train on CASIA v2.0, evaluate on CASIA
 v1.0, Columbia, COVERAGE, NIST16 and IMD2020 with IMDL-BenCo's own evaluator
-(`eval_protocol="imdlbenco"`: images resized to 512x512 with OpenCV, authentic
-images scored 0, means over every image; ncl_jax/metrics.py). Compare only with
-IMDL-BenCo's numbers, never with the per-dataset table.
+(`eval_protocol="imdlbenco"`: images resized to 512x512 with OpenCV, pixel metrics
+over the manipulated images as IMDL-BenCo's test sets hold only those, image metrics
+over every image; ncl_jax/metrics.py). Compare only with IMDL-BenCo's numbers, never
+with the per-dataset table.
 
-Training data: CAT-Net's CASIA v2 train list (data/casia/casia2_train.txt); its
+Training data: CAT-Net's CASIA v2 train list (ncl_jax/data/casia/casia2_train.txt); its
 validation list selects the checkpoint; its test list is not used. IMDL-BenCo
 trains on the whole of CASIA v2 without a selection split; to do the same:
 `--config.dataset.train_split=train+validation+test --config.dataset.eval_split=""`.

@@ -135,7 +135,7 @@ SCHEMA = {
   # dataset may set its own.
   "eval_protocol": Key("ncl", one_of("ncl_jax.input.input_pipeline:EVAL_PROTOCOLS")),
   # The image-level score under the "ncl" protocol and in predict: this quantile of the
-  # probability map (1.0: its max, as the papers and IMDL-BenCo score a segmentation model).
+  # probability map (1.0: its max, as the papers score a segmentation model).
   "image_score_quantile": Key(1.0, in_range(0, 1, low_open=True), legacy=1.0),
   # Predictions (validation, test, predict) average the model over this many flips
   # and transposes of the image: 1 (the paper), 2, 4 or 8.

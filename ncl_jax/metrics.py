@@ -9,11 +9,13 @@ Two protocols (`config.eval_protocol`):
   of the manipulated images. AUC and best-threshold F1 come from histograms of
   the probabilities quantized to 1/65535: exact for the quantized scores and
   linear in the number of pixels, so 4000x4000 images cost no sort.
-- "imdlbenco" (`ImdlBencoEvaluator`): IMDL-BenCo's evaluator (see its docstring).
+- "imdlbenco" (`ImdlBencoEvaluator`): IMDL-BenCo's evaluator (see its docstring):
+  its per-image pixel formulas averaged over the manipulated images, image metrics
+  over all.
 
 Image metrics use an image score over all images: a quantile of the probability map
-(`image_score`; the max by default, as the papers and IMDL-BenCo score a segmentation
-model).
+(`image_score`; the max by default, as the papers score a segmentation model and
+IMDL-BenCo scores MVSS-Net; its other models output their own image label).
 """
 
 import math
@@ -211,10 +213,16 @@ def imdlbenco_pixel_scores(probabilities, mask, threshold=THRESHOLD):
 class ImdlBencoEvaluator:
   """IMDL-BenCo's protocol (scu-zjz/IMDLBenCo at commit 3efef9b, its
   training_scripts/tester.py): pixel F1, IoU and AUC per image as
-  `imdlbenco_pixel_scores`, averaged over every image of the set (authentic ones
-  count 0); image-level AUC (scikit-learn's roc_auc_score, ties averaged) and F1
-  (ImageF1: TP, FP, FN over images, 1e-9 guards) from the image score max(map).
-  Predictions and masks are given at the protocol's 512x512.
+  `imdlbenco_pixel_scores`, averaged over the manipulated images, and image-level
+  AUC (scikit-learn's roc_auc_score, ties averaged) and F1 (ImageF1: TP, FP, FN over
+  images, 1e-9 guards) from the image score max(map) over every image.
+
+  IMDL-BenCo's tester averages the pixel metrics over every image of a test set,
+  and its test sets hold manipulated images only; ours may hold authentic images
+  too (CASIA v1's Au/, Columbia's and COVERAGE's originals), which its pixel
+  metrics would score 0, so they are left out of the pixel means here and counted
+  in the image metrics. `result()["metric_num_images"]` says how many images each
+  metric covers. Predictions and masks are given at the protocol's 512x512.
   """
 
   def __init__(self, threshold: float = THRESHOLD):
@@ -230,24 +238,30 @@ class ImdlBencoEvaluator:
     self.f1.append(f1)
     self.iou.append(iou)
     self.auc.append(auc)
-    self.image_scores.append(image_score(probabilities))  # the max, as IMDL-BenCo
+    self.image_scores.append(image_score(probabilities))  # the max, as for MVSS-Net
     self.image_labels.append(label)
 
   def result(self) -> dict:
-    """IMDL-BenCo's pixel metrics (means over every image) and image metrics."""
+    """IMDL-BenCo's pixel metrics (means over the manipulated images) and image
+    metrics (over every image)."""
     scores, labels = np.array(self.image_scores), np.array(self.image_labels, bool)
+    manipulated = np.flatnonzero(labels)
     predicted = scores > self.threshold
     true_pos = float(np.sum(predicted & labels))
     precision = true_pos / (true_pos + float(np.sum(predicted & ~labels)) + 1e-9)
     recall = true_pos / (true_pos + float(np.sum(~predicted & labels)) + 1e-9)
     return {
       "protocol": "imdlbenco",
-      "pixel_f1": _mean(self.f1),
-      "pixel_iou": _mean(self.iou),
-      "pixel_auc": _mean(self.auc),
+      "pixel_f1": _mean([self.f1[i] for i in manipulated]),
+      "pixel_iou": _mean([self.iou[i] for i in manipulated]),
+      "pixel_auc": _mean([self.auc[i] for i in manipulated]),
       "image_auc": roc_auc(scores, labels) if len(scores) else math.nan,
       "image_f1": 2 * precision * recall / (precision + recall + 1e-9),
       "num_images": len(scores),
       "num_manipulated": int(labels.sum()),
       "num_authentic": int((~labels).sum()),
+      "metric_num_images": {
+        **dict.fromkeys(("pixel_f1", "pixel_iou", "pixel_auc"), len(manipulated)),
+        **dict.fromkeys(("image_auc", "image_f1"), len(scores)),
+      },
     }

@@ -121,8 +121,9 @@ def test_evaluator_perfect_and_trivial_predictions():
 
 def test_imdlbenco_protocol_equals_imdlbenco_own_metric_code():
   """Expected values come from running IMDL-BenCo's PixelF1, PixelIOU and PixelAUC on
-  the same predictions (tests/fixtures/make_imdlbenco_expected.py); authentic
-  images score 0 and every image counts in the means."""
+  the same predictions (tests/fixtures/make_imdlbenco_expected.py). Authentic
+  images score 0 there; IMDL-BenCo's test sets hold manipulated images only, so the
+  pixel means are over the manipulated images, and the image metrics over all."""
   import json
   import pathlib
 
@@ -139,9 +140,20 @@ def test_imdlbenco_protocol_equals_imdlbenco_own_metric_code():
     )
     evaluator.add(probabilities, mask)
   result = evaluator.result()
-  for key, value in expected["means_over_all_images"].items():
-    assert result[key] == pytest.approx(value, abs=2e-6), key
+  manipulated = expected["per_image"][:5]  # the fixture's first five have an edit
+  for key, over_all in expected["means_over_all_images"].items():
+    over_manipulated = np.mean([row[key] for row in manipulated])
+    assert result[key] == pytest.approx(over_manipulated, abs=2e-6), key
+    # IMDL-BenCo's mean over all seven, with the two authentic images' zeros in it
+    assert over_all == pytest.approx(over_manipulated * 5 / 7, abs=2e-6), key
   assert result["num_images"] == 7 and result["num_authentic"] == 2
+  assert result["metric_num_images"] == {
+    "pixel_f1": 5,
+    "pixel_iou": 5,
+    "pixel_auc": 5,
+    "image_auc": 7,
+    "image_f1": 7,
+  }
   assert expected["per_image"][-1] == {"pixel_f1": 0.0, "pixel_iou": 0.0, "pixel_auc": 0.0}
 
 
