@@ -11,8 +11,9 @@ trains on the whole of CASIA v2 without a selection split; to do the same:
 `--config.dataset.train_split=train+validation+test --config.dataset.eval_split=""`.
 
 Every test dataset is evaluated whole, as IMDL-BenCo does: all of CASIA v1, and
-train+validation+test of the others (NIST16's non-target probes, its split
-"authentic", are not among them; IMDL-BenCo's NIST16 holds the 564 manipulated).
+train+validation+test of the others (the split "authentic" of NIST16, world/'s
+images, and of IMD2020, its originals, are not among them; IMDL-BenCo's NIST16 holds
+the 564 manipulated).
 
   python -m ncl_jax.main --config=configs/protocol_mvss.py --workdir=runs/mvss \
       --config.dataset.manual_dir=/data/CASIA2 \

@@ -207,7 +207,10 @@ def make_nist16(root):
       ("probe/NC2016_0001.jpg", "", "N", "N", "N", "N"),
     ],  # authentic probe
     "manipulation": [
-      ("probe/NC2016_0002.jpg", "reference/manipulation/mask/NC2016_9002.png", "Y", "N", "N", "Y")
+      ("probe/NC2016_0002.jpg", "reference/manipulation/mask/NC2016_9002.png", "Y", "N", "N", "Y"),
+      # the test probe with another mask in a CSV read before the splice one: the
+      # SPAN list's mask is the one built
+      (test_probe, "reference/manipulation/mask/NC2016_9009.png", "Y", "N", "N", "Y"),
     ],
     "remove": [
       ("probe/NC2016_0003.jpg", "reference/remove/mask/NC2016_9003.png", "Y", "Y", "N", "N"),
@@ -230,6 +233,8 @@ def make_nist16(root):
     for probe, mask_name, target, removal, splice, copyclone in task_rows:
       lines.append(f"{task}|id|{probe}|{mask_name}||{target}|{removal}|{splice}|{copyclone}")
       if probe in seeds:
+        if mask_name and not (base / mask_name).exists():  # a decoy mask of a probe seen
+          save(base / mask_name, white_mask(region(seeds[probe] + 30), 255, 0))
         continue
       seeds[probe] = seed = 60 + len(seeds)
       save(base / probe, image_array(seed))
@@ -238,11 +243,11 @@ def make_nist16(root):
         save(base / mask_name, white_mask(mask, 255, 0))  # inverted: black = manipulated
         split = "test" if probe == test_probe else "train"
         expect(result, split, probe, mask)
-      else:  # non-target: authentic
-        expect(result, "authentic", probe, np.zeros((H, W), np.uint8))
+      # non-target probes are authentic, but world/ (below) is the authentic split
     (base / "reference" / task).mkdir(parents=True, exist_ok=True)
     (base / "reference" / task / csv_names[task]).write_text("\n".join(lines) + "\n")
-  (base / "world").mkdir(parents=True, exist_ok=True)
+  save(base / "world" / "NC2016_W001.jpg", image_array(69))
+  expect(result, "authentic", "world/NC2016_W001.jpg", np.zeros((H, W), np.uint8))
   return result
 
 
@@ -283,8 +288,10 @@ def make_imd2020(root):
     save(base / image, image_array(seed))
     mask = region(seed)
     save(base / mask_name, white_mask(mask))
-    save(base / image.split("/")[0] / f"{image.split('/')[0]}_orig.jpg", image_array(seed + 5))
+    folder = image.split("/")[0]
+    save(base / folder / f"{folder}_orig.jpg", image_array(seed + 5))
     expect(result, split, image, mask)
+    expect(result, "authentic", f"{folder}/{folder}_orig.jpg", np.zeros((H, W), np.uint8))
   return result
 
 

@@ -78,7 +78,10 @@ def test_coverage_config_builds_and_trains(tmp_path):
   assert run.returncode == 0, run.stderr[-3000:]
   result = json.load(open(tmp_path / "w" / "eval" / "coverage-test.json"))
   assert (result["num_images"], result["num_manipulated"]) == (2, 1)
-  assert os.path.exists(tmp_path / "tfds" / "coverage" / "default" / "1.1.0" / "build_report.json")
+  from ncl_jax.data.manual import ManualBuilder
+
+  version = str(ManualBuilder.VERSION)
+  assert os.path.exists(tmp_path / "tfds" / "coverage" / "default" / version / "build_report.json")
 
 
 def test_casia_config_trains_on_v2_and_tests_on_v1(tmp_path):

@@ -192,11 +192,14 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder):
   manipulations) never straddle train and validation. The build report lists
   the files of every split."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
     "1.0.0": "First release.",
     "1.1.0": "A validation split carved from train by group, where the "
     "benchmark has none; NIST16's non-target probes as split "
+    "'authentic'.",
+    "1.2.0": "NIST16's test masks from the SPAN list's mask column and its "
+    "'authentic' split from world/ where present; IMD2020's originals as split "
     "'authentic'.",
   }
   BUILDER_CONFIGS = [ManualConfig(name="default")]

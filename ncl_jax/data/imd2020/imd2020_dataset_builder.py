@@ -20,8 +20,10 @@ def _dataset_root(root, folders):
 
 class Builder(manual.ManualBuilder):
   """IMD2020: the 2,010 tampered images with masks; CAT-Net's train (1,869) and
-  test (141) lists, used as they are. A partial download builds what is there;
-  the report lists every listed file that is missing."""
+  test (141) lists, used as they are. Every folder's original (`*_orig.*`) goes to
+  the split "authentic", for image-level metrics; nothing uses it unless a config
+  names it. A partial download builds what is there; the report lists every listed
+  file that is missing."""
 
   name = "imd2020"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -59,4 +61,10 @@ class Builder(manual.ManualBuilder):
           manual.Item(dataset_root / image, dataset_root / mask, image, group=image.split("/")[0])
         )
       splits[split] = items
+    splits["authentic"] = [
+      manual.Item(p, None, f"{p.parent.name}/{p.name}", "authentic", group=p.parent.name)
+      for folder in sorted(c for c in dataset_root.iterdir() if c.is_dir())
+      for p in manual.image_files(folder)
+      if p.stem.lower().endswith("_orig")
+    ]
     return splits

@@ -77,10 +77,12 @@ def read_reference(dataset_root, report) -> Reference:
 class Builder(manual.ManualBuilder):
   """NIST16: manipulated probes paired with their masks through the reference CSVs
   (mask ids differ from probe ids); masks are inverted (black = manipulated). Test:
-  the 160 probes of the SPAN split; train: the other manipulated probes, less a
-  validation share carved by base photo. The non-target probes (authentic) form
-  the split "authentic", used by nothing unless a config names it. Known
-  near-duplicates leak across the SPAN split (docs/benchmarks.md)."""
+  the 160 probes of the SPAN split with the masks that list gives (a probe can be
+  a target in several CSVs); train: the other manipulated probes, less a validation
+  share carved by base photo. The split "authentic" holds world/'s images (the
+  authentic set IMDL-BenCo's maintainers use) where the download has them, else the
+  non-target probes; nothing uses it unless a config names it. Known near-duplicates
+  leak across the SPAN split (docs/benchmarks.md)."""
 
   name = "nist16"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -93,10 +95,14 @@ class Builder(manual.ManualBuilder):
     """{split: [Item]}: the SPAN test probes, the other manipulated probes for training."""
     dataset_root = _dataset_root(root)
     reference = read_reference(dataset_root, self.report)
-    test = {line.split("|")[0] for line in manual.split_list("nist16/nist16_test_probe_mask.txt")}
+    test_masks = dict(
+      line.split("|") for line in manual.split_list("nist16/nist16_test_probe_mask.txt")
+    )
     splits = {"train": [], "test": [], "authentic": []}
     for probe, (mask, kind, base) in sorted(reference.manipulated.items()):
-      split = "test" if probe in test else "train"
+      split = "test" if probe in test_masks else "train"
+      if split == "test":
+        mask = test_masks[probe]  # the SPAN list's mask, whichever CSV row came first
       image_path, mask_path = dataset_root / probe, dataset_root / mask
       if not image_path.is_file() or not mask_path.is_file():
         self.report.add_skip(
@@ -107,9 +113,19 @@ class Builder(manual.ManualBuilder):
         )
         continue
       splits[split].append(manual.Item(image_path, mask_path, probe, kind, "inverted", group=base))
+    splits["authentic"] = self._authentic_items(dataset_root, reference)
+    return splits
+
+  def _authentic_items(self, dataset_root, reference) -> list:
+    """world/'s images, or, where it has none, the non-target probes."""
+    world = manual.optional_child(dataset_root, ("world",))
+    world_images = manual.image_files(world) if world else []
+    if world_images:
+      return [manual.Item(p, None, f"{world.name}/{p.name}", "authentic") for p in world_images]
+    items = []
     for probe in sorted(reference.authentic):
       if not (dataset_root / probe).is_file():
         self.report.add_skip("authentic", probe, "listed but missing", f"{probe} not found")
         continue
-      splits["authentic"].append(manual.Item(dataset_root / probe, None, probe, "authentic"))
-    return splits
+      items.append(manual.Item(dataset_root / probe, None, probe, "authentic"))
+    return items
