@@ -16,7 +16,6 @@ counts match ours (tested). The package never imports this file.
 """
 
 import json
-import os
 import statistics
 import time
 
@@ -28,10 +27,9 @@ from ml_collections import config_flags
 from torch import nn
 from torch.nn import functional as F
 
-from ncl_jax import ablate, benchmark, paths
+from ncl_jax import ablate, benchmark, paths, provenance
 from ncl_jax.config_schema import validate_config
 from ncl_jax.models.resnet import RESNET_LAYOUTS, scaled_channels
-from ncl_jax.provenance import provenance
 
 FLAGS = flags.FLAGS
 
@@ -243,7 +241,7 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
     )
   # The cores this process may run on, by which XLA:CPU sizes its thread pools: under
   # `taskset -c 0` both frameworks then run on one thread.
-  threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  threads = provenance.cores()
   device = "cuda" if jax.default_backend() == "gpu" else "cpu"
   amp = config.model.dtype == "bfloat16"
   bce = ablate.with_overrides(config, {"ncl.weight": 0.0, "pc.mode": "bce"})
@@ -276,7 +274,6 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
     "device_kind": jax.devices()[0].device_kind,
     "threads": threads,
     "torch_version": torch.__version__,
-    "jax_version": jax.__version__,
     "torch_device": device,
     "torch_autocast_bfloat16": amp,
     "image_size": config.image_size,
@@ -291,7 +288,7 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
     "step_seconds": times,
     "timed_steps": steps,
     "warmup_steps": warmup,
-    **provenance(),
+    **provenance.provenance(),
     "parameters": {
       "ncl_jax_segmentation": benchmark.parameter_count(bce, exclude=("pivot_",)),
       "torch": parameter_count(bce.model),

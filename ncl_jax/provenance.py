@@ -32,13 +32,17 @@ def cpu_name() -> str:
   return platform.processor() or platform.machine()
 
 
+def cores() -> int:
+  """The cores this process may run on (by which XLA:CPU sizes its thread pools)."""
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def machine() -> dict:
   """The processor, its cores, and the accelerator devices JAX runs on."""
-  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
   device = jax.devices()[0]
   return {
     "cpu": f"{cpu_name()} ({platform.machine()})",
-    "cores": cores,
+    "cores": cores(),
     "devices": f"{jax.device_count()} x {device.device_kind} ({device.platform})",
   }
 

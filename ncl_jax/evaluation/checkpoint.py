@@ -28,12 +28,15 @@ class Evaluable(NamedTuple):
   predict: Callable  # predict(variables, images), compiled over the mesh
 
 
-def restore_for_evaluation(config, workdir, checkpoint=None, device_mesh=None) -> Evaluable:
-  """The best checkpoint of `workdir` (or step `checkpoint`) ready to evaluate."""
+def restore_for_evaluation(
+  config, workdir, checkpoint=None, device_mesh=None, predict=None
+) -> Evaluable:
+  """The best checkpoint of `workdir` (or step `checkpoint`) ready to evaluate, with
+  `predict` (already compiled for this network) or a new prediction function."""
   device_mesh = device_mesh or DeviceMesh()
   step, variables, saved = restore_lib.restore(workdir, checkpoint, device_mesh.replicated)
   config = with_trained_network(config, saved)
-  predict = compile_predict(
+  predict = predict or compile_predict(
     models.create_model(config.model, config.patch_size), device_mesh, config.prediction_views
   )
   return Evaluable(step, variables, config, predict)
@@ -55,10 +58,9 @@ def evaluate_checkpoint(
   targets = [targets_lib.split_target(config, split)] if split else targets_lib.test_targets(config)
   builders = {target.label: data.ensure_built_everywhere(target.dataset) for target in targets}
   device_mesh = device_mesh or DeviceMesh()
-  step, variables, config, compiled = restore_for_evaluation(
-    config, workdir, checkpoint, device_mesh
+  step, variables, config, predict = restore_for_evaluation(
+    config, workdir, checkpoint, device_mesh, predict
   )
-  predict = predict or compiled
   results = {}
   for target in targets:
     source = builders[target.label].as_data_source(target.split)
