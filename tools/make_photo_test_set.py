@@ -132,8 +132,8 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   """Flags, defined only when run as a program."""
-  flags.DEFINE_string("photos", None, "Folder of authentic photos to edit.")
-  flags.DEFINE_string("cutouts", "", "Folder of RGBA cut-outs pasted in by some splices.")
+  flags.DEFINE_string("photos", None, "Folder of authentic photos to edit (searched recursively).")
+  flags.DEFINE_string("cutouts", "", "Folder of RGBA cut-outs pasted in by some splices (same).")
   flags.DEFINE_string("output", None, "Where Tp/, Gt/ and test.json go.")
   flags.DEFINE_integer("per_kind", 25, "Images per kind (splicing, copy-move, removal, authentic).")
   flags.DEFINE_integer("seed", 1234, "Seed of every random choice.")
@@ -145,8 +145,10 @@ def main(argv):
   del argv
   args = FLAGS
   rng = np.random.default_rng(args.seed)
-  photos = sorted(p for p in pathlib.Path(args.photos).iterdir() if p.is_file())
-  cutouts = sorted(p for p in pathlib.Path(args.cutouts).iterdir()) if args.cutouts else []
+  photos = sorted(p for p in pathlib.Path(args.photos).rglob("*") if p.is_file())
+  cutouts = (
+    sorted(p for p in pathlib.Path(args.cutouts).rglob("*") if p.is_file()) if args.cutouts else []
+  )
   out = pathlib.Path(args.output)
   (out / "Tp").mkdir(parents=True, exist_ok=True)
   (out / "Gt").mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,8 @@ scikit-image's bundled photos) and `options`: `source` ("folder", "bundled" or
 it is built), `validation_fraction`, `num_validation`, `seed`, `cache_size`.
 """
 
+import pathlib
+
 from ncl_jax import paths
 from ncl_jax.data.splits import seeded_fraction
 from ncl_jax.synthesis import photos as photos_lib
@@ -23,6 +25,7 @@ DEFAULT_OPTIONS = {
   "tfds_split": "train",
   "image_key": "image",
   "validation_fraction": 0.15,
+  "hold_out_by": "file",
   "num_validation": 200,
   "seed": 0,
   "cache_size": 64,
@@ -49,16 +52,27 @@ def photo_source(dataset_config, options):
   raise ValueError(f"dataset.options.source={kind!r} must be 'folder', 'bundled' or 'tfds'")
 
 
-def split_photos(source, fraction: float, seed: int):
+def holdout_key(name: str, hold_out_by: str) -> str:
+  """What a photo is held out by: its file name, or the folder it is in."""
+  if hold_out_by == "file":
+    return name
+  if hold_out_by == "folder":
+    return str(pathlib.PurePosixPath(name).parent)
+  raise ValueError(f"dataset.options.hold_out_by={hold_out_by!r} must be 'file' or 'folder'")
+
+
+def split_photos(source, fraction: float, seed: int, hold_out_by: str = "file"):
   """(training indices, validation indices) of a photo source, by a seeded hash of
-  each photo's name, so adding photos does not reshuffle the others."""
+  each photo's name (or folder), so adding photos does not reshuffle the others."""
   indices = list(range(len(source)))
-  if len(indices) < MIN_PHOTOS_TO_HOLD_OUT or fraction <= 0 or len(indices) > 100_000:
+  keys = [holdout_key(source.name(i), hold_out_by) for i in indices]
+  if len(set(keys)) < MIN_PHOTOS_TO_HOLD_OUT or fraction <= 0 or len(indices) > 100_000:
     return indices, indices  # large collections: validation photos are a seeded share too
-  held = [i for i in indices if seeded_fraction(source.name(i), seed) < fraction]
+  held = {i for i in indices if seeded_fraction(keys[i], seed) < fraction}
   if not held:
-    held = [min(indices, key=lambda i: seeded_fraction(source.name(i), seed))]
-  return [i for i in indices if i not in set(held)], held
+    first = min(indices, key=lambda i: seeded_fraction(keys[i], seed))
+    held = {i for i in indices if keys[i] == keys[first]}
+  return [i for i in indices if i not in held], sorted(held)
 
 
 class PhotoForgeries:
@@ -69,7 +83,10 @@ class PhotoForgeries:
     self.knobs = knobs
     self.source = photo_source(dataset_config, self.options)
     self.train_photos, self.validation_photos = split_photos(
-      self.source, self.options["validation_fraction"], self.options["seed"]
+      self.source,
+      self.options["validation_fraction"],
+      self.options["seed"],
+      self.options["hold_out_by"],
     )
     where = dataset_config.get("manual_dir") or "scikit-image's bundled photos"
     self.data_path = str(paths.resolve(where)) if dataset_config.get("manual_dir") else where
@@ -96,5 +113,6 @@ class PhotoForgeries:
     """The photos and how they are split, in one line."""
     return (
       f"{len(self.source)} photos in {self.data_path}: {len(self.train_photos)} for "
-      f"training, {len(self.validation_photos)} for validation"
+      f"training, {len(self.validation_photos)} for validation (held out by "
+      f"{self.options['hold_out_by']})"
     )

