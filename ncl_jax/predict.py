@@ -1,12 +1,18 @@
-"""Localize manipulations in image files with a trained checkpoint.
+"""Localize manipulations in image files: with the model shipped in the package,
+or a checkpoint of your own.
 
-  python -m ncl_jax.predict --checkpoint=runs/synthetic [--output=predictions] PATH...
+  python -m ncl_jax.predict [--output=predictions] PATH...          # newest shipped model
+  python -m ncl_jax.predict --model=photos-v1 PATH...               # a shipped model by name
+  python -m ncl_jax.predict --checkpoint=runs/synthetic PATH...     # your training run
 
 PATH: image files or folders (searched recursively). For each image it writes
 <name>_mask.png (binary), <name>_prob.png (heat map), <name>_overlay.png and
 <name>_prob16.png (the probabilities themselves as 16-bit gray levels, p * 65535,
 for computing metrics), and appends a line to <output>/predictions.jsonl naming
-them. <name> is the file's
+them, with the image score, the decision `edited` (the score above the shipped
+model's calibrated threshold; null for a checkpoint, which has none) and the
+model (a shipped model's name, version and SHA-256; a checkpoint's path and step).
+<name> is the file's
 stem (its path below a given folder, joined with "__"); where two inputs would
 share one, such as x.jpg and x.png, each keeps its extension (x.jpg_mask.png), so
 no output is ever overwritten. A file that cannot be read is reported on stderr
@@ -22,7 +28,7 @@ import time
 
 import numpy as np
 from absl import app, flags
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from tqdm import tqdm
 
 from ncl_jax import inference
@@ -39,6 +45,9 @@ def define_flags():
   flags.DEFINE_string(
     "checkpoint", None, "A workdir (its best checkpoint) or a checkpoint step dir."
   )
+  flags.DEFINE_string(
+    "model", None, "A model shipped in the package (default: the newest, without --checkpoint)."
+  )
   flags.DEFINE_string("output", "predictions", "Where the pictures and predictions.jsonl go.")
   flags.DEFINE_enum(
     "strategy",
@@ -54,7 +63,11 @@ def define_flags():
     [str(views) for views in PREDICTION_VIEWS],
     "Flips and transposes averaged per image (default: the checkpoint's prediction_views).",
   )
-  flags.mark_flag_as_required("checkpoint")
+  flags.register_multi_flags_validator(
+    ["checkpoint", "model"],
+    lambda values: not (values["checkpoint"] and values["model"]),
+    message="give --checkpoint or --model, not both",
+  )
 
 
 def _stem(file_name: str) -> str:
@@ -84,8 +97,9 @@ def collect(inputs):
   return named
 
 
-def write_outputs(output, name, image, prediction, threshold) -> dict:
-  """Writes the pictures; returns {"mask", "prob", "overlay", "prob16"}: their file names."""
+def write_outputs(output, name, image, prediction, threshold, model_info=None) -> dict:
+  """Writes the pictures; returns {"mask", "prob", "overlay", "prob16"}: their file names.
+  Each PNG names the model in a text chunk ("ncl_jax_model": `model_info` as JSON)."""
   mask = prediction.mask(threshold)
   pictures = {
     "mask": mask * 255,
@@ -94,10 +108,12 @@ def write_outputs(output, name, image, prediction, threshold) -> dict:
     "prob16": probabilities_to_uint16(prediction.probabilities),
   }
   files = {}
+  text = PngImagePlugin.PngInfo()
+  text.add_text("ncl_jax_model", json.dumps(model_info or {}))
   for kind, picture in pictures.items():
     files[kind] = f"{name}_{kind}.png"
     buffer = io.BytesIO()
-    Image.fromarray(picture).save(buffer, "PNG")
+    Image.fromarray(picture).save(buffer, "PNG", pnginfo=text)
     (output / files[kind]).write_bytes(buffer.getvalue())
   return files
 
@@ -105,6 +121,23 @@ def write_outputs(output, name, image, prediction, threshold) -> dict:
 def probabilities_to_uint16(probabilities) -> np.ndarray:
   """float [H, W] in [0, 1] -> uint16, p * 65535 rounded (what _prob16.png holds)."""
   return np.round(np.clip(probabilities, 0, 1) * 65535).astype(np.uint16)
+
+
+def predict_file(predictor, file, name, output, threshold=0.5) -> dict:
+  """Predicts one file and writes its pictures to `output`; returns its JSONL record."""
+  start = time.time()
+  prediction = predictor.predict(file)  # the file, read as evaluation reads files
+  image = inference.load_image(file)
+  files = write_outputs(output, name, image, prediction, threshold, predictor.model_info)
+  return {
+    "file": str(file),
+    "image_score": prediction.score,
+    "edited": prediction.edited,
+    "manipulated_fraction": float(prediction.mask(threshold).mean()),
+    "outputs": files,
+    "seconds": round(time.time() - start, 4),
+    "model": predictor.model_info,
+  }
 
 
 def run(predictor, inputs, output, threshold=0.5, log=print) -> int:
@@ -115,17 +148,8 @@ def run(predictor, inputs, output, threshold=0.5, log=print) -> int:
   jsonl = JsonLines(output / "predictions.jsonl")
   failures = 0
   for file, name in tqdm(collect(inputs), desc="predict", unit="image"):
-    start = time.time()
     try:
-      prediction = predictor.predict(file)  # the file, read as evaluation reads files
-      files = write_outputs(output, name, inference.load_image(file), prediction, threshold)
-      record = {
-        "file": str(file),
-        "image_score": prediction.score,
-        "manipulated_fraction": float(prediction.mask(threshold).mean()),
-        "outputs": files,
-        "seconds": round(time.time() - start, 4),
-      }
+      record = predict_file(predictor, file, name, output, threshold)
     except Exception as error:  # report and go on: one bad file never stops the batch
       failures += 1
       record = {"file": str(file), "error": f"{type(error).__name__}: {error}"}
@@ -164,15 +188,26 @@ class JsonLines:
       self.file.close()
 
 
+def make_predictor(checkpoint=None, model=None, log=print, **options):
+  """The Predictor of a checkpoint, or of a shipped model (the newest when neither is
+  named). LookupError for an unknown model name, naming the shipped ones."""
+  if checkpoint:
+    return inference.Predictor.from_checkpoint(checkpoint, **options)
+  predictor = inference.Predictor.from_pretrained(model, **options)
+  info = predictor.model_info
+  log(f"model {info['name']} (version {info['version']}, SHA-256 {info['sha256'][:12]}...)")
+  return predictor
+
+
 def main(argv):
   """Predicts every image given and exits 1 if any failed."""
   if len(argv) < 2:
     raise app.UsageError("give at least one image file or folder")
-  predictor = inference.Predictor.from_checkpoint(
-    FLAGS.checkpoint,
-    strategy=FLAGS.strategy,
-    views=None if FLAGS.views is None else int(FLAGS.views),
-  )
+  options = {"strategy": FLAGS.strategy, "views": None if FLAGS.views is None else int(FLAGS.views)}
+  try:
+    predictor = make_predictor(FLAGS.checkpoint, FLAGS.model, **options)
+  except LookupError as error:
+    raise app.UsageError(str(error)) from None
   failures = run(predictor, argv[1:], FLAGS.output, FLAGS.threshold)
   print(f"{failures} file(s) failed; results in {paths_lib.resolve(FLAGS.output)}")
   sys.exit(1 if failures else 0)

@@ -8,8 +8,11 @@ tools/make_photo_test_set.py writes it); the kind of an image is the start of
 its file name before the last "_" (copy_move_003.jpg -> copy_move). For each kind:
 pixel F1 at 0.5 and mean per-image pixel AUC over its manipulated images (from
 the predictions' _prob16.png), and image AUC of its images against the
-authentic ones (from predictions.jsonl's image_score), beside the baseline that
-marks every pixel manipulated. Metrics are ncl_jax.metrics' (the "ncl" protocol).
+authentic ones (from predictions.jsonl's image_score), the share the model's
+decision called edited (`edited`, where the model has a calibrated threshold;
+for the authentic images, the false-alarm rate), beside the baseline that marks
+every pixel manipulated. Metrics are ncl_jax.metrics' (the "ncl" protocol).
+`--output` also writes them as JSON, with the command, machine and commit.
 """
 
 import collections
@@ -20,7 +23,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from ncl_jax import metrics
+from ncl_jax import metrics, paths, provenance
 from ncl_jax.input import imaging
 
 FLAGS = flags.FLAGS
@@ -30,6 +33,7 @@ def define_flags():
   """Flags, defined only when run as a program."""
   flags.DEFINE_string("predictions", None, "The --output folder of ncl_jax.predict.")
   flags.DEFINE_string("test_list", None, "The test set's list (IMDL-BenCo's JSON format).")
+  flags.DEFINE_string("output", "", "A JSON file for the figures (none: printed only).")
   flags.mark_flags_as_required(["predictions", "test_list"])
 
 
@@ -70,18 +74,36 @@ def main(argv):
       "pixel_auc": result["pixel_auc"],
       "image_auc": metrics.roc_auc(scores, labels),
       "all_manipulated_pixel_f1": baseline["pixel_f1"],
+      "called_edited": called_edited(lines[image.resolve()] for image, _ in items),
     }
+  rows["authentic"] = {
+    "images": len(authentic),
+    "called_edited": called_edited(lines[image.resolve()] for image, _ in authentic),
+  }
   print(
     "| kind | images | pixel F1@0.5 | pixel AUC | image AUC (vs the "
     f"{len(authentic)} authentic) | all-manipulated F1 |"
   )
   print("|---|---|---|---|---|---|")
   for kind, row in rows.items():
+    if kind == "authentic":
+      continue
     print(
       f"| {kind} | {row['images']} | {row['pixel_f1']:.3f} | {row['pixel_auc']:.3f} | "
       f"{row['image_auc']:.3f} | {row['all_manipulated_pixel_f1']:.3f} |"
     )
   print(json.dumps(rows))
+  if args.output:
+    record = {"predictions": str(out), "test_list": args.test_list, "figures": rows}
+    paths.write_json(args.output, {**record, **provenance.provenance()}, indent=1)
+
+
+def called_edited(lines) -> float | None:
+  """The share of predictions whose decision was "edited" (None: no decision)."""
+  decisions = [line.get("edited") for line in lines]
+  if not decisions or any(decision is None for decision in decisions):
+    return None
+  return float(np.mean(decisions))
 
 
 if __name__ == "__main__":

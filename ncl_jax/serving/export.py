@@ -47,6 +47,10 @@ def export(predictor, directory):
         "std": IMAGENET_STD.tolist(),
         "views": predictor.views,
         "output": "manipulation probabilities [batch, S, S]",
+        # The image score is this quantile of an image's map; edited above the threshold.
+        "image_score_quantile": predictor.config.image_score_quantile,
+        "decision_threshold": predictor.decision_threshold,
+        "model": predictor.model_info,
       },
       indent=2,
     )

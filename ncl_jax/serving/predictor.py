@@ -1,9 +1,11 @@
 """A trained model as a function of images: `Predictor` and its `Prediction`.
 
+  predictor = Predictor.from_pretrained()                       # the shipped model
   predictor = Predictor.from_checkpoint("runs/synthetic")       # a workdir or a step dir
   prediction = predictor.predict("photo.jpg")                   # path, PIL image or array
   prediction.probabilities   # float32 [H, W] at the image's original size
   prediction.score           # image score: config.image_score_quantile of the map
+  prediction.edited          # score > the model's calibrated threshold (None: none)
 
 Large images: `strategy="resize"` (default) resizes the whole image to the
 training size and the prediction back, as training and evaluation see images
@@ -27,6 +29,7 @@ from PIL import Image, ImageOps
 from ncl_jax import metrics, models, paths
 from ncl_jax.input import imaging
 from ncl_jax.serving import export as export_lib
+from ncl_jax.serving import pretrained as pretrained_lib
 from ncl_jax.serving import restore as restore_lib
 from ncl_jax.serving.prediction import check_views, predict_probabilities
 
@@ -35,10 +38,13 @@ STRATEGIES = ("resize", "sliding", "auto")
 
 @dataclasses.dataclass
 class Prediction:
-  """A prediction of one image: its probability map, image score and mask."""
+  """A prediction of one image: its probability map, image score, decision and mask."""
 
   probabilities: np.ndarray  # float32 [H, W] in [0, 1], at the original size
   score: float  # metrics.image_score of the map (the max by default)
+  # Whether the image was edited: score > the model's decision threshold, which a
+  # shipped model sets on validation at a false-alarm rate; None without one.
+  edited: bool | None = None
 
   def mask(self, threshold=0.5) -> np.ndarray:
     """uint8 [H, W]: 1 where predicted manipulated."""
@@ -70,9 +76,24 @@ def sliding_windows(height, width, window, overlap=0.5) -> list[tuple]:
 
 
 class Predictor:
-  """A trained NCL model as a function of images (no config file needed)."""
+  """A trained NCL model as a function of images (no config file needed).
 
-  def __init__(self, config, variables, strategy="resize", batch_size=8, overlap=0.5, views=None):
+  `decision_threshold`: the image score above which `Prediction.edited` is true
+  (None: no decision); `model_info`: what identifies the model in outputs (a
+  shipped model's name, version and SHA-256, or a checkpoint's path and step).
+  """
+
+  def __init__(
+    self,
+    config,
+    variables,
+    strategy="resize",
+    batch_size=8,
+    overlap=0.5,
+    views=None,
+    decision_threshold=None,
+    model_info=None,
+  ):
     if strategy not in STRATEGIES:
       raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     # Checked here too, so that a bad value fails before anything compiles.
@@ -80,6 +101,8 @@ class Predictor:
     self.config, self.variables = config, variables
     self.image_size = config.image_size
     self.strategy, self.batch_size, self.overlap = strategy, batch_size, overlap
+    self.decision_threshold, self.model_info = decision_threshold, dict(model_info or {})
+    self.false_alarm_rate = None  # the validation false-alarm rate the threshold was set at
     self.model = models.create_model(config.model, config.patch_size)
     self.traces = 0  # how often the model function was compiled (tests assert on it)
     self._forward = jax.jit(self._probabilities)
@@ -92,7 +115,24 @@ class Predictor:
   def from_checkpoint(cls, path, step=None, **kwargs) -> "Predictor":
     """`path`: a workdir (its best checkpoint, or `step`) or one checkpoint step dir."""
     restored = restore_lib.restore(path, step)
-    return cls(restored.config, restored.variables, **kwargs)
+    info = {"checkpoint": str(path), "step": restored.step}
+    return cls(restored.config, restored.variables, model_info=info, **kwargs)
+
+  @classmethod
+  def from_pretrained(cls, name=None, **kwargs) -> "Predictor":
+    """A model shipped in the package (`name`, or the newest); nothing is downloaded.
+    Its decision threshold is the one calibrated at release."""
+    model = pretrained_lib.load(name)
+    info = {key: model.info[key] for key in ("name", "version", "sha256")}
+    predictor = cls(
+      model.config,
+      model.variables,
+      decision_threshold=model.info["decision_threshold"],
+      model_info=info,
+      **kwargs,
+    )
+    predictor.false_alarm_rate = model.info["false_alarm_rate"]
+    return predictor
 
   def _run(self, windows: np.ndarray) -> np.ndarray:
     """float32 [n, S, S, 3] -> [n, S, S], in fixed-size batches (one compilation)."""
@@ -167,9 +207,9 @@ class Predictor:
         count[top : top + size, left : left + size] += 1
       probabilities = (total / count)[:height, :width]
     probabilities = probabilities.astype(np.float32)
-    return Prediction(
-      probabilities, metrics.image_score(probabilities, self.config.image_score_quantile)
-    )
+    score = metrics.image_score(probabilities, self.config.image_score_quantile)
+    edited = None if self.decision_threshold is None else bool(score > self.decision_threshold)
+    return Prediction(probabilities, score, edited)
 
   def export(self, directory):
     """A serialized StableHLO function plus its parameters (serving.export.export)."""

@@ -1,0 +1,154 @@
+r"""Release a trained model into the package, with its decision threshold.
+
+  python -m ncl_jax.release --workdir=runs/photos-v1 --name=photos-v1
+
+Takes the workdir's best checkpoint (highest validation pixel F1, or `--step`),
+predicts every image of its config's validation split exactly as
+`ncl_jax.predict` does with default flags (each image's file, read as that
+program reads files), and sets the decision threshold on the image score so that
+at most `--false_alarm_rate` of the validation's untouched images are called
+edited. Writes `ncl_jax/serving/models/<name>/` (see ncl_jax.serving.pretrained):
+the variables (msgpack), the config, model.json (version, SHA-256, threshold,
+step, commit, validation figures per kind of edit) and the StableHLO export.
+"""
+
+import json
+import pathlib
+import tempfile
+
+import numpy as np
+from absl import app, flags
+from flax import serialization
+
+from ncl_jax import data, metrics, provenance
+from ncl_jax.serving import pretrained
+from ncl_jax.serving.predictor import Predictor
+from ncl_jax.serving.restore import restore
+
+FLAGS = flags.FLAGS
+MAX_MODEL_BYTES = 25 * 2**20
+
+
+def define_flags():
+  """Flags, defined only when run as a program."""
+  flags.DEFINE_string("workdir", None, "The training run's workdir.")
+  flags.DEFINE_string("name", None, "The model's name, '<family>-v<version>' (photos-v1).")
+  flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
+  flags.DEFINE_float("false_alarm_rate", 0.05, "Share of untouched validation images allowed.")
+  flags.DEFINE_string("models_dir", str(pretrained.MODELS_DIR), "Where shipped models live.")
+  flags.mark_flags_as_required(["workdir", "name"])
+
+
+def version_of(name: str) -> int:
+  """The version number at the end of a model's name ("photos-v1" -> 1)."""
+  head, _, version = name.rpartition("-v")
+  if not head or not version.isdigit():
+    raise ValueError(f"model name {name!r} must end in -v<number>, such as photos-v1")
+  return int(version)
+
+
+def decision_threshold(authentic_scores, false_alarm_rate: float) -> float:
+  """The lowest image-score threshold that calls at most `false_alarm_rate` of the
+  authentic images edited (edited: score > threshold)."""
+  scores = np.sort(np.asarray(authentic_scores, np.float64))
+  if not len(scores):
+    raise ValueError("the validation split has no untouched image to set a threshold on")
+  allowed = int(np.floor(false_alarm_rate * len(scores)))
+  return float(scores[len(scores) - 1 - allowed])
+
+
+def predict_records(predictor, records):
+  """(kind, probabilities [H, W], mask [H, W], score) of each record, predicted from
+  its file as ncl_jax.predict reads files."""
+  results = []
+  with tempfile.TemporaryDirectory() as tmp:
+    for index, record in enumerate(records):
+      path = pathlib.Path(tmp) / f"{index}.{record.get('image_format', 'png')}"
+      path.write_bytes(record["image"])
+      prediction = predictor.predict(path)
+      mask = np.asarray(record["mask"]).squeeze()
+      results.append(
+        (record["manipulation_type"], prediction.probabilities, mask, prediction.score)
+      )
+  return results
+
+
+def validation_figures(results, threshold: float, quantile: float) -> dict:
+  """Per kind of edit and for all: pixel F1 at 0.5, pixel AUC, image AUC against
+  the authentic images, and the share called edited at `threshold`."""
+  authentic = [r for r in results if r[0] == "authentic"]
+  kinds = sorted({r[0] for r in results} - {"authentic"})
+  figures = {}
+  for kind in kinds + ["all edited"]:
+    edited = [r for r in results if r[0] != "authentic" and kind in (r[0], "all edited")]
+    evaluator = metrics.Evaluator(image_score_quantile=quantile)
+    for _, probabilities, mask, _ in edited + authentic:
+      evaluator.add(probabilities, mask)
+    result = evaluator.result()
+    figures[kind] = {
+      "pixel_f1": result["pixel_f1"],
+      "pixel_auc": result["pixel_auc"],
+      "image_auc": result["image_auc"],
+      "called_edited": float(np.mean([r[3] > threshold for r in edited])),
+      "num_images": len(edited),
+    }
+  figures["authentic"] = {
+    "called_edited": float(np.mean([r[3] > threshold for r in authentic])),
+    "num_images": len(authentic),
+  }
+  return figures
+
+
+def write_model(folder: pathlib.Path, predictor, info: dict) -> dict:
+  """Writes variables, config, export and model.json; returns model.json's content."""
+  folder.mkdir(parents=True, exist_ok=True)
+  variables = {key: predictor.variables[key] for key in ("params", "batch_stats")}
+  (folder / pretrained.VARIABLES_FILE).write_bytes(serialization.msgpack_serialize(variables))
+  (folder / pretrained.CONFIG_FILE).write_text(predictor.config.to_json_best_effort(indent=1))
+  info = {**info, "sha256": pretrained.file_sha256(folder / pretrained.VARIABLES_FILE)}
+  predictor.model_info = {key: info[key] for key in ("name", "version", "sha256")}
+  predictor.export(folder / "export")
+  (folder / pretrained.INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
+  size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+  if size > MAX_MODEL_BYTES:
+    raise ValueError(f"{folder} holds {size} bytes, over the {MAX_MODEL_BYTES} a model may")
+  return info
+
+
+def main(argv):
+  """Releases the model."""
+  del argv
+  version = version_of(FLAGS.name)
+  restored = restore(FLAGS.workdir, FLAGS.step)
+  config = restored.config
+  predictor = Predictor(config, restored.variables)
+  split = config.dataset.eval_split
+  source = data.get_builder(config.dataset).as_data_source(split)
+  print(
+    f"predicting the {len(source)} images of {config.dataset.name} {split} (step {restored.step})"
+  )
+  results = predict_records(predictor, (source[i] for i in range(len(source))))
+  scores = [r[3] for r in results if r[0] == "authentic"]
+  threshold = decision_threshold(scores, FLAGS.false_alarm_rate)
+  predictor.decision_threshold = threshold
+  info = {
+    "name": FLAGS.name,
+    "version": version,
+    "step": restored.step,
+    "decision_threshold": threshold,
+    "false_alarm_rate": FLAGS.false_alarm_rate,
+    "image_score_quantile": config.image_score_quantile,
+    "validation": {
+      "split": f"{config.dataset.name} {split}",
+      "figures": validation_figures(results, threshold, config.image_score_quantile),
+    },
+    **provenance.provenance(),
+  }
+  info = write_model(pathlib.Path(FLAGS.models_dir) / FLAGS.name, predictor, info)
+  print(json.dumps(info["validation"], indent=1))
+  print(f"released {FLAGS.name} (threshold {threshold:.4f}) to {FLAGS.models_dir}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
