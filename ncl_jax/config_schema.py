@@ -193,6 +193,10 @@ SCHEMA = {
     # Beyond the paper: this many learned noise residuals (Bayar's constrained 5x5
     # convolutions of the grey level) as more input channels (0: none).
     "constrained_residuals": Key(0, at_least(0, integer=True), legacy=0),
+    # The stride-4 auxiliary map: False, the final classifier's logits before they are
+    # upsampled (so two pivot-consistent terms supervise one head at two sizes); True,
+    # a 1x1 head of its own on the decoder's features (docs/method.md).
+    "decoder_aux_head": Key(False, BOOLEAN, legacy=False),
   },
   "ncl": {
     "weight": Key(0.1, NON_NEGATIVE),  # omega (choice); 0 gives the segmentation baseline

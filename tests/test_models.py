@@ -9,6 +9,7 @@ from configs import default
 from ncl_jax.config_schema import validate_config
 from ncl_jax.input import imaging
 from ncl_jax.models import NCLModel, ResNet, residuals
+from ncl_jax.models.deeplab import resize_bilinear
 from ncl_jax.models.pivot import PivotBranch
 
 
@@ -212,3 +213,24 @@ def test_noise_residuals_feed_the_stem_and_train_its_kernel_and_the_learned_filt
   config.model.constrained_residuals = -1
   with pytest.raises(ValueError, match="model.constrained_residuals=-1"):
     validate_config(config, num_devices=1)
+
+
+def test_decoder_stage_aux_map_shares_the_classifier_unless_given_its_own_head():
+  images = jax.random.uniform(jax.random.PRNGKey(1), (1, 64, 64, 3))
+  outputs, params = {}, {}
+  for own_head in (False, True):
+    model = NCLModel(
+      depth=18, width=0.125, aspp_channels=32, decoder_channels=32, decoder_aux_head=own_head
+    )
+    variables = model.init(jax.random.PRNGKey(0), images)
+    outputs[own_head], params[own_head] = model.apply(variables, images), variables["params"]
+  shared, own = outputs[False], outputs[True]
+  # Default (the legacy network): the stride-4 map is the final classifier's logits.
+  upsampled = resize_bilinear(shared["aux_logits"]["stride4"], (64, 64))
+  np.testing.assert_allclose(upsampled, shared["logits"], rtol=1e-6, atol=1e-6)
+  assert "decoder_aux_head" not in params[False]
+  # Its own head: the rest of the network is the same, the stride-4 map is not.
+  assert params[True]["decoder_aux_head"]["kernel"].shape[-1] == 1
+  np.testing.assert_allclose(own["logits"], shared["logits"], rtol=1e-6, atol=1e-6)
+  assert own["aux_logits"]["stride4"].shape == (1, 16, 16, 1)
+  assert not np.allclose(own["aux_logits"]["stride4"], shared["aux_logits"]["stride4"])

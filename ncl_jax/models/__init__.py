@@ -28,6 +28,7 @@ def create_model(model_config, patch_size: int) -> NCLModel:
     conv_impl=model_config.conv_impl,
     noise_residuals=model_config.noise_residuals,
     constrained_residuals=model_config.constrained_residuals,
+    decoder_aux_head=model_config.decoder_aux_head,
   )
 
 

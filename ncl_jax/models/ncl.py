@@ -19,7 +19,9 @@ class NCLModel(nn.Module):
 
   - `logits`: [batch, H, W, 1], the final full-resolution manipulation logits;
   - `aux_logits`: {"stride16": [batch, H/16, W/16, 1] after ASPP (H/8 at output
-    stride 8), "stride4": [batch, H/4, W/4, 1] after the decoder convs};
+    stride 8), "stride4": [batch, H/4, W/4, 1] after the decoder convs: the final
+    classifier's logits before upsampling, or with `decoder_aux_head` a 1x1 head of
+    its own on the decoder's features};
   - `patch_features`: [batch, H/p, W/p, (p/4)^2 * C1] from the stage-1 map;
   - with `contour_index`/`contour_valid` given: `se_pos`, `se_neg` [batch, d] and
     `se_valid` bool [batch], whether the image has contour patches (the images
@@ -44,6 +46,7 @@ class NCLModel(nn.Module):
   conv_impl: str = "auto"  # "auto": XLA:CPU-friendly convolutions on CPU (models/conv.py)
   noise_residuals: bool = False  # the encoder also sees SRM residuals (models/residuals.py)
   constrained_residuals: int = 0  # and this many learned (Bayar) residuals
+  decoder_aux_head: bool = False  # the stride-4 auxiliary map from its own head
 
   def _head(self, name):
     """A 1x1 conv to one logit channel. Under the old "fan_out" recipe the heads
@@ -107,12 +110,15 @@ class NCLModel(nn.Module):
     )(aspp, stage1, train)
     logits_stride4 = self._head("classifier")(decoded)
     logits = resize_bilinear(logits_stride4.astype(jnp.float32), images.shape[1:3])
+    aux_stride4 = (
+      self._head("decoder_aux_head")(decoded) if self.decoder_aux_head else logits_stride4
+    )
     patch_features = patch_grid(stage1.astype(jnp.float32), self.patch_size // FEATURE_STRIDE)
     outputs = {
       "logits": logits,
       "aux_logits": {
         f"stride{self.output_stride}": aux_coarse.astype(jnp.float32),
-        "stride4": logits_stride4.astype(jnp.float32),
+        "stride4": aux_stride4.astype(jnp.float32),
       },
       "patch_features": patch_features,
     }
