@@ -2,8 +2,11 @@ r"""IMDL-BenCo's protocol (from MVSS-Net): train on CASIA v2.0, evaluate on CASI
 v1.0, Columbia, COVERAGE, NIST16 and IMD2020 with IMDL-BenCo's own evaluator
 (`eval_protocol="imdlbenco"`: images resized to 512x512 with OpenCV, pixel metrics
 over the manipulated images as IMDL-BenCo's test sets hold only those, image metrics
-over every image; ncl_jax/metrics.py). Compare only with IMDL-BenCo's numbers, never
-with the per-dataset table.
+over every image; ncl_jax/metrics.py). IMDL-BenCo's other test mode, zero-padding to
+1024x1024 with a shape mask (IML-ViT's): `--config.eval_protocol=imdlbenco_pad`
+(an image over 1024 px on a side is cropped to its top-left 1024x1024, as IMDL-BenCo's
+PadIfNeeded + Crop do). Compare only with IMDL-BenCo's numbers, never with the
+per-dataset table.
 
 Training data: CAT-Net's CASIA v2 train list (ncl_jax/data/casia/casia2_train.txt); its
 validation list selects the checkpoint; its test list is not used. IMDL-BenCo

@@ -131,8 +131,9 @@ SCHEMA = {
   "keep_checkpoints": Key(3, POSITIVE),  # the latest N, plus the best by validation pixel F1
   "eval_threshold": Key(0.5, in_range(0, 1)),
   "eval_at_original_size": Key(True, BOOLEAN),  # else at image_size (masks resized, nearest)
-  # "ncl": the metrics of ncl_jax/metrics.py; "imdlbenco": IMDL-BenCo's evaluator. A test
-  # dataset may set its own.
+  # "ncl": the metrics of ncl_jax/metrics.py; "imdlbenco": IMDL-BenCo's evaluator at
+  # 512x512, "imdlbenco_pad": padded to 1024x1024 with its shape mask. A test dataset
+  # may set its own.
   "eval_protocol": Key("ncl", one_of("ncl_jax.input.input_pipeline:EVAL_PROTOCOLS")),
   # The image-level score under the "ncl" protocol and in predict: this quantile of the
   # probability map (1.0: its max, as the papers score a segmentation model).

@@ -222,7 +222,9 @@ class ImdlBencoEvaluator:
   too (CASIA v1's Au/, Columbia's and COVERAGE's originals), which its pixel
   metrics would score 0, so they are left out of the pixel means here and counted
   in the image metrics. `result()["metric_num_images"]` says how many images each
-  metric covers. Predictions and masks are given at the protocol's 512x512.
+  metric covers. Predictions and masks are given at the protocol's size (512x512,
+  or 1024x1024 padded with a `region`: IMDL-BenCo's shape mask, the image's own
+  pixels, outside which neither the pixel metrics nor the image score look).
   """
 
   def __init__(self, threshold: float = THRESHOLD):
@@ -230,10 +232,14 @@ class ImdlBencoEvaluator:
     self.f1, self.iou, self.auc = [], [], []
     self.image_scores, self.image_labels = [], []
 
-  def add(self, probabilities, mask, label=None):
-    """Adds one image's probabilities [H, W] and mask (label: from the mask if None)."""
+  def add(self, probabilities, mask, label=None, region=None):
+    """Adds one image's probabilities [H, W] and mask (label: from the mask if None);
+    `region`: bool [H, W], the pixels scored (None: all)."""
     mask = np.asarray(mask).astype(bool)
     label = int(mask.any()) if label is None else int(label)
+    if region is not None:
+      region = np.asarray(region, bool)
+      probabilities, mask = np.asarray(probabilities)[region], mask[region]
     f1, iou, auc = imdlbenco_pixel_scores(probabilities, mask, self.threshold)
     self.f1.append(f1)
     self.iou.append(iou)

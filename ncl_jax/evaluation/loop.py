@@ -56,11 +56,12 @@ def evaluate(
   protocol; or IMDL-BenCo's, see metrics.py), and `num_pictures` summary pictures
   drawn from the same predictions (`perturbation`: see
   input_pipeline.EvalPreprocess)."""
-  if protocol == "imdlbenco":
+  imdlbenco = protocol in input_pipeline.IMDLBENCO_PROTOCOLS
+  if imdlbenco:
     evaluator = metrics.ImdlBencoEvaluator(config.eval_threshold)
   else:
     evaluator = metrics.Evaluator(config.eval_threshold, config.image_score_quantile)
-  at_mask_size = config.eval_at_original_size or protocol == "imdlbenco"
+  at_mask_size = config.eval_at_original_size or imdlbenco
   batch_size = padded_batch_size(config.eval_batch_size, device_mesh.size)
   dataset = input_pipeline.create_eval_dataset(
     source,
@@ -84,9 +85,11 @@ def evaluate(
     for i in np.flatnonzero(batch["valid"]):
       if at_mask_size:
         target = batch["original_mask"][i]
-        evaluator.add(
-          imaging.resize_probabilities(probabilities[i], target.shape), target, batch["label"][i]
-        )
+        at_size = imaging.resize_probabilities(probabilities[i], target.shape)
+        if imdlbenco:
+          evaluator.add(at_size, target, batch["label"][i], region=batch["region"][i])
+        else:
+          evaluator.add(at_size, target, batch["label"][i])
       else:  # at the model's input size, the mask resized with nearest neighbour
         evaluator.add(probabilities[i], batch["mask"][i], batch["label"][i])
       if len(pictures) < num_pictures:

@@ -23,8 +23,8 @@ def eval_json_path(workdir, label: str):
 @dataclasses.dataclass(frozen=True)
 class EvalTarget:
   """One evaluation: a dataset (a config mapping: name, data_dir, manual_dir,
-  options), a split of it, and the protocol it is scored with ("ncl" or
-  "imdlbenco", see metrics.py)."""
+  options), a split of it, and the protocol it is scored with ("ncl",
+  "imdlbenco" or "imdlbenco_pad", see metrics.py and input/input_pipeline.py)."""
 
   dataset: dict
   split: str

@@ -279,10 +279,37 @@ class RecordSkips(grain.transforms.Map):
     return batch
 
 
-EVAL_PROTOCOLS = ("ncl", "imdlbenco")
-# IMDL-BenCo scores at 512x512: images resized with OpenCV's INTER_LINEAR, masks
-# with INTER_NEAREST (albumentations' Resize in its transforms/iml_transforms.py).
+EVAL_PROTOCOLS = ("ncl", "imdlbenco", "imdlbenco_pad")
+IMDLBENCO_PROTOCOLS = ("imdlbenco", "imdlbenco_pad")
+# IMDL-BenCo's two test modes (its transforms/iml_transforms.py, datasets/
+# abstract_dataset.py). "imdlbenco": 512x512, images resized with OpenCV's
+# INTER_LINEAR, masks with INTER_NEAREST (albumentations' Resize). "imdlbenco_pad":
+# the image and mask zero-padded at the bottom and right to 1024x1024 (the padding
+# normalized as black pixels are) and cropped to their top-left 1024x1024 where
+# larger, with a shape mask of the image's own pixels, outside which nothing is scored.
 IMDLBENCO_SIZE = 512
+IMDLBENCO_PAD_SIZE = 1024
+
+
+def pad_top_left(array: np.ndarray, side: int) -> np.ndarray:
+  """[H, W, ...] -> [side, side, ...]: zero-padded at the bottom and right, and
+  cropped to the top-left side x side where larger."""
+  canvas = np.zeros((side, side) + array.shape[2:], array.dtype)
+  height, width = min(array.shape[0], side), min(array.shape[1], side)
+  canvas[:height, :width] = array[:height, :width]
+  return canvas
+
+
+def imdlbenco_view(image, mask, protocol: str):
+  """(image, mask, region) as IMDL-BenCo's test mode `protocol` sees them; region is
+  the bool [S, S] shape mask of "imdlbenco_pad", None for the resize mode."""
+  if protocol == "imdlbenco":
+    side = (IMDLBENCO_SIZE, IMDLBENCO_SIZE)
+    image = cv2.resize(image, side, interpolation=cv2.INTER_LINEAR)
+    return image, cv2.resize(mask, side, interpolation=cv2.INTER_NEAREST), None
+  region = pad_top_left(np.ones(mask.shape, bool), IMDLBENCO_PAD_SIZE)
+  padded_image = pad_top_left(image, IMDLBENCO_PAD_SIZE)
+  return padded_image, pad_top_left(mask, IMDLBENCO_PAD_SIZE), region
 
 
 @dataclasses.dataclass
@@ -290,7 +317,8 @@ class EvalPreprocess(grain.transforms.Map):
   """Index -> resized example; indices past the end of the source give padding.
 
   `original_mask` is the mask the metrics use: the image's own ("ncl") or
-  IMDL-BenCo's 512x512 one ("imdlbenco", the image resized as it does first)."""
+  IMDL-BenCo's ("imdlbenco", "imdlbenco_pad": see `imdlbenco_view`); `region` the
+  pixels that are scored (None: all of them)."""
 
   source: object
   image_size: int
@@ -308,6 +336,7 @@ class EvalPreprocess(grain.transforms.Map):
       "label": np.int32(0),
       "valid": False,
       "original_mask": np.zeros((1, 1), np.uint8),
+      "region": None,
       "file_name": file_name,
       "index": np.int32(index),
       "skip_reason": skip_reason,
@@ -327,23 +356,23 @@ class EvalPreprocess(grain.transforms.Map):
     image, mask = example["image"], example["mask"]
     if self.perturbation is not None:
       image = self.perturbation(index, image)
-    if self.protocol == "imdlbenco":
-      side = (IMDLBENCO_SIZE, IMDLBENCO_SIZE)
-      image = cv2.resize(image, side, interpolation=cv2.INTER_LINEAR)
-      mask = cv2.resize(mask, side, interpolation=cv2.INTER_NEAREST)
+    region = None
+    if self.protocol in IMDLBENCO_PROTOCOLS:
+      image, mask, region = imdlbenco_view(image, mask, self.protocol)
     return {
       "image": normalize(resize_image(image, size)),
       "mask": resize_mask(mask, size),
       "label": example["label"],
       "valid": True,
       "original_mask": mask,
+      "region": region,
       "file_name": example["file_name"],
       "index": np.int32(index),
       "skip_reason": "",
     }
 
 
-_RAGGED_KEYS = ("original_mask", "file_name", "skip_reason")
+_RAGGED_KEYS = ("original_mask", "region", "file_name", "skip_reason")
 
 
 def stack_examples(examples, ragged=()) -> dict:
