@@ -95,7 +95,8 @@ def evaluate_robustness(config, workdir, grid="paper", split=None, checkpoint=No
   """(checkpoint step, {label: metrics}) for "none" and every perturbation of the
   grid (see parse_grid) on `split` (default: the test split) of the training dataset."""
   target = split_target(config, split or config.dataset.test_split)
-  source = data.ensure_built_everywhere(target.dataset).as_data_source(target.split)
+  builder = data.ensure_built_everywhere(target.dataset)
+  source = builder.as_data_source(data.built_splits(builder, target.split))
   device_mesh = DeviceMesh()
   step, variables, config, predict = restore_for_evaluation(
     config, workdir, checkpoint, device_mesh

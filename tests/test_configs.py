@@ -84,19 +84,36 @@ def test_coverage_config_builds_and_trains(tmp_path):
   assert os.path.exists(tmp_path / "tfds" / "coverage" / "default" / version / "build_report.json")
 
 
-def test_casia_config_trains_on_v2_and_tests_on_v1(tmp_path):
+def test_protocol_mvss_trains_on_casia_v2_and_tests_five_datasets_as_imdlbenco(tmp_path):
+  """configs/protocol_mvss.py (configs/casia.py plus four test datasets under IMDL-BenCo's
+  protocol) on fixtures laid out as the datasets are downloaded."""
   benchmark_fixtures.make_casia_v2(tmp_path / "CASIA2")
   benchmark_fixtures.make_casia_v1(tmp_path / "CASIA1")
+  folders = {"columbia": "Columbia", "coverage": "COVERAGE", "nist16": "NIST16", "imd2020": "IMD"}
+  for name, folder in folders.items():
+    benchmark_fixtures.MAKERS[name](tmp_path / folder)
   run = run_main(
-    "--config=configs/casia.py:runlocal",
+    "--config=configs/protocol_mvss.py:runlocal",
     f"--workdir={tmp_path / 'w'}",
     f"--config.dataset.data_dir={tmp_path / 'tfds'}",
     f"--config.dataset.manual_dir={tmp_path / 'CASIA2'}",
     f"--config.test_datasets.casia_v1.manual_dir={tmp_path / 'CASIA1'}",
+    *(f"--config.test_datasets.{n}.manual_dir={tmp_path / f}" for n, f in folders.items()),
+    *(f"--config.test_datasets.{n}.data_dir={tmp_path / 'tfds'}" for n in folders),
   )
   assert run.returncode == 0, run.stderr[-3000:]
-  assert sorted(os.listdir(tmp_path / "w" / "eval")) == ["casia_v1-test.json"]
-  result = json.load(open(tmp_path / "w" / "eval" / "casia_v1-test.json"))
-  assert (result["num_images"], result["num_manipulated"]) == (5, 3)
+  expected = sorted(
+    f"{name}-{'test' if name == 'casia_v1' else 'train+validation+test'}.json"
+    for name in ["casia_v1", *folders]
+  )
+  assert sorted(os.listdir(tmp_path / "w" / "eval")) == expected
+  for file in expected:
+    result = json.load(open(tmp_path / "w" / "eval" / file))
+    assert result["protocol"] == "imdlbenco", file
+    counts = result["metric_num_images"]
+    assert counts["pixel_f1"] == counts["pixel_auc"] == result["num_manipulated"] > 0, file
+    assert counts["image_auc"] == result["num_images"], file
+  casia = json.load(open(tmp_path / "w" / "eval" / "casia_v1-test.json"))
+  assert (casia["num_images"], casia["num_manipulated"]) == (5, 3)
   records = [json.loads(line) for line in open(tmp_path / "w" / "metrics.jsonl")]
   assert any(r["split"] == "validation" for r in records)  # model selection on v2 validation

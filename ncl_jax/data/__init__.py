@@ -109,6 +109,17 @@ def get_builder(dataset_config):
   )
 
 
+def built_splits(builder, expression: str) -> str:
+  """`expression` ("train+validation+test") without its "validation" part where the
+  build has no validation split: a benchmark whose training images are one group
+  gets none carved. Any other split it lacks stays, for TFDS to name."""
+  parts = expression.split("+")
+  splits = getattr(getattr(builder, "info", None), "splits", None)
+  if splits is None or "validation" not in parts or "validation" in splits:
+    return expression
+  return "+".join(part for part in parts if part != "validation")
+
+
 def check_available(dataset_config):
   """The builder, if its dataset is built or can be (its manual_dir exists);
   DatasetNotFoundError saying where it looked and where the data comes from otherwise."""

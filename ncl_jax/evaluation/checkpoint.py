@@ -63,14 +63,15 @@ def evaluate_checkpoint(
   )
   results = {}
   for target in targets:
-    source = builders[target.label].as_data_source(target.split)
+    split = data.built_splits(builders[target.label], target.split)
+    source = builders[target.label].as_data_source(split)
     result = evaluate(
       predict, device_mesh, variables, source, config, desc=target.label, protocol=target.protocol
     ).metrics
     results[target.label] = {
       "checkpoint_step": step,
       "dataset": target.label.rsplit("-", 1)[0],
-      "split": target.split,
+      "split": split,
       **result,
     }
     path = targets_lib.write_eval_json(workdir, target.label, results[target.label])
