@@ -79,6 +79,8 @@ def fixture_packages(tmp_path):
   deb = {
     "usr/share/doc/tiny-photos/copyright": b"Files: *\nLicense: CC0-1.0\n",
     "usr/share/pics/lake.jpg": photo,
+    "usr/share/pics/lake.desktop": b"[Desktop Entry]\nX-KDE-PluginInfo-Author=Ann Lee\n"
+    b"X-KDE-PluginInfo-License=CC0\n",
     "usr/share/pics/lake_copy.jpg": photo,
     "usr/share/pics/small.jpg": encoded(noise(rng, 200, 300), "JPEG"),
     "usr/share/pics/gray.png": encoded(noise(rng, 700, 700, 1)[..., 0], "PNG"),
@@ -140,6 +142,7 @@ def test_gather_checks_logs_and_copies_each_file(packages):
   assert kept["usr/share/pics/lake.jpg"]["file"] == "training/tiny-photos/lake/lake.jpg"
   assert kept["usr/share/stamps/animals/cat.png"]["source"] == "tiny-photos/animals"
   assert kept["usr/share/pics/lake.jpg"]["licence"] == "CC0-1.0"
+  assert kept["usr/share/pics/lake.jpg"]["attribution"] == "Ann Lee (CC0)"
   assert kept["usr/share/pics/lake.jpg"]["version"] == "1:2.0-1"
   assert kept["tiny_pics/data/field.png"]["licence"] == "MIT"
   reasons = {r["path"]: r["reason"] for r in collection["rejections"]}

@@ -34,6 +34,7 @@ def define_flags():
   flags.DEFINE_string("predictions", None, "The --output folder of ncl_jax.predict.")
   flags.DEFINE_string("test_list", None, "The test set's list (IMDL-BenCo's JSON format).")
   flags.DEFINE_string("output", "", "A JSON file for the figures (none: printed only).")
+  flags.DEFINE_string("what", "", "The test set, in words, for the JSON.")
   flags.mark_flags_as_required(["predictions", "test_list"])
 
 
@@ -94,7 +95,12 @@ def main(argv):
     )
   print(json.dumps(rows))
   if args.output:
-    record = {"predictions": str(out), "test_list": args.test_list, "figures": rows}
+    record = {
+      "test_set": args.what,
+      "predictions": str(out),
+      "test_list": args.test_list,
+      "figures": rows,
+    }
     paths.write_json(args.output, {**record, **provenance.provenance()}, indent=1)
 
 

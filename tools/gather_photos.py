@@ -181,6 +181,25 @@ def cutout_problem(data: bytes) -> str:
   return ""
 
 
+def attribution(package: Package, path: str) -> str:
+  """Who made a file, where its package says so per file: a Plasma wallpaper's
+  metadata.json, a Palapeli puzzle's .desktop file ("" elsewhere)."""
+  parts = pathlib.PurePosixPath(path).parts
+  if "wallpapers" in parts:
+    folder = "/".join(parts[: parts.index("wallpapers") + 2])
+    metadata = package.files.get(f"{folder}/metadata.json")
+    if metadata:
+      plugin = json.loads(metadata).get("KPlugin", {})
+      authors = ", ".join(author.get("Name", "") for author in plugin.get("Authors", []))
+      return f"{authors} ({plugin.get('License', 'licence not stated')})"
+  desktop = package.files.get(str(pathlib.PurePosixPath(path).with_suffix(".desktop")))
+  if desktop:
+    fields = dict(re.findall(r"^X-KDE-PluginInfo-(\w+)=(.*)$", desktop.decode(), re.M))
+    text = f"{fields.get('Author', '')} ({fields.get('License', 'licence not stated')})"
+    return text + (f", {fields['Website']}" if fields.get("Website") else "")
+  return ""
+
+
 def candidates(spec: dict, package: Package):
   """(path in package, source, role) of every file the manifest entry names."""
   for path, source in spec.get("photos", {}).items():
@@ -222,6 +241,7 @@ def gather_package(spec, package, output, test_fraction, seed, seen, log):
         "licence": package.licence,
         "path_in_package": path,
         "sha256": digest,
+        "attribution": attribution(package, path),
         "source": key,
         "role": role,
         "split": split,
