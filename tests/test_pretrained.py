@@ -35,7 +35,7 @@ def fixture_models_dir(tmp_path, monkeypatch):
   predictor = inference.Predictor.from_checkpoint(str(CHECKPOINT))
   predictor.decision_threshold = 0.25
   for name, version in (("tiny-v1", 1), ("tiny-v2", 2)):
-    info = {"name": name, "version": version, "decision_threshold": 0.25}
+    info = {"name": name, "version": version, "decision_threshold": 0.25, "false_alarm_rate": 0.05}
     release.write_model(tmp_path / name, predictor, info)
   monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path)
   return tmp_path

@@ -1,5 +1,6 @@
-"""Write docs/results.md, docs/speed.md and the README's results table from the
-committed JSON, so a table cannot disagree with its measurement.
+"""Write docs/results.md, docs/speed.md, the README's results table and the shipped
+model's figures in its model card from the committed JSON, so a table cannot
+disagree with its measurement.
 
   python tools/generate_docs.py           # rewrite them
   python tools/generate_docs.py --check   # exit 1 where a page is not current
@@ -323,7 +324,107 @@ def readme() -> str:
   return text[:start] + "\n" + readme_table() + "\n" + text[end:]
 
 
-PAGES = {"docs/results.md": results_page, "docs/speed.md": speed_page, "README.md": readme}
+CARD = "docs/model-card-photos-v1.md"
+CARD_BEGIN, CARD_END = "<!-- model figures: generated -->", "<!-- end of model figures -->"
+MODEL_INFO = "ncl_jax/serving/models/photos-v1/model.json"
+HELDOUT = "docs/results/photos_v1_heldout.json"
+COLLECTION = "docs/results/photo_collection.json"
+PREDICT_TIME = "benchmarks/predict_photos_v1.json"
+KINDS = ("splicing", "copy_move", "removal")
+
+
+def figure_rows(figures: dict, names: dict) -> list:
+  """Rows of pixel F1, pixel AUC, image AUC and share called edited per kind."""
+  rows = []
+  for kind, label in names.items():
+    entry = figures[kind]
+    rows.append(
+      [label, entry.get("num_images", entry.get("images"))]
+      + [number(entry.get(key)) for key in ("pixel_f1", "pixel_auc", "image_auc")]
+      + [number(entry.get("called_edited"))]
+    )
+  return rows
+
+
+def collection_table(collection: dict) -> str:
+  """The packages of the photo collection: version, licence, files kept."""
+  counts = {}
+  for entry in collection["files"]:
+    key = (entry["package"], entry["role"])
+    counts[key] = counts.get(key, 0) + 1
+  rows = [
+    [
+      package["name"],
+      package["version"],
+      package["licence"],
+      counts.get((package["name"], "photo"), 0),
+      counts.get((package["name"], "cutout"), 0),
+    ]
+    for package in collection["packages"]
+  ]
+  credits = [
+    f"- `{entry['path_in_package']}` ({entry['package']}): {entry['attribution']}"
+    for entry in collection["files"]
+    if entry.get("attribution")
+  ]
+  header = ["package", "version", "licence (its copyright file)", "photos", "cut-outs"]
+  return (
+    table(header, rows)
+    + "\n\nPer-file credits, where a package gives them (author, licence, source):\n\n"
+    + "\n".join(credits)
+  )
+
+
+def card_figures() -> str:
+  """The model card's generated part: data, validation, held-out photos, speed."""
+  info, held, timing = load(MODEL_INFO), load(HELDOUT), load(PREDICT_TIME)
+  collection = load(COLLECTION)
+  header = ["images", "count", "pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
+  names = {kind: kind.replace("_", "-") for kind in KINDS}
+  validation = info["validation"]["figures"]
+  heldout = held["figures"]
+  speed = timing["seconds_per_photo"]
+  return "\n\n".join(
+    [
+      "### Photo collection",
+      f"From `{COLLECTION}` (written by `tools/gather_photos.py`; every file with its "
+      "SHA-256, every rejection with its reason):",
+      collection_table(collection),
+      "### Validation (chose the checkpoint and set the threshold)",
+      f"{info['validation']['split']}, step {info['step']}, decision threshold "
+      f"{info['decision_threshold']:.4f} on the image score (at most "
+      f"{info['false_alarm_rate']:.0%} false alarms). From `{MODEL_INFO}`.",
+      table(
+        header,
+        figure_rows(validation, {**names, "all edited": "all edited", "authentic": "untouched"}),
+      ),
+      "### Held-out photos (measured once, at release)",
+      f"{held['test_set']} Predicted by `python -m ncl_jax.predict` at default flags and "
+      f"scored by `tools/evaluate_predictions.py`; from `{HELDOUT}`: `{held['command']}` "
+      f"at commit {held['commit'][:10]}.",
+      table(header, figure_rows(heldout, {**names, "all": "all edited", "authentic": "untouched"})),
+      "### Predict time",
+      f"`python -m ncl_jax.predict` at default flags ({timing['what']}): median "
+      f"{speed['median']:.2f} s, max {speed['max']:.2f} s per photo after the first, which "
+      f"also compiles ({speed['first']:.1f} s); on a {timing['machine']['cpu']} "
+      f"({timing['machine']['cores']} cores). From `{PREDICT_TIME}`.",
+    ]
+  )
+
+
+def model_card() -> str:
+  """The model card with its figures regenerated."""
+  text = (ROOT / CARD).read_text()
+  start, end = text.index(CARD_BEGIN) + len(CARD_BEGIN), text.index(CARD_END)
+  return text[:start] + "\n\n" + card_figures() + "\n\n" + text[end:]
+
+
+PAGES = {
+  "docs/results.md": results_page,
+  "docs/speed.md": speed_page,
+  "README.md": readme,
+  CARD: model_card,
+}
 
 
 def stale_pages() -> list:
