@@ -126,7 +126,8 @@ def results_page() -> str:
         "Figures this project measured, each from a committed JSON that records its "
         "command, machine and commit. The public benchmarks' figures are the paper's and "
         "IMDL-BenCo's ([benchmarks](benchmarks.md)); the ablations are in "
-        "[ablations](ablations.md).",
+        "[ablations](ablations.md); the shipped model's are in its "
+        "[model card](model-card-photos-v1.md).",
         synthetic_section(),
         photos_section(),
       ]
