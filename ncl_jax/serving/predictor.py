@@ -13,7 +13,8 @@ training size and the prediction back, as training and evaluation see images
 `"sliding"` predicts overlapping training-size windows of the full-resolution
 image and averages them; `"auto"` slides over images larger than 2x the training
 size on either side and resizes the others. Every input is mapped to
-[batch_size, S, S, 3] windows, so the model is compiled once, not once per image.
+[n, S, S, 3] windows, n a power of two up to batch_size, so the model is compiled
+a few times at most, never once per image, and one image costs one window.
 Each window's probabilities average `views` flips and transposes of it (the
 checkpoint's `prediction_views` unless given).
 """
@@ -135,11 +136,14 @@ class Predictor:
     return predictor
 
   def _run(self, windows: np.ndarray) -> np.ndarray:
-    """float32 [n, S, S, 3] -> [n, S, S], in fixed-size batches (one compilation)."""
+    """float32 [n, S, S, 3] -> [n, S, S], in batches of power-of-two sizes."""
     outputs = []
     for start in range(0, len(windows), self.batch_size):
       chunk = windows[start : start + self.batch_size]
-      padded = np.zeros((self.batch_size,) + chunk.shape[1:], np.float32)
+      # Padded to a power of two up to batch_size: one image is one window, not a
+      # whole batch of padding, at the cost of a few compilations at most.
+      size = min(self.batch_size, 1 << (len(chunk) - 1).bit_length())
+      padded = np.zeros((size,) + chunk.shape[1:], np.float32)
       padded[: len(chunk)] = chunk
       outputs.append(np.asarray(self._forward(self.variables, padded))[: len(chunk)])
     return np.concatenate(outputs) if outputs else np.zeros((0,) * 3, np.float32)
