@@ -30,10 +30,16 @@ FORBIDDEN_MODULES = (
 NO_SOCKETS = """
 import socket
 
+
 def _refuse(*args, **kwargs):
   raise OSError("sockets are disabled in this test")
 
-socket.socket = _refuse
+
+class NoNetworkSocket(socket.socket):
+  connect = connect_ex = bind = sendto = _refuse
+
+
+socket.socket = NoNetworkSocket
 socket.create_connection = _refuse
 """
 
@@ -115,7 +121,7 @@ def test_installed_wheel_predicts_offline_with_the_shipped_model_and_no_training
   assert run.returncode == 0, run.stderr[-3000:]
   report = json.loads(run.stdout.strip().splitlines()[-1])
   assert report["package"].startswith(str(tmp_path / "site")), report
-  assert report["socket"] == "_refuse" and report["imported"] == [], report
+  assert report["socket"] == "NoNetworkSocket" and report["imported"] == [], report
   record = json.loads((tmp_path / "out/predictions.jsonl").read_text().splitlines()[0])
   info = json.loads((pretrained.MODELS_DIR / "photos-v1/model.json").read_text())
   assert record["model"] == {"name": "photos-v1", "version": 1, "sha256": info["sha256"]}
