@@ -40,14 +40,24 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 FLAGS = flags.FLAGS
 
 
-def define_flags():
-  """Flags, defined only when run as a program, so the CLI modules import together."""
+def define_model_flags():
+  """--checkpoint and --model (at most one), the flags of `make_predictor`."""
   flags.DEFINE_string(
     "checkpoint", None, "A workdir (its best checkpoint) or a checkpoint step dir."
   )
   flags.DEFINE_string(
     "model", None, "A model shipped in the package (default: the newest, without --checkpoint)."
   )
+  flags.register_multi_flags_validator(
+    ["checkpoint", "model"],
+    lambda values: not (values["checkpoint"] and values["model"]),
+    message="give --checkpoint or --model, not both",
+  )
+
+
+def define_flags():
+  """Flags, defined only when run as a program, so the CLI modules import together."""
+  define_model_flags()
   flags.DEFINE_string("output", "predictions", "Where the pictures and predictions.jsonl go.")
   flags.DEFINE_enum(
     "strategy",
@@ -62,11 +72,6 @@ def define_flags():
     None,
     [str(views) for views in PREDICTION_VIEWS],
     "Flips and transposes averaged per image (default: the checkpoint's prediction_views).",
-  )
-  flags.register_multi_flags_validator(
-    ["checkpoint", "model"],
-    lambda values: not (values["checkpoint"] and values["model"]),
-    message="give --checkpoint or --model, not both",
   )
 
 

@@ -4,21 +4,17 @@ import socket
 
 from absl import app, flags
 
+from ncl_jax import predict
+
 FLAGS = flags.FLAGS
 MODEL_CARD_URL = "https://github.com/ncl-jax/ncl_jax/blob/main/docs/model-card-{name}.md"
 
 
 def define_flags():
   """Flags, defined only when run as a program."""
-  flags.DEFINE_string("model", None, "A shipped model (default: the newest).")
-  flags.DEFINE_string("checkpoint", None, "A training workdir or checkpoint step dir instead.")
+  predict.define_model_flags()
   flags.DEFINE_string("host", "127.0.0.1", "Where to listen (0.0.0.0: every interface).")
   flags.DEFINE_integer("port", 8000, "The port (0: any free one).")
-  flags.register_multi_flags_validator(
-    ["checkpoint", "model"],
-    lambda values: not (values["checkpoint"] and values["model"]),
-    message="give --checkpoint or --model, not both",
-  )
 
 
 def main(argv):
@@ -32,8 +28,6 @@ def main(argv):
     raise app.UsageError(
       f'the page needs the app extra: pip install -e ".[app]" ({error})'
     ) from None
-  from ncl_jax import predict
-
   try:
     predictor = predict.make_predictor(FLAGS.checkpoint, FLAGS.model)
   except LookupError as error:
