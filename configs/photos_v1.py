@@ -25,9 +25,6 @@ def get_config(arg=""):
   # The seed of the split and of the forgeries: with it the validation fifth holds
   # 12 photo sources and 10 cut-out folders (seed 0's holds 6 photo sources).
   config.dataset.options.seed = 1
-  # Every photo stays decoded (at most 1,280 px, a few MB each): the collection's
-  # wallpapers take longer to decode than a training step.
-  config.dataset.options.cache_size = 320
   if arg != "runlocal":
     # Sized to under two hours on a 2-core CPU; validated twice.
     config.num_train_steps = 1000

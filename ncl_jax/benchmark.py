@@ -12,10 +12,19 @@ share of the step time.
 Steps run on random images with rectangle masks, so only the input-pipeline
 figure reads the dataset.
 
+With --pipeline_only, the input pipeline alone (images/s on the cores the process
+may use: `taskset -c 0 ...` for one core), and with --profile_examples=N the
+milliseconds per image of each of its stages (ncl_jax.input.stage_profile):
+
+  taskset -c 0 python -m ncl_jax.benchmark --config=configs/photos.py \
+      --config.input.num_workers=0 --config.input.num_threads=1 \
+      --pipeline_only --pipeline_batches=100 --profile_examples=300
+
 The same network against PyTorch: benchmarks/compare_torch.py.
 """
 
 import json
+import os
 import statistics
 import time
 
@@ -26,7 +35,7 @@ from ml_collections import config_flags
 
 from ncl_jax import data, paths
 from ncl_jax.config_schema import validate_config
-from ncl_jax.input import input_pipeline
+from ncl_jax.input import input_pipeline, stage_profile
 from ncl_jax.provenance import provenance
 from ncl_jax.training import train
 from ncl_jax.training.state import StateFactory
@@ -155,6 +164,31 @@ def measure_input_pipeline(config, batches):
   return batches * config.batch_size / (time.perf_counter() - start)
 
 
+def benchmark_input_pipeline(config, batches, profile_examples=0) -> dict:
+  """The input pipeline alone, as a dict: its images/s with the config's workers
+  and threads on the cores this process may use, and, with `profile_examples`,
+  the milliseconds per image of each of its stages (one example at a time)."""
+  result = {
+    "input_pipeline_images_per_second": measure_input_pipeline(config, batches),
+    "input_pipeline_workers": config.input.num_workers,
+    "input_pipeline_threads": config.input.num_threads,
+    "cores_used": len(os.sched_getaffinity(0)),
+    "pipeline_batches": batches,
+    "image_size": config.image_size,
+    "global_batch": config.batch_size,
+    "dataset": config.dataset.name,
+  }
+  if profile_examples:
+    builder = data.ensure_built(config.dataset, log=lambda *_: None)
+    source = builder.as_data_source(config.dataset.train_split)
+    preprocess = input_pipeline.train_preprocess(config)
+    result["profiled_examples"] = profile_examples
+    result["stage_ms_per_image"] = stage_profile.profile_pipeline(
+      source, preprocess, profile_examples
+    )
+  return {**result, **provenance()}
+
+
 def benchmark(config, steps=10, warmup=2, pipeline_batches=20) -> dict:
   """Speed and memory of `config` on the available devices, as a dict (see the module)."""
   device = jax.devices()[0]
@@ -217,6 +251,10 @@ def define_flags():
   flags.DEFINE_integer("steps", 10, "Timed steps (after warm-up).")
   flags.DEFINE_integer("warmup", 2, "Untimed steps first.")
   flags.DEFINE_integer("pipeline_batches", 20, "Batches timed for the input pipeline.")
+  flags.DEFINE_bool("pipeline_only", False, "Time the input pipeline alone, not the model.")
+  flags.DEFINE_integer(
+    "profile_examples", 0, "With --pipeline_only: the time per stage over this many examples."
+  )
   flags.DEFINE_string("sweep", "", "Comma-separated global batch sizes to run instead.")
   flags.DEFINE_string("output", "benchmark.json", "Where the JSON goes.")
   flags.mark_flags_as_required(["config"])
@@ -232,7 +270,10 @@ def main(argv):
     with config.unlocked():
       config.batch_size = config.eval_batch_size = size
     validate_config(config)
-    runs.append(benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.pipeline_batches))
+    if FLAGS.pipeline_only:
+      runs.append(benchmark_input_pipeline(config, FLAGS.pipeline_batches, FLAGS.profile_examples))
+    else:
+      runs.append(benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.pipeline_batches))
     print(json.dumps(runs[-1], indent=2), flush=True)
     # Written after every run: a sweep cut short keeps what it measured.
     paths.write_json(FLAGS.output, runs if FLAGS.sweep else runs[0], indent=2)

@@ -1,6 +1,7 @@
 import io
 import pickle
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -8,6 +9,7 @@ from PIL import Image
 from ncl_jax import normalization
 from ncl_jax.data import features as features_lib
 from ncl_jax.input import imaging, input_pipeline
+from ncl_jax.training import train
 
 
 def encoded(array, fmt="PNG", mode=None):
@@ -106,7 +108,9 @@ def test_mask_cache_evicts_least_recently_used_past_its_bound():
   assert got.dtype == np.uint8 and nonbinary and not resized
 
 
-def test_train_preprocess_resize_flip_and_normalize():
+def test_train_preprocess_resize_flip_and_normalize_on_the_device():
+  """Training batches carry uint8 pixels; the train step's lookup gives exactly
+  NumPy's (pixel - mean) / std for every value of every channel."""
   image = np.zeros((40, 60, 3), np.uint8)
   image[:, :30] = 255
   mask = np.zeros((40, 60), np.uint8)
@@ -116,7 +120,7 @@ def test_train_preprocess_resize_flip_and_normalize():
   seen_flipped = seen_plain = False
   for seed in range(8):
     out = transform.random_map(record, np.random.default_rng(seed))
-    assert out["image"].shape == (32, 32, 3) and out["image"].dtype == np.float32
+    assert out["image"].shape == (32, 32, 3) and out["image"].dtype == np.uint8
     assert out["mask"].shape == (32, 32) and set(np.unique(out["mask"])) <= {0, 1}
     left_white = out["mask"][:, 0].all()
     # the image and its mask are flipped together
@@ -124,8 +128,13 @@ def test_train_preprocess_resize_flip_and_normalize():
     seen_flipped |= not left_white
     seen_plain |= left_white
   assert seen_flipped and seen_plain
-  white = (255 - normalization.IMAGENET_MEAN) / normalization.IMAGENET_STD
-  np.testing.assert_allclose(out["image"][0, 0 if left_white else 31], white, rtol=1e-5)
+  np.testing.assert_array_equal(out["image"][0, 0 if left_white else 31], [255, 255, 255])
+  every_value = np.stack([np.arange(256, dtype=np.uint8)] * 3, -1)[None, :, None]  # [1, 256, 1, 3]
+  expected = (every_value.astype(np.float32) - normalization.IMAGENET_MEAN) / (
+    normalization.IMAGENET_STD
+  )
+  np.testing.assert_array_equal(np.asarray(jax.jit(train.model_images)(every_value)), expected)
+  np.testing.assert_array_equal(imaging.normalize(every_value[0]), expected[0])
 
 
 def test_train_preprocess_quarter_turns_image_and_mask_together():
@@ -140,7 +149,7 @@ def test_train_preprocess_quarter_turns_image_and_mask_together():
     out = transform.random_map(make_record(image, mask), np.random.default_rng(seed))
     turn = [k for k in range(4) if np.array_equal(out["mask"], np.rot90(mask, k))]
     assert len(turn) == 1
-    np.testing.assert_allclose(out["image"], imaging.normalize(np.rot90(image, turn[0])))
+    np.testing.assert_array_equal(out["image"], np.rot90(image, turn[0]))
     turns.add(turn[0])
   assert turns == {0, 1, 2, 3}
 

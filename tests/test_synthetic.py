@@ -79,14 +79,15 @@ def test_an_edit_changes_exactly_its_mask(kind):
   )
   rng = np.random.default_rng(5)
   photos = synthesis.PhotoCache(synthesis.BundledPhotos(), 256)
-  host = photos.get(2).rgb.astype(np.float32)
+  host = photos.get(2).rgb
   if kind == "splicing":
-    image, mask = edits.splice(rng, host, photos.get(0), knobs)
+    edit = edits.splice(rng, host, photos.get(0), knobs)
   elif kind == "copy_move":
-    image, mask = edits.copy_move(rng, host, knobs)
+    edit = edits.copy_move(rng, host, knobs)
   else:
-    image, mask = edits.removal(rng, host, knobs)
-  changed = np.abs(image - host).max(-1) > 0.5
+    edit = edits.removal(rng, host, knobs)
+  image, mask = edit.apply(host), edit.mask
+  changed = np.abs(image.astype(int) - host).max(-1) > 0
   assert mask.any()
   assert not (changed & (mask == 0)).any()
   assert changed[mask > 0].mean() > 0.5
@@ -107,8 +108,9 @@ def test_cutouts_are_pasted_with_their_own_shape():
     content_blur_probability=0.0,
     donor_jpeg_probability=0.0,
   )
-  host = np.zeros((120, 160, 3), np.float32)
-  image, mask = edits.splice(rng, host, cutout, knobs)
+  host = np.zeros((120, 160, 3), np.uint8)
+  edit = edits.splice(rng, host, cutout, knobs)
+  image, mask = edit.apply(host), edit.mask
   np.testing.assert_array_equal(image.max(-1) > 100, mask > 0)
   top, bottom, left, right = regions.bounding_box(mask)
   assert mask[top:bottom, left:right].mean() < 0.95  # not a rectangle: the L survived
@@ -119,7 +121,7 @@ def test_final_save_shifts_the_jpeg_grid_and_crops_the_mask_alike():
   knobs = dataclasses.replace(
     KNOBS, rescale_probability=0.0, final_png_probability=0.0, grid_shift_probability=1.0
   )
-  image = np.random.default_rng(2).uniform(0, 255, (100, 120, 3)).astype(np.float32)
+  image = np.random.default_rng(2).integers(0, 256, (100, 120, 3), np.uint8)
   mask = np.zeros((100, 120), np.uint8)
   mask[40:60, 50:70] = 1
   data, fmt, saved = recipe.final_save(rng, image, mask, knobs)
@@ -246,7 +248,7 @@ def test_build_and_read_without_tensorflow(tmp_path):
   builder = data.get_builder(
     {"name": "ncl_synthetic", "data_dir": str(tmp_path), "options": TINY_DATASET_OPTIONS}
   )
-  assert builder.is_prepared() and builder.version == "2.0.0"
+  assert builder.is_prepared() and builder.version == "3.0.0"
   config = ncl_synthetic.config_from_options(TINY_DATASET_OPTIONS)
   for split, count in (("train", 24), ("validation", 6), ("test", 6)):
     source = builder.as_data_source(split)

@@ -12,6 +12,7 @@ produced it.
 
 import glob
 import json
+import math
 import pathlib
 import sys
 
@@ -247,6 +248,77 @@ def cpu_section() -> str:
   )
 
 
+def feeding_section() -> str:
+  """The input pipeline per core, against the commit before the Feeding work,
+  and where its time goes."""
+  relative, check_file = "benchmarks/cpu_feeding.json", "benchmarks/recipe_statistics_check.json"
+  feeding, check = load(relative), load(check_file)
+  h200 = max(
+    load("benchmarks/nvidia_h200_paper_bf16_sweep.json"),
+    key=lambda e: e["train_images_per_second"],
+  )
+  step_rate = h200["train_images_per_second"]
+  old = feeding["old_commit"][:7]
+  rows, stages = [], {}
+  for entry in feeding["pipelines"]:
+    per_core = entry["median_per_core"]
+    every = entry["all_cores"]
+    rows.append(
+      [
+        entry["pipeline"],
+        number(per_core["old"], 1),
+        f"**{number(per_core['new'], 1)}**",
+        f"**{number(entry['speedup'], 2)}x**",
+        f"{number(every['images_per_second'], 1)} ({every['workers']} workers)",
+        math.ceil(step_rate / per_core["new"]),
+      ]
+    )
+    for which in ("old", "new"):
+      for stage, ms in entry["stage_ms_per_image"][which].items():
+        stages.setdefault(stage, {})[(entry["pipeline"], which)] = ms
+  header = ["pipeline", f"img/s per core at {old}", "img/s per core now", "speedup"]
+  header += [f"img/s on all {feeding['machine']['cores']} cores", "cores for 441 img/s"]
+  header[-1] = f"cores to feed {number(step_rate, 0)} img/s"
+  names = [e["pipeline"] for e in feeding["pipelines"]]
+  stage_header = ["stage"] + [f"{name}: {old} / now" for name in names]
+  stage_rows = [
+    [stage]
+    + [
+      f"{number(times.get((name, 'old')), 2)} / {number(times.get((name, 'new')), 2)}"
+      for name in names
+    ]
+    for stage, times in stages.items()
+  ]
+  lowest = min(check["tests"], key=lambda t: t["p_value"])
+  return "\n\n".join(
+    [
+      "## Feeding: the input pipeline per core",
+      f"Images/s of the training input pipeline alone, one process pinned to one core "
+      f"(`taskset -c 0`, no worker processes, one thread), this code against commit {old} "
+      f"in the same run (medians of {feeding['rounds']} rounds each), on a "
+      f"{feeding['machine']['cpu']}; then one grain worker process per core on all of "
+      "them. The last column is how many such cores keep the paper's "
+      f"network on one {h200['device_kind']} busy at its best measured step rate "
+      f"({number(step_rate, 0)} img/s, `benchmarks/nvidia_h200_paper_bf16_sweep.json`); "
+      "a faster core needs fewer.",
+      table(header, rows),
+      "Where a training image's time goes, in milliseconds per image (one example at a "
+      "time, photo caches warm; `ncl_jax.input.stage_profile`; a stage's time excludes the "
+      "stages it calls):",
+      table(stage_header, stage_rows),
+      f"The recipe means what it meant: measured on their files, {check['measured_examples']} "
+      f"forgeries of this code at the accelerator settings match "
+      f"{check['compared_with']['examples']} "
+      f"of commit {check['compared_with']['commit'][:7]} in every measure of "
+      f"`tools/recipe_statistics.py` ({len(check['tests'])} tests, lowest p-value "
+      f"{lowest['p_value']:.2f}, for {lowest['measure']} of {lowest['group']}; `{check_file}`); "
+      "the test suite checks the same at small sizes (`tests/test_recipe_statistics.py`).",
+      "Commands:",
+      commands({relative: feeding, check_file: check}),
+    ]
+  )
+
+
 def speed_page() -> str:
   """docs/speed.md."""
   return (
@@ -262,6 +334,7 @@ def speed_page() -> str:
         "images/s alone, the contrastive loss's share of the step, and the command, "
         "machine and commit.",
         accelerator_section(),
+        feeding_section(),
         torch_section(),
         cpu_section(),
       ]

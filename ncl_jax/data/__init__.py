@@ -16,8 +16,9 @@ import jax
 import tensorflow_datasets as tfds
 from jax.experimental import multihost_utils
 
-from ncl_jax import paths
-from ncl_jax.synthesis import PhotoForgeries, SynthesisConfig
+# synthesis as a module, not its names: it imports ncl_jax.data.splits, so either
+# package may be imported first.
+from ncl_jax import paths, synthesis
 
 from . import manual
 
@@ -94,8 +95,8 @@ def get_builder(dataset_config):
   `data_dir`, `manual_dir` and builder options under `options`)."""
   name, config_name = _split_name(dataset_config["name"])
   if name in SYNTHESIZED:
-    return PhotoForgeries(
-      dataset_config, SynthesisConfig.from_config(dataset_config.get("synthesis"))
+    return synthesis.PhotoForgeries(
+      dataset_config, synthesis.SynthesisConfig.from_config(dataset_config.get("synthesis"))
     )
   module = importlib.import_module(f"{__name__}.{name}")
   options = dict(dataset_config.get("options") or {})
@@ -124,7 +125,7 @@ def check_available(dataset_config):
   """The builder, if its dataset is built or can be (its manual_dir exists);
   DatasetNotFoundError saying where it looked and where the data comes from otherwise."""
   builder = get_builder(dataset_config)
-  if isinstance(builder, PhotoForgeries) or builder.is_prepared():
+  if isinstance(builder, synthesis.PhotoForgeries) or builder.is_prepared():
     return builder
   manual_dir = manual_dir_of(dataset_config)
   if is_manual(dataset_config["name"]) and not (manual_dir and manual_dir.exists()):
@@ -147,7 +148,7 @@ def ensure_built(dataset_config, log=print):
   data comes from, when a benchmark is neither built nor in manual_dir.
   """
   builder = check_available(dataset_config)
-  if isinstance(builder, PhotoForgeries):
+  if isinstance(builder, synthesis.PhotoForgeries):
     log(builder.describe())
     return builder
   if builder.is_prepared():

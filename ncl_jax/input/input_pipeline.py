@@ -2,7 +2,8 @@
 
 Training: decode -> binarize mask -> resize (bilinear image, nearest mask) or
 random crop -> random horizontal flip (and, if asked, a random quarter turn) ->
-ImageNet normalization -> batch.
+batch, images as uint8 pixels (a quarter of float32's bytes to stack and send;
+the train step normalizes them on the device).
 Evaluation: the same without randomness, the last batch padded with `valid = 0`
 examples (never dropping or repeating an image), and each example's original
 mask kept so metrics can be computed at the original size.
@@ -174,12 +175,14 @@ class TrainPreprocess(grain.transforms.RandomMap):
     except DecodeError as error:
       return {"skip_reason": str(error)}
     if self.random_flip and rng.random() < 0.5:
-      image, mask = image[:, ::-1], mask[:, ::-1]
+      # OpenCV's flip writes a contiguous copy at memory speed; NumPy's copy of a
+      # reversed view goes pixel by pixel.
+      image, mask = cv2.flip(image, 1), cv2.flip(mask, 1)
     if self.random_rotate:
       quarter_turns = int(rng.integers(4))
       image, mask = np.rot90(image, quarter_turns), np.rot90(mask, quarter_turns)
     return {
-      "image": normalize(image),
+      "image": np.ascontiguousarray(image),  # uint8: normalized on the device (train_step)
       "mask": np.ascontiguousarray(mask),
       "label": example["label"],
       "mask_resized": example["mask_resized"],
@@ -414,6 +417,21 @@ class ProcessRows:
     return self.dataset[(batch * self.process_count + self.process_index) * self.local_batch + row]
 
 
+def train_preprocess(config) -> TrainPreprocess:
+  """The per-example training transform of `config`."""
+  mask_cache = (
+    MaskCache(int(config.input.mask_cache_mb * 2**20)) if config.input.mask_cache_mb > 0 else None
+  )
+  return TrainPreprocess(
+    config.image_size,
+    config.input.train_crop,
+    config.input.random_flip,
+    config.input.mask_size_policy,
+    mask_cache=mask_cache,
+    random_rotate=config.input.random_rotate,
+  )
+
+
 def create_train_dataset(source, config, quality: DataQuality = None) -> grain.IterDataset:
   """Infinite, shuffled, batched training data for this process; same seed, same
   global batches whatever the number of processes.
@@ -426,19 +444,7 @@ def create_train_dataset(source, config, quality: DataQuality = None) -> grain.I
   """
   local_batch = per_process_batch_size(config.batch_size)
   dataset = grain.MapDataset.source(source).seed(config.seed).shuffle().repeat(None)
-  mask_cache = (
-    MaskCache(int(config.input.mask_cache_mb * 2**20)) if config.input.mask_cache_mb > 0 else None
-  )
-  dataset = dataset.random_map(
-    TrainPreprocess(
-      config.image_size,
-      config.input.train_crop,
-      config.input.random_flip,
-      config.input.mask_size_policy,
-      mask_cache=mask_cache,
-      random_rotate=config.input.random_rotate,
-    )
-  )
+  dataset = dataset.random_map(train_preprocess(config))
   if jax.process_count() > 1:
     dataset = grain.MapDataset.source(
       ProcessRows(dataset, local_batch, jax.process_index(), jax.process_count())

@@ -9,7 +9,8 @@ Nothing is written to disk.
 Dataset config keys (`config.dataset`): `manual_dir` (the photo folder; empty:
 scikit-image's bundled photos) and `options`: `source` ("folder", "bundled" or
 "tfds"), `tfds_name`, `tfds_split`, `image_key` (for "tfds"; `data_dir` is where
-it is built), `validation_fraction`, `num_validation`, `seed`, `cache_size`.
+it is built), `validation_fraction`, `num_validation`, `seed`, `cache_mb` (the memory, in MiB,
+of the decoded photos each process keeps).
 """
 
 import pathlib
@@ -28,7 +29,7 @@ DEFAULT_OPTIONS = {
   "hold_out_by": "file",
   "num_validation": 200,
   "seed": 0,
-  "cache_size": 64,
+  "cache_mb": 1024,
 }
 # Held-out photos need a collection of at least this many; smaller ones validate
 # on new forgeries of the training photos.
@@ -80,6 +81,9 @@ class PhotoForgeries:
 
   def __init__(self, dataset_config, knobs: recipe.SynthesisConfig):
     self.options = {**DEFAULT_OPTIONS, **dict(dataset_config.get("options") or {})}
+    # A count of cached photos in configs saved before `cache_mb`; a cache never
+    # changes a forgery, so it is dropped.
+    self.options.pop("cache_size", None)
     self.knobs = knobs
     self.source = photo_source(dataset_config, self.options)
     self.train_photos, self.validation_photos = split_photos(
@@ -96,7 +100,7 @@ class PhotoForgeries:
     seed = self.options["seed"]
     if split == "train":
       return stream.ForgerySource(
-        self.source, self.knobs, seed, stream.ENDLESS, self.options["cache_size"], self.train_photos
+        self.source, self.knobs, seed, stream.ENDLESS, self.options["cache_mb"], self.train_photos
       )
     if split == "validation":
       return stream.ForgerySource(
@@ -104,7 +108,7 @@ class PhotoForgeries:
         self.knobs,
         seed + 1_000_003,
         self.options["num_validation"],
-        self.options["cache_size"],
+        self.options["cache_mb"],
         self.validation_photos,
       )
     raise ValueError(f"photo_forgeries has the splits 'train' and 'validation', not {split!r}")

@@ -2,14 +2,44 @@
 pixels it changed: splicing from another photo (or a cut-out), copy-move within
 the photo (scaled, rotated, maybe mirrored), and removal by inpainting.
 
-Images are float32 [H, W, 3] in [0, 255] at the photo's own ("camera") scale;
-masks are uint8 [H, W] in {0, 1}. `knobs` is a SynthesisConfig (see recipe.py).
+An edit reads a uint8 [H, W, 3] photo at its own ("camera") scale and returns
+an `Edit`: the uint8 [H, W] mask in {0, 1} of the pixels it changed and the new
+float32 pixels of the one box it changed, the mask's bounding box widened by
+what its blurs reach (`margin`); so its cost follows the size of the edit, not
+of the photo. `knobs` is a SynthesisConfig (see recipe.py).
 """
+
+import dataclasses
 
 import cv2
 import numpy as np
 
 from ncl_jax.synthesis import regions
+
+CONTENT_BLUR_SIGMA = (0.4, 1.5)  # pixels, the optional blur of inserted content
+
+
+@dataclasses.dataclass(frozen=True)
+class Edit:
+  """An edit's result: `mask`, uint8 [H, W] in {0, 1}; `box`, (rows, cols)
+  slices; `pixels`, float32 [box rows, box cols, 3], the box's new values."""
+
+  mask: np.ndarray
+  box: tuple
+  pixels: np.ndarray
+
+  def apply(self, image: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3]: a copy of `image` with the box's new pixels, rounded."""
+    edited = image.copy()
+    edited[self.box] = to_uint8(self.pixels)
+    return edited
+
+
+def to_uint8(image) -> np.ndarray:
+  """float [H, W, C] -> uint8, rounded half to even and clipped to [0, 255]."""
+  rounded = np.rint(image)
+  np.clip(rounded, 0, 255, out=rounded)
+  return rounded.astype(np.uint8)
 
 
 def _uniform(rng, bounds):
@@ -17,15 +47,26 @@ def _uniform(rng, bounds):
   return float(rng.uniform(low, high))
 
 
+def blur_radius(sigma: float) -> int:
+  """How far OpenCV's Gaussian blur of a float image reaches (its kernel's half width)."""
+  return (int(round(sigma * 8 + 1)) | 1) // 2
+
+
+def margin(knobs) -> int:
+  """Pixels around an edit's region that its feathered edge and blurred content
+  can change or read: beyond them, the result equals the untouched host."""
+  return blur_radius(knobs.feather_sigma[1]) + blur_radius(CONTENT_BLUR_SIGMA[1]) + 1
+
+
 def jpeg_roundtrip(image, quality: int) -> np.ndarray:
-  """float [H, W, 3] -> float after one JPEG save and decode at `quality`."""
+  """uint8 (or float, rounded) [H, W, 3] RGB -> uint8 after one JPEG save and decode."""
+  if image.dtype != np.uint8:
+    image = to_uint8(image)
   ok, data = cv2.imencode(
-    ".jpg",
-    np.clip(np.round(image), 0, 255).astype(np.uint8)[..., ::-1],
-    [cv2.IMWRITE_JPEG_QUALITY, int(quality)],
+    ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
   )
   assert ok
-  return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32)
+  return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def match_colour(content, host, mask, strength):
@@ -35,28 +76,34 @@ def match_colour(content, host, mask, strength):
   if region.sum() < 16:
     return content
   src, dst = content[region], host[region]
-  matched = (content - src.mean(0)) / (src.std(0) + 1e-3) * (dst.std(0) + 1e-3) + dst.mean(0)
-  return (1 - strength) * content + strength * matched
+  gain = (dst.std(0) + 1e-3) / (src.std(0) + 1e-3)
+  # (1 - strength) * content + strength * ((content - src mean) * gain + dst mean):
+  # one affine map per channel, two passes over the pixels.
+  scale = (1 - strength) + strength * gain
+  offset = strength * (dst.mean(0) - src.mean(0) * gain)
+  return content * scale.astype(np.float32) + offset.astype(np.float32)
 
 
 def degrade(rng, content, knobs):
   """Optional blur and sensor-like noise on inserted content."""
   if rng.random() < knobs.content_blur_probability:
-    content = cv2.GaussianBlur(content, (0, 0), _uniform(rng, (0.4, 1.5)))
+    content = cv2.GaussianBlur(content, (0, 0), _uniform(rng, CONTENT_BLUR_SIGMA))
   if rng.random() < knobs.content_noise_probability:
-    content = content + rng.normal(0, _uniform(rng, (1.0, 6.0)), content.shape).astype(np.float32)
+    sigma = np.float32(_uniform(rng, (1.0, 6.0)))
+    content = content + rng.standard_normal(content.shape, np.float32) * sigma
   return content
 
 
-def composite(rng, host, content, mask, knobs):
-  """Blend `content` into `host` through `mask`, with a feathered edge sometimes.
-  Returns (image, mask of the pixels taken at least half from `content`)."""
-  alpha = mask.astype(np.float32)
+def composite(rng, host, content, mask, box, knobs) -> Edit:
+  """`content` (float32 pixels of `box`) blended into the host's box through
+  `mask`, with a feathered edge sometimes, which keeps every pixel of the mask
+  at least half `content` and every other at most 0.49."""
+  alpha = mask[box].astype(np.float32)
   if rng.random() < knobs.feather_probability:
-    alpha = cv2.GaussianBlur(alpha, (0, 0), _uniform(rng, knobs.feather_sigma))
-    alpha = np.where(mask > 0, np.maximum(alpha, 0.5), np.minimum(alpha, 0.49))
-  image = host * (1 - alpha[..., None]) + content * alpha[..., None]
-  return image, (alpha >= 0.5).astype(np.uint8)
+    blurred = cv2.GaussianBlur(alpha, (0, 0), _uniform(rng, knobs.feather_sigma))
+    alpha = np.where(alpha > 0, np.maximum(blurred, 0.5), np.minimum(blurred, 0.49))
+  alpha = alpha[..., None]
+  return Edit(mask, box, host[box] * (1 - alpha) + content * alpha)
 
 
 def _fit(image, height, width):
@@ -68,41 +115,75 @@ def _fit(image, height, width):
 
 
 def _donor_life(rng, rgb, knobs):
-  """The donor photo's own history: its camera's JPEG at another quality."""
-  rgb = rgb.astype(np.float32)
+  """The donor photo's own history: its camera's JPEG at another quality (float32)."""
   if rng.random() < knobs.donor_jpeg_probability:
     rgb = jpeg_roundtrip(rgb, int(rng.integers(*knobs.donor_quality, endpoint=True)))
-  return rgb
+  return rgb.astype(np.float32)
 
 
 def splice(rng, host, donor, knobs):
   """A region of another photo, or a whole cut-out, pasted into `host`."""
   height, width = host.shape[:2]
   if donor.is_cutout:
-    content, region = _place_cutout(rng, host, donor, knobs)
+    region, box, content = _place_cutout(rng, host, donor, knobs)
+    if box is None:  # scaled to nothing opaque: no edit
+      return Edit(region, (slice(0, 0), slice(0, 0)), np.zeros((0, 0, 3), np.float32))
   else:
     _, region = regions.random_region(rng, height, width, *knobs.region_area)
+    box = regions.box_around(region, margin(knobs))
     scale = _uniform(rng, knobs.donor_scale) * max(height, width) / max(donor.rgb.shape[:2])
-    donor_rgb = _donor_life(rng, donor.rgb, knobs)
-    big = _fit(
-      donor_rgb,
-      max(height, int(donor_rgb.shape[0] * scale)),
-      max(width, int(donor_rgb.shape[1] * scale)),
+    donor_height, donor_width = donor.rgb.shape[:2]
+    big = (max(height, int(donor_height * scale)), max(width, int(donor_width * scale)))
+    top = int(rng.integers(0, big[0] - height + 1))
+    left = int(rng.integers(0, big[1] - width + 1))
+    rows, cols = box
+    window = (
+      slice(top + rows.start, top + rows.stop),
+      slice(left + cols.start, left + cols.stop),
     )
-    top = int(rng.integers(0, big.shape[0] - height + 1))
-    left = int(rng.integers(0, big.shape[1] - width + 1))
-    content = big[top : top + height, left : left + width]
+    content = _donor_window(rng, donor.rgb, big, window, knobs)
   if rng.random() < knobs.colour_match_probability:
-    content = match_colour(content, host, region, _uniform(rng, (0.5, 1.0)))
-  return composite(rng, host, degrade(rng, content, knobs), region, knobs)
+    host_box = host[box].astype(np.float32)
+    content = match_colour(content, host_box, region[box], _uniform(rng, (0.5, 1.0)))
+  return composite(rng, host, degrade(rng, content, knobs), region, box, knobs)
+
+
+# Donor pixels read beyond a window: the resize filter's reach, and the JPEG
+# decoder's chroma upsampling, which reads across block edges.
+DONOR_PAD = 16
+JPEG_BLOCK = 16  # the 4:2:0 JPEG's unit of coding (MCU), in pixels
+
+
+def _donor_window(rng, rgb, size, window, knobs):
+  """float32 pixels of `window` (rows, cols) of the donor photo after its JPEG
+  life and a resize to `size` (height, width): only the part of the photo the
+  window comes from lives that life and is resized, cut at the photo's JPEG
+  block grid so that its blocks are the ones the whole photo's would be."""
+  (height, width), (rows, cols) = rgb.shape[:2], window
+  per_row, per_col = height / size[0], width / size[1]  # donor pixels per output pixel
+
+  def span(outputs, per_output, limit):
+    start = max(0, int(outputs.start * per_output) - DONOR_PAD) // JPEG_BLOCK * JPEG_BLOCK
+    stop = min(limit, int(np.ceil(outputs.stop * per_output)) + DONOR_PAD)
+    return start, stop
+
+  (y0, y1), (x0, x1) = span(rows, per_row, height), span(cols, per_col, width)
+  piece = _donor_life(rng, rgb[y0:y1, x0:x1], knobs)
+  piece = _fit(piece, max(1, round((y1 - y0) / per_row)), max(1, round((x1 - x0) / per_col)))
+  top, left = rows.start - round(y0 / per_row), cols.start - round(x0 / per_col)
+  out_height, out_width = rows.stop - rows.start, cols.stop - cols.start
+  content = piece[max(0, top) : top + out_height, max(0, left) : left + out_width]
+  missing = (out_height - content.shape[0], out_width - content.shape[1])
+  if any(missing):  # a pixel lost to rounding at the window's edge
+    content = np.pad(content, ((0, missing[0]), (0, missing[1]), (0, 0)), mode="edge")
+  return content
 
 
 def _place_cutout(rng, host, donor, knobs):
-  """(content, region): the donor's opaque object scaled to a region area of the
-  configured range and placed at random where it fits."""
+  """(region, box, content of the box): the donor's opaque object scaled to a
+  region area of the configured range and placed at random where it fits."""
   height, width = host.shape[:2]
-  ys, xs = np.nonzero(donor.alpha >= 128)
-  top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+  top, bottom, left, right = regions.bounding_box(donor.alpha >= 128)
   rgb = _donor_life(rng, donor.rgb[top:bottom, left:right], knobs)
   alpha = donor.alpha[top:bottom, left:right]
   opaque = float((alpha >= 128).mean())
@@ -114,11 +195,20 @@ def _place_cutout(rng, host, donor, knobs):
   alpha = _fit(alpha.astype(np.float32), *size)
   y = int(rng.integers(0, height - size[0] + 1))
   x = int(rng.integers(0, width - size[1] + 1))
-  content = host.copy()
-  content[y : y + size[0], x : x + size[1]] = rgb
   region = np.zeros((height, width), np.uint8)
   region[y : y + size[0], x : x + size[1]] = alpha >= 128
-  return content, region
+  if not region.any():
+    return region, None, None
+  box = regions.box_around(region, margin(knobs))
+  content = host[box].astype(np.float32)
+  rows, cols = box
+  # The pasted rectangle's part inside the box, in the box's coordinates.
+  y0, x0 = max(y, rows.start), max(x, cols.start)
+  y1, x1 = min(y + size[0], rows.stop), min(x + size[1], cols.stop)
+  content[y0 - rows.start : y1 - rows.start, x0 - cols.start : x1 - cols.start] = rgb[
+    y0 - y : y1 - y, x0 - x : x1 - x
+  ]
+  return region, box, content
 
 
 def copy_move(rng, host, knobs):
@@ -141,29 +231,44 @@ def copy_move(rng, host, knobs):
     if np.hypot(target[0] - center[0], target[1] - center[1]) < half:
       continue  # keep the copy mostly clear of its source
     matrix[:, 2] += np.array(target) - np.array(center)
-    content = cv2.warpAffine(
-      host, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
-    )
     region = cv2.warpAffine(source, matrix, (width, height), flags=cv2.INTER_NEAREST)
     if region.sum() >= 16:
-      return composite(rng, host, degrade(rng, content, knobs), region, knobs)
+      box = regions.box_around(region, margin(knobs))
+      content = warp_box(host, matrix, box).astype(np.float32)
+      return composite(rng, host, degrade(rng, content, knobs), region, box, knobs)
   return splice_free_fallback(rng, host, knobs)
 
 
+def warp_box(image, matrix, box):
+  """The pixels of `box` of cv2.warpAffine(image, matrix) (reflected borders)."""
+  rows, cols = box
+  shifted = matrix.copy()
+  shifted[:, 2] -= (cols.start, rows.start)  # the matrix maps the image's pixels to the output's
+  return cv2.warpAffine(
+    image,
+    shifted,
+    (cols.stop - cols.start, rows.stop - rows.start),
+    flags=cv2.INTER_LINEAR,
+    borderMode=cv2.BORDER_REFLECT,
+  )
+
+
 REMOVAL_METHODS = ("telea", "navier_stokes", "smooth", "clone")
+# The smooth fill's last (finest) scale, which alone sets its result.
+SMOOTH_FILL_SIGMA = 2
 
 
 def smooth_fill(image, region):
-  """Fill a region by normalized Gaussian convolution of its surroundings at
-  decreasing scales: a smooth, texture-free fill, like a biharmonic one."""
-  known = 1.0 - region.astype(np.float32)
-  result = image * known[..., None]
-  for sigma in (32, 16, 8, 4, 2):
-    weights = cv2.GaussianBlur(known, (0, 0), sigma)
-    blurred = cv2.GaussianBlur(result * known[..., None], (0, 0), sigma)
-    fill = blurred / np.maximum(weights, 1e-6)[..., None]
-    result = np.where(known[..., None] > 0, image, fill)
-  return result
+  """Fill a region by normalized Gaussian convolution of its surroundings (a
+  smooth, texture-free fill) in the region's box. Only the finest scale of the
+  former coarse-to-fine loop ever reached the result, so only it is computed:
+  pixels farther inside than its kernel reaches are filled with black."""
+  box = regions.box_around(region, blur_radius(SMOOTH_FILL_SIGMA) + 1)
+  known = 1.0 - region[box].astype(np.float32)
+  patch = image[box].astype(np.float32)
+  weights = cv2.GaussianBlur(known, (0, 0), SMOOTH_FILL_SIGMA)
+  blurred = cv2.GaussianBlur(patch * known[..., None], (0, 0), SMOOTH_FILL_SIGMA)
+  return box, blurred / np.maximum(weights, 1e-6)[..., None]
 
 
 def clone_fill(rng, image, region):
@@ -181,8 +286,15 @@ def clone_fill(rng, image, region):
       and 0 <= left + dx
       and right + dx <= width
     ):
-      return np.roll(image, (-dy, -dx), axis=(0, 1))
+      box = (slice(top, bottom), slice(left, right))
+      return box, image[top + dy : bottom + dy, left + dx : right + dx]
   return smooth_fill(image, region)
+
+
+def inpaint(image, region, radius: int, flag):
+  """OpenCV's inpainting of the region's box, widened by what the method reads."""
+  box = regions.box_around(region, radius + 2)
+  return box, cv2.inpaint(image[box], region[box], radius, flag)
 
 
 def removal(rng, host, knobs):
@@ -198,16 +310,18 @@ def removal(rng, host, knobs):
   if method in ("telea", "navier_stokes"):
     radius = int(rng.integers(*knobs.inpaint_radius, endpoint=True))
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-    filled = cv2.inpaint(np.clip(np.round(host), 0, 255).astype(np.uint8), region, radius, flag)
+    box, filled = inpaint(host, region, radius, flag)
   elif method == "smooth":
-    filled = smooth_fill(host, region)
+    box, filled = smooth_fill(host, region)
   else:
-    filled = clone_fill(rng, host, region)
+    box, filled = clone_fill(rng, host, region)
   filled = np.asarray(filled, np.float32)
   if rng.random() < knobs.content_noise_probability:  # grain re-added, as healing tools do
-    filled = filled + rng.normal(0, _uniform(rng, (1.0, 4.0)), filled.shape).astype(np.float32)
-  image = np.where(region[..., None] > 0, filled, host)
-  return image, region
+    sigma = np.float32(_uniform(rng, (1.0, 4.0)))
+    filled = filled + rng.standard_normal(filled.shape, np.float32) * sigma
+  return Edit(
+    region, box, np.where(region[box][..., None] > 0, filled, host[box]).astype(np.float32)
+  )
 
 
 def splice_free_fallback(rng, host, knobs):

@@ -10,8 +10,8 @@ Three sources, one interface (`len(source)`, `source.name(i)`, `source.encoded(i
 
 `PhotoCache` sits in front of any of them: it decodes a photo once, downscaled
 (JPEG draft mode) to at most `max_side` pixels, keeps an alpha channel if the file
-has one, and holds a bounded number of them in memory, so a small folder is not
-decoded again for every forgery.
+has one, and holds as many as fit in its memory budget, so a collection that fits
+is decoded once per process, not again for every forgery.
 """
 
 import collections
@@ -216,13 +216,14 @@ def decode_photo(data: bytes, max_side: int, name: str = "") -> Photo:
 
 
 class PhotoCache:
-  """Decoded, downscaled photos of a source, the `capacity` most recent in memory
-  (thread-safe; each worker process has its own)."""
+  """Decoded, downscaled photos of a source, the most recently used in memory up
+  to `max_bytes` (thread-safe; each worker process has its own)."""
 
-  def __init__(self, source, max_side: int, capacity: int = 64):
-    self.source, self.max_side, self.capacity = source, max_side, capacity
+  def __init__(self, source, max_side: int, max_bytes: int = 2**30):
+    self.source, self.max_side, self.max_bytes = source, max_side, max_bytes
     self._photos = collections.OrderedDict()
     self._lock = threading.Lock()
+    self.bytes = 0
     self.decode_failures = set()
 
   def __len__(self):
@@ -233,12 +234,12 @@ class PhotoCache:
     return {
       "source": self.source,
       "max_side": self.max_side,
-      "capacity": self.capacity,
+      "max_bytes": self.max_bytes,
       "decode_failures": set(self.decode_failures),
     }
 
   def __setstate__(self, state):
-    self.__init__(state["source"], state["max_side"], state["capacity"])
+    self.__init__(state["source"], state["max_side"], state["max_bytes"])
     self.decode_failures = state["decode_failures"]
 
   def get(self, index: int) -> Photo:
@@ -256,7 +257,14 @@ class PhotoCache:
         self.decode_failures.add(index)
       raise
     with self._lock:
-      self._photos[index] = photo
-      while len(self._photos) > self.capacity:
-        self._photos.popitem(last=False)
+      if index not in self._photos:
+        self._photos[index] = photo
+        self.bytes += photo_bytes(photo)
+      while self.bytes > self.max_bytes and len(self._photos) > 1:
+        self.bytes -= photo_bytes(self._photos.popitem(last=False)[1])
     return photo
+
+
+def photo_bytes(photo: Photo) -> int:
+  """The memory a decoded photo holds."""
+  return photo.rgb.nbytes + (0 if photo.alpha is None else photo.alpha.nbytes)

@@ -15,11 +15,9 @@ forgery is a pure function of (seed, index): an endless, reproducible stream.
 """
 
 import dataclasses
-import io
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from ncl_jax.synthesis import edits
 
@@ -88,7 +86,8 @@ class Forgery:
 
 
 def camera_image(rng, photo_rgb, knobs: SynthesisConfig) -> np.ndarray:
-  """A random crop of the photo at a random camera scale, usually JPEG'd once."""
+  """uint8 [h, w, 3]: a random crop of the photo at a random camera scale, usually
+  JPEG'd once (a view of the photo where neither happened)."""
   height, width = photo_rgb.shape[:2]
   aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.67))))
   crop_area = rng.uniform(0.4, 1.0) * height * width
@@ -106,10 +105,9 @@ def camera_image(rng, photo_rgb, knobs: SynthesisConfig) -> np.ndarray:
       (max(8, round(crop_w * scale)), max(8, round(crop_h * scale))),
       interpolation=cv2.INTER_AREA,
     )
-  image = crop.astype(np.float32)
   if rng.random() < knobs.camera_jpeg_probability:
-    image = edits.jpeg_roundtrip(image, int(rng.integers(*knobs.camera_quality, endpoint=True)))
-  return image
+    crop = edits.jpeg_roundtrip(crop, int(rng.integers(*knobs.camera_quality, endpoint=True)))
+  return crop
 
 
 def draw_kind(rng, knobs: SynthesisConfig) -> str:
@@ -120,24 +118,40 @@ def draw_kind(rng, knobs: SynthesisConfig) -> str:
   return str(rng.choice(KINDS[1:], p=weights / weights.sum()))
 
 
-def final_save(rng, image, mask, knobs: SynthesisConfig):
-  """(bytes, format, mask): an optional rescale, then a JPEG with a shifted grid or a PNG."""
+def final_save(rng, pixels, mask, knobs: SynthesisConfig, png_compression: int = 1):
+  """(bytes, format, mask) of uint8 [H, W, 3] pixels: an optional rescale, then a
+  JPEG with a shifted grid or a PNG (zlib level `png_compression`: the same
+  pixels at any level)."""
   if rng.random() < knobs.rescale_probability:
     factor = float(rng.uniform(*knobs.rescale_range))
-    size = (max(16, round(image.shape[1] * factor)), max(16, round(image.shape[0] * factor)))
-    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    size = (max(16, round(pixels.shape[1] * factor)), max(16, round(pixels.shape[0] * factor)))
+    pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
     mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
-  pixels = np.clip(np.round(image), 0, 255).astype(np.uint8)
-  buffer = io.BytesIO()
   if rng.random() < knobs.final_png_probability:
-    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue(), "png", mask
+    return encode(pixels, ".png", png_options(png_compression)), "png", mask
   if rng.random() < knobs.grid_shift_probability:
     dy, dx = (int(v) for v in rng.integers(1, 8, 2))
     pixels, mask = pixels[dy:, dx:], mask[dy:, dx:]
   quality = int(rng.integers(*knobs.final_quality, endpoint=True))
-  Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
-  return buffer.getvalue(), "jpeg", mask
+  return encode(pixels, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, quality]), "jpeg", mask
+
+
+def png_options(compression: int) -> list:
+  """OpenCV's PNG options at a zlib level; level 0 also leaves rows unfiltered (a
+  stored file, written and read at the speed of a copy)."""
+  options = [cv2.IMWRITE_PNG_COMPRESSION, compression]
+  return options + (
+    [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE] if compression == 0 else []
+  )
+
+
+def encode(pixels, extension: str, options: list) -> bytes:
+  """uint8 [H, W, 3] RGB -> the bytes of an image file (libjpeg-turbo's baseline
+  JPEG with 4:2:0 chroma, the bytes Pillow writes at the same quality; or PNG)."""
+  ok, data = cv2.imencode(extension, cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR), options)
+  if not ok:
+    raise ValueError(f"OpenCV could not encode a {pixels.shape} image as {extension}")
+  return data.tobytes()
 
 
 def synthesize(
@@ -147,19 +161,21 @@ def synthesize(
   knobs: SynthesisConfig,
   host_name: str = "",
   kind: str | None = None,
+  png_compression: int = 1,
 ) -> Forgery:
   """One example from a host Photo (and a donor Photo for splicing). `kind`
-  defaults to a draw from the configured weights."""
+  defaults to a draw from the configured weights; `png_compression` is the zlib
+  level of a PNG (level 0: the same pixels, written and read in a fraction of
+  the time, for files decoded at once and never stored)."""
   kind = kind or draw_kind(rng, knobs)
-  image = camera_image(rng, host.rgb, knobs)
-  mask = np.zeros(image.shape[:2], np.uint8)
-  if kind == "splicing":
-    image, mask = edits.splice(rng, image, donor, knobs)
-  elif kind == "copy_move":
-    image, mask = edits.copy_move(rng, image, knobs)
-  elif kind == "removal":
-    image, mask = edits.removal(rng, image, knobs)
-  image_bytes, image_format, mask = final_save(rng, image, mask, knobs)
+  pixels = camera_image(rng, host.rgb, knobs)
+  mask = np.zeros(pixels.shape[:2], np.uint8)
+  if kind != "authentic":
+    edit = {"splicing": edits.splice, "copy_move": edits.copy_move, "removal": edits.removal}[kind]
+    args = (donor,) if kind == "splicing" else ()
+    result = edit(rng, pixels, *args, knobs)
+    pixels, mask = result.apply(pixels), result.mask
+  image_bytes, image_format, mask = final_save(rng, pixels, mask, knobs, png_compression)
   if kind != "authentic" and not mask.any():
     kind = "authentic"  # the edit fell outside the final crop (vanishingly rare)
   return Forgery(image_bytes, image_format, mask, kind, host_name)

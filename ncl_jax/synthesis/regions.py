@@ -33,16 +33,26 @@ def polygon(rng, height, width, area):
   return mask
 
 
+# A blob's field is smooth: it is drawn at this fraction of the image's size and
+# interpolated up, which moves its outline by less than a pixel.
+BLOB_FIELD_SCALE = 4
+
+
 def blob(rng, height, width, area):
   """A smooth random blob: low-frequency noise biased toward one centre,
   thresholded so that about `area` of the image is inside."""
   coarse = rng.normal(size=(6, 6)).astype(np.float32)
-  field = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-  yy, xx = np.mgrid[0:height, 0:width]
+  small = (max(2, height // BLOB_FIELD_SCALE), max(2, width // BLOB_FIELD_SCALE))
+  field = cv2.resize(coarse, small[::-1], interpolation=cv2.INTER_CUBIC)
   cx, cy = _center(rng, height, width, _radius(height, width, area))
   scale = max(height, width)
-  field = field - 3.0 * (((yy - cy) / scale) ** 2 + ((xx - cx) / scale) ** 2) * 6
-  return (field > np.quantile(field, 1.0 - area)).astype(np.uint8)
+  # The radial bias at the small field's pixel centres, in the image's coordinates.
+  rows = ((np.arange(small[0]) + 0.5) * height / small[0] - 0.5 - cy) / scale
+  cols = ((np.arange(small[1]) + 0.5) * width / small[1] - 0.5 - cx) / scale
+  field = (field - 18.0 * (rows[:, None] ** 2 + cols[None, :] ** 2)).astype(np.float32)
+  threshold = np.quantile(field, 1.0 - area)
+  field = cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)
+  return (field > threshold).astype(np.uint8)
 
 
 def object_like(rng, height, width, area):
@@ -93,6 +103,18 @@ def alpha_region(alpha: np.ndarray) -> np.ndarray:
 
 
 def bounding_box(mask: np.ndarray):
-  """(top, bottom, left, right), exclusive ends, of the nonzero part of a mask."""
-  ys, xs = np.nonzero(mask)
-  return ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+  """(top, bottom, left, right), exclusive ends, of the nonzero part of a mask
+  (all 0 for an empty one)."""
+  left, top, width, height = cv2.boundingRect(np.asarray(mask, np.uint8))
+  return top, top + height, left, left + width
+
+
+def box_around(mask: np.ndarray, margin: int):
+  """(rows, cols): slices of the mask's bounding box widened by `margin` pixels
+  on every side, within the mask."""
+  top, bottom, left, right = bounding_box(mask)
+  height, width = mask.shape[:2]
+  return (
+    slice(max(0, top - margin), min(height, bottom + margin)),
+    slice(max(0, left - margin), min(width, right + margin)),
+  )

@@ -32,11 +32,15 @@ class ForgerySource:
     knobs: recipe.SynthesisConfig,
     seed: int,
     length: int = ENDLESS,
-    cache_size: int = 64,
+    cache_mb: float = 1024,
     photo_indices=None,
+    png_compression: int = 0,
   ):
+    """`png_compression`: the zlib level of the PNGs (0 for a stream decoded at
+    once: the same pixels, written and read in a fraction of the time)."""
     self.knobs, self.seed, self.length = knobs, seed, length
-    self.cache = photos_lib.PhotoCache(source, knobs.camera_long_side[1], cache_size)
+    self.png_compression = png_compression
+    self.cache = photos_lib.PhotoCache(source, knobs.camera_long_side[1], int(cache_mb * 2**20))
     indices = list(range(len(source))) if photo_indices is None else list(photo_indices)
     alpha = [source.may_have_alpha(i) for i in indices]
     self.hosts = [i for i, a in zip(indices, alpha) if not a]
@@ -89,7 +93,8 @@ class ForgerySource:
         _, donor = self._photo(others, pick)
       else:
         _, donor = host_index, host
-    return recipe.synthesize(rng, host, donor, self.knobs, self.cache.source.name(host_index), kind)
+    name = self.cache.source.name(host_index)
+    return recipe.synthesize(rng, host, donor, self.knobs, name, kind, self.png_compression)
 
   def __getitem__(self, index: int) -> dict:
     if not 0 <= index < self.length:

@@ -25,6 +25,7 @@ from ncl_jax.evaluation import loop as evaluation
 from ncl_jax.evaluation import targets as targets_lib
 from ncl_jax.input import input_pipeline
 from ncl_jax.method import objective
+from ncl_jax.normalization import NORMALIZED_VALUES
 from ncl_jax.serving.restore import BEST_METRIC
 from ncl_jax.training import checkpointing, metric_writers, preemption
 from ncl_jax.training.devices import DeviceMesh
@@ -36,15 +37,26 @@ from ncl_jax.training.state import StateFactory, TrainState
 DROPOUT_STREAM = 1
 
 
+def model_images(images):
+  """[b, H, W, 3] uint8 pixels -> float32 ImageNet-normalized, by table lookup on
+  the device (the numbers the host's normalization gives); float images are
+  taken as already normalized."""
+  if images.dtype != jnp.uint8:
+    return images
+  return jnp.asarray(NORMALIZED_VALUES)[jnp.arange(3), images.astype(jnp.int32)]
+
+
 def train_step(state: TrainState, batch, *, model, tx, config, mesh=None):
-  """One optimizer step. batch: image [b, H, W, 3] float32, mask [b, H, W] uint8."""
+  """One optimizer step. batch: image [b, H, W, 3] uint8 pixels (or float32
+  normalized), mask [b, H, W] uint8."""
   step_rng = jax.random.fold_in(state.rng, state.step)
+  images = model_images(batch["image"])
   targets = objective.make_targets(batch["mask"], step_rng, config)
 
   def loss_fn(params):
     outputs, updates = model.apply(
       {"params": params, "batch_stats": state.batch_stats},
-      batch["image"],
+      images,
       *objective.pivot_inputs(targets),
       train=True,
       mutable=["batch_stats"],
