@@ -238,7 +238,10 @@ def main():
     results.append(
       {
         "pipeline": name,
-        "flags": [f.replace(str(scratch), "SCRATCH") for f in flags["new"]],
+        "flags": [
+          f.replace(str(scratch), "SCRATCH").replace(str(args.photos), "PHOTOS")
+          for f in flags["new"]
+        ],
         "images_per_second_per_core": {"old": rounds["old"], "new": rounds["new"]},
         "median_per_core": {"old": old_median, "new": new_median},
         "speedup": new_median / old_median,
@@ -250,6 +253,12 @@ def main():
       }
     )
     print(json.dumps(results[-1]), flush=True)
+    write(args.output, results, args, old)
+
+
+def write(path, results, args, old):
+  """The JSON: provenance, the older checkout's commit, and the pipelines so far
+  (written after each one, so a run cut short keeps what it measured)."""
   sys.path.insert(0, str(NEW))
   from ncl_jax.provenance import provenance  # pylint: disable=g-import-not-at-top
 
@@ -260,9 +269,8 @@ def main():
   record["command"] = (
     record["command"].replace(str(args.photos), "PHOTOS").replace(str(args.old), "OLD_CHECKOUT")
   )
-  pathlib.Path(args.output).write_text(
-    json.dumps({**record, "pipelines": results}, indent=1) + "\n"
-  )
+  record.update(rounds=args.rounds, pipeline_batches=args.batches)
+  pathlib.Path(path).write_text(json.dumps({**record, "pipelines": results}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -188,7 +188,8 @@ def commit_of(module) -> str:
     ).strip()
 
   try:
-    return git("rev-parse", "HEAD") + ("+changes" if git("status", "--porcelain") else "")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "HEAD") + ("+changes" if dirty else "")
   except (OSError, subprocess.CalledProcessError):
     return ""
 

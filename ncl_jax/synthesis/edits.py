@@ -1,5 +1,5 @@
-"""The three edits, each returning the edited image and the exact mask of the
-pixels it changed: splicing from another photo (or a cut-out), copy-move within
+"""The three edits, each returning the exact mask of the pixels it changed and
+their new values: splicing from another photo (or a cut-out), copy-move within
 the photo (scaled, rotated, maybe mirrored), and removal by inpainting.
 
 An edit reads a uint8 [H, W, 3] photo at its own ("camera") scale and returns
