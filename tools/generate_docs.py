@@ -296,9 +296,9 @@ def feeding_section() -> str:
       f"Images/s of the training input pipeline alone, one process pinned to one core "
       f"(`taskset -c 0`, no worker processes, one thread), this code against commit {old} "
       f"in the same run (medians of {feeding['rounds']} rounds each), on a "
-      f"{feeding['machine']['cpu']}; then one grain worker process per core on all of "
-      "them. The last column is how many such cores keep the paper's "
-      f"network on one {h200['device_kind']} busy at its best measured step rate "
+      f"{feeding['machine']['cores']}-core {feeding['machine']['cpu']}; then one grain "
+      "worker process per core on all of them. The last column is how many such cores "
+      f"keep the paper's network on one {h200['device_kind']} busy at its best measured step rate "
       f"({number(step_rate, 0)} img/s, `benchmarks/nvidia_h200_paper_bf16_sweep.json`); "
       "a faster core needs fewer.",
       table(header, rows),
@@ -315,6 +315,11 @@ def feeding_section() -> str:
       "the test suite checks the same at small sizes (`tests/test_recipe_statistics.py`).",
       "Commands:",
       commands({relative: feeding, check_file: check}),
+      "\n".join(
+        f"- {entry['pipeline']}: `{entry['command']}` at commit {entry['commit'][:10]}"
+        for entry in feeding["pipelines"]
+        if "command" in entry
+      ),
     ]
   )
 
