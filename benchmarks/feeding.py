@@ -156,17 +156,12 @@ def stage_profile(checkout, flags, examples):
   return json.loads(checkout.run(command).strip().splitlines()[-1])
 
 
-def foreign_modules() -> list:
-  """Files of loaded ncl_jax modules that are not in the imported ncl_jax's folder."""
-  import ncl_jax  # pylint: disable=g-import-not-at-top
-
-  root = os.path.dirname(ncl_jax.__file__)
-  return [
-    module.__file__
-    for name, module in list(sys.modules.items())
-    if name.startswith("ncl_jax.") and getattr(module, "__file__", None)
-    if not module.__file__.startswith(root)
-  ]
+def load_from_this_checkout(relative: str):
+  """A module of this checkout loaded from its file, whichever ncl_jax is imported."""
+  spec = importlib.util.spec_from_file_location(pathlib.Path(relative).stem, NEW / relative)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def profile_child(examples, flags):
@@ -178,12 +173,10 @@ def profile_child(examples, flags):
   config_flags.DEFINE_config_file("config", "configs/photos.py", "")
   absl_flags.FLAGS(["feeding", *flags])
   config = absl_flags.FLAGS.config
-  spec = importlib.util.spec_from_file_location(
-    "stage_profile", NEW / "ncl_jax" / "input" / "stage_profile.py"
-  )
-  profiler = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(profiler)
-  from ncl_jax import data  # pylint: disable=g-import-not-at-top
+  profiler = load_from_this_checkout("ncl_jax/input/stage_profile.py")
+  statistics_tool = load_from_this_checkout("tools/recipe_statistics.py")
+  import ncl_jax  # pylint: disable=g-import-not-at-top
+  from ncl_jax import data
 
   try:  # checkouts before the input package; tried first, since an editable
     # install of this checkout would otherwise lend them its ncl_jax.input
@@ -203,7 +196,7 @@ def profile_child(examples, flags):
     config.image_size, config.input.train_crop, config.input.random_flip, "resize"
   )
   profile = profiler.profile_pipeline(source, preprocess, examples, stages=stages)
-  assert not foreign_modules(), foreign_modules()
+  assert not statistics_tool.foreign_modules(ncl_jax), statistics_tool.foreign_modules(ncl_jax)
   print(json.dumps(profile))
 
 

@@ -151,12 +151,16 @@ def parameter_count(config, exclude=()):
   )
 
 
-def measure_input_pipeline(config, batches):
-  """Images/s of the training input pipeline alone (decode, resize, flip, batch)."""
+def training_source(config):
+  """The config's training data source (built first where it needs to be)."""
   builder = data.ensure_built(config.dataset, log=lambda *_: None)
-  iterator = iter(
-    input_pipeline.create_train_dataset(builder.as_data_source(config.dataset.train_split), config)
-  )
+  return builder.as_data_source(config.dataset.train_split)
+
+
+def measure_input_pipeline(config, batches, source=None):
+  """Images/s of the training input pipeline alone (decode, resize, flip, batch)."""
+  source = training_source(config) if source is None else source
+  iterator = iter(input_pipeline.create_train_dataset(source, config))
   next(iterator)
   start = time.perf_counter()
   for _ in range(batches):
@@ -168,8 +172,9 @@ def benchmark_input_pipeline(config, batches, profile_examples=0) -> dict:
   """The input pipeline alone, as a dict: its images/s with the config's workers
   and threads on the cores this process may use, and, with `profile_examples`,
   the milliseconds per image of each of its stages (one example at a time)."""
+  source = training_source(config)
   result = {
-    "input_pipeline_images_per_second": measure_input_pipeline(config, batches),
+    "input_pipeline_images_per_second": measure_input_pipeline(config, batches, source),
     "input_pipeline_workers": config.input.num_workers,
     "input_pipeline_threads": config.input.num_threads,
     "cores_used": len(os.sched_getaffinity(0)),
@@ -179,8 +184,6 @@ def benchmark_input_pipeline(config, batches, profile_examples=0) -> dict:
     "dataset": config.dataset.name,
   }
   if profile_examples:
-    builder = data.ensure_built(config.dataset, log=lambda *_: None)
-    source = builder.as_data_source(config.dataset.train_split)
     preprocess = input_pipeline.train_preprocess(config)
     result["profiled_examples"] = profile_examples
     result["stage_ms_per_image"] = stage_profile.profile_pipeline(

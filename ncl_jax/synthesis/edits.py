@@ -59,9 +59,7 @@ def margin(knobs) -> int:
 
 
 def jpeg_roundtrip(image, quality: int) -> np.ndarray:
-  """uint8 (or float, rounded) [H, W, 3] RGB -> uint8 after one JPEG save and decode."""
-  if image.dtype != np.uint8:
-    image = to_uint8(image)
+  """uint8 [H, W, 3] RGB -> uint8 after one JPEG save and decode at `quality`."""
   ok, data = cv2.imencode(
     ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
   )
@@ -299,8 +297,8 @@ def inpaint(image, region, radius: int, flag):
 
 def removal(rng, host, knobs):
   """An object-shaped region filled in from its surroundings: OpenCV's inpainting
-  (Telea's or Navier-Stokes'), a smooth diffusion-like fill, or a nearby patch
-  cloned over it, as weighted by `removal_method_weights`."""
+  (Telea's or Navier-Stokes'), a smooth fill from the region's edge (see
+  smooth_fill), or a nearby patch cloned over it, as weighted by `removal_method_weights`."""
   height, width = host.shape[:2]
   _, region = regions.random_region(
     rng, height, width, knobs.region_area[0], min(knobs.region_area[1], 0.12)

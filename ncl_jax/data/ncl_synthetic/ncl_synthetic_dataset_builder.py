@@ -98,8 +98,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     "JPEG, edit, final JPEG with a shifted grid or PNG) at 1-1.5x image_size, "
     "regions of 2-30% of the image.",
     "3.0.0": "The same recipe, synthesized faster: each edit works on its region's box, "
-    "so the noise of the examples that get some is drawn there and those examples "
-    "differ from 2.0.0's; every other example is the same.",
+    "so the noise of the examples that get some is drawn there, and rescaled images "
+    "are rounded before their rescale; those examples differ from 2.0.0's.",
   }
   BUILDER_CONFIGS = [DEFAULT_CONFIG]
   name = "ncl_synthetic"
