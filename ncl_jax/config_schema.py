@@ -302,13 +302,14 @@ def _validate_across_keys(config, num_devices):
   import jax  # noqa: PLC0415  (the device count: only where a config is validated)
 
   num_devices = num_devices or jax.device_count()
-  if "synthesis" in config.dataset:
-    from ncl_jax.synthesis.recipe import SynthesisConfig  # noqa: PLC0415
+  for section in ("synthesis", "validation_synthesis"):
+    if section in config.dataset:
+      from ncl_jax.synthesis.recipe import SynthesisConfig  # noqa: PLC0415
 
-    try:
-      SynthesisConfig.from_config(config.dataset.synthesis)
-    except (TypeError, ValueError) as error:
-      raise ConfigError(f"dataset.synthesis: {error}") from error
+      try:
+        SynthesisConfig.from_config(config.dataset[section])
+      except (TypeError, ValueError) as error:
+        raise ConfigError(f"dataset.{section}: {error}") from error
   _check(
     config.patch_size % 4 == 0,
     f"patch_size={config.patch_size} must be a positive multiple of 4 "

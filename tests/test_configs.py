@@ -117,3 +117,14 @@ def test_protocol_mvss_trains_on_casia_v2_and_tests_five_datasets_as_imdlbenco(t
   assert (casia["num_images"], casia["num_manipulated"]) == (5, 3)
   records = [json.loads(line) for line in open(tmp_path / "w" / "metrics.jsonl")]
   assert any(r["split"] == "validation" for r in records)  # model selection on v2 validation
+
+
+def test_every_recipe_arm_validates_on_the_baselines_validation_forgeries():
+  recipe_ab = importlib.import_module("configs.recipe_ab")
+  baseline = recipe_ab.get_config("baseline")
+  for arm in recipe_ab.ARMS:
+    config = validate_config(recipe_ab.get_config(arm), num_devices=1)
+    assert config.dataset.validation_synthesis == baseline.dataset.synthesis
+    assert (config.dataset.synthesis == baseline.dataset.synthesis) == (arm == "baseline")
+  with pytest.raises(ValueError, match="unknown arm 'nope'; arms: baseline"):
+    recipe_ab.get_config("nope")

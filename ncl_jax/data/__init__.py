@@ -95,8 +95,11 @@ def get_builder(dataset_config):
   `data_dir`, `manual_dir` and builder options under `options`)."""
   name, config_name = _split_name(dataset_config["name"])
   if name in SYNTHESIZED:
+    validation = dataset_config.get("validation_synthesis")
     return synthesis.PhotoForgeries(
-      dataset_config, synthesis.SynthesisConfig.from_config(dataset_config.get("synthesis"))
+      dataset_config,
+      synthesis.SynthesisConfig.from_config(dataset_config.get("synthesis")),
+      synthesis.SynthesisConfig.from_config(validation) if validation else None,
     )
   module = importlib.import_module(f"{__name__}.{name}")
   options = dict(dataset_config.get("options") or {})

@@ -19,6 +19,7 @@ STAGES = (
   ("camera crop and resize", "ncl_jax.synthesis.recipe", "camera_image"),
   ("JPEG round trips (camera, donor)", "ncl_jax.synthesis.edits", "jpeg_roundtrip"),
   ("regions", "ncl_jax.synthesis.regions", "random_region"),
+  ("regions", "ncl_jax.synthesis.regions", "silhouette"),
   ("donor resize", "ncl_jax.synthesis.edits", "_fit"),
   ("colour match", "ncl_jax.synthesis.edits", "match_colour"),
   ("content blur and noise", "ncl_jax.synthesis.edits", "degrade"),

@@ -6,8 +6,10 @@ fixed set of `num_validation` forgeries from photos held out of training (a
 seeded share of the collection, chosen by file name), for model selection.
 Nothing is written to disk.
 
-Dataset config keys (`config.dataset`): `manual_dir` (the photo folder; empty:
-scikit-image's bundled photos) and `options`: `source` ("folder", "bundled" or
+Dataset config keys (`config.dataset`): `synthesis` (the recipe),
+`validation_synthesis` (the validation forgeries' recipe where it differs, so
+that training recipes compare on one validation set), `manual_dir` (the photo
+folder; empty: scikit-image's bundled photos) and `options`: `source` ("folder", "bundled" or
 "tfds"), `tfds_name`, `tfds_split`, `image_key` (for "tfds"; `data_dir` is where
 it is built), `validation_fraction`, `num_validation`, `seed`, `cache_mb` (the memory, in MiB,
 of the decoded photos each process keeps).
@@ -79,12 +81,19 @@ def split_photos(source, fraction: float, seed: int, hold_out_by: str = "file"):
 class PhotoForgeries:
   """Forgeries of a photo collection as train and validation data sources."""
 
-  def __init__(self, dataset_config, knobs: recipe.SynthesisConfig):
+  def __init__(
+    self,
+    dataset_config,
+    knobs: recipe.SynthesisConfig,
+    validation_knobs: recipe.SynthesisConfig | None = None,
+  ):
+    """`knobs`: the training forgeries' recipe; `validation_knobs`: the validation
+    forgeries' (None: the same), so that recipes compare on one validation set."""
     self.options = {**DEFAULT_OPTIONS, **dict(dataset_config.get("options") or {})}
     # A count of cached photos in configs saved before `cache_mb`; a cache never
     # changes a forgery, so it is dropped.
     self.options.pop("cache_size", None)
-    self.knobs = knobs
+    self.knobs, self.validation_knobs = knobs, validation_knobs or knobs
     self.source = photo_source(dataset_config, self.options)
     self.train_photos, self.validation_photos = split_photos(
       self.source,
@@ -105,7 +114,7 @@ class PhotoForgeries:
     if split == "validation":
       return stream.ForgerySource(
         self.source,
-        self.knobs,
+        self.validation_knobs,
         seed + 1_000_003,
         self.options["num_validation"],
         self.options["cache_mb"],

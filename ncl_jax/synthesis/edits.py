@@ -252,25 +252,40 @@ def warp_box(image, matrix, box):
 
 
 REMOVAL_METHODS = ("telea", "navier_stokes", "smooth", "clone")
-# The smooth fill's last (finest) scale, which alone sets its result.
+# The smooth fill's Gaussian at each pyramid level.
 SMOOTH_FILL_SIGMA = 2
 
 
-def smooth_fill(image, region):
+def smooth_fill(image, region, levels: int = 1):
   """Fill a region by normalized Gaussian convolution of its surroundings (a
-  smooth, texture-free fill) in the region's box. Only the finest scale of the
-  former coarse-to-fine loop ever reached the result, so only it is computed:
-  pixels farther inside than its kernel reaches are filled with black."""
+  smooth, texture-free fill) in the region's box. With one level, pixels farther
+  inside than its kernel reaches are filled with black (the recipe's fill before
+  `smooth_fill_levels`); with more, what a level cannot reach comes from the next
+  coarser one (push-pull)."""
   box = regions.box_around(region, blur_radius(SMOOTH_FILL_SIGMA) + 1)
   known = 1.0 - region[box].astype(np.float32)
   patch = image[box].astype(np.float32)
+  return box, _normalized_fill(patch * known[..., None], known, levels)
+
+
+def _normalized_fill(weighted, known, levels):
+  """float32 [h, w, 3]: the normalized convolution of `weighted` (pixels times
+  `known`, [h, w] weights); where its weights fall short and levels remain, mixed
+  with the fill of the half-size pyramid level."""
   weights = cv2.GaussianBlur(known, (0, 0), SMOOTH_FILL_SIGMA)
-  blurred = cv2.GaussianBlur(patch * known[..., None], (0, 0), SMOOTH_FILL_SIGMA)
-  return box, blurred / np.maximum(weights, 1e-6)[..., None]
+  blurred = cv2.GaussianBlur(weighted, (0, 0), SMOOTH_FILL_SIGMA)
+  estimate = blurred / np.maximum(weights, 1e-6)[..., None]
+  if levels <= 1 or min(known.shape) < 4:
+    return estimate
+  coarse = _normalized_fill(cv2.pyrDown(weighted), cv2.pyrDown(known), levels - 1)
+  coarse = cv2.resize(coarse, known.shape[::-1], interpolation=cv2.INTER_LINEAR)
+  confidence = np.minimum(2 * weights, 1.0)[..., None]
+  return confidence * estimate + (1 - confidence) * coarse
 
 
-def clone_fill(rng, image, region):
-  """Fill a region with a nearby patch of the same image (a clone stamp)."""
+def clone_fill(rng, image, region, levels: int = 1):
+  """Fill a region with a nearby patch of the same image (a clone stamp); the
+  smooth fill of `levels` where no patch fits."""
   top, bottom, left, right = regions.bounding_box(region)
   height, width = image.shape[:2]
   span_y, span_x = bottom - top, right - left
@@ -286,7 +301,7 @@ def clone_fill(rng, image, region):
     ):
       box = (slice(top, bottom), slice(left, right))
       return box, image[top + dy : bottom + dy, left + dx : right + dx]
-  return smooth_fill(image, region)
+  return smooth_fill(image, region, levels)
 
 
 def inpaint(image, region, radius: int, flag):
@@ -295,14 +310,27 @@ def inpaint(image, region, radius: int, flag):
   return box, cv2.inpaint(image[box], region[box], radius, flag)
 
 
-def removal(rng, host, knobs):
-  """An object-shaped region filled in from its surroundings: OpenCV's inpainting
-  (Telea's or Navier-Stokes'), a smooth fill from the region's edge (see
-  smooth_fill), or a nearby patch cloned over it, as weighted by `removal_method_weights`."""
+def removal_region(rng, host, knobs, silhouette_of=None):
+  """uint8 [H, W]: what a removal takes away: the silhouette of the cut-out
+  `silhouette_of` (regions.silhouette), or a region of regions.py of at most 12%
+  of the image."""
+  if silhouette_of is not None:
+    return regions.silhouette(
+      rng, host, silhouette_of.alpha, knobs.silhouette_area, knobs.silhouette_dilation
+    )
   height, width = host.shape[:2]
   _, region = regions.random_region(
     rng, height, width, knobs.region_area[0], min(knobs.region_area[1], 0.12)
   )
+  return region
+
+
+def removal(rng, host, knobs, silhouette_of=None):
+  """An object-shaped region (see removal_region) filled in from its surroundings:
+  OpenCV's inpainting (Telea's or Navier-Stokes'), a smooth fill from the region's
+  edge (see smooth_fill), or a nearby patch cloned over it, as weighted by
+  `removal_method_weights`."""
+  region = removal_region(rng, host, knobs, silhouette_of)
   weights = np.asarray(knobs.removal_method_weights, np.float64)
   method = REMOVAL_METHODS[int(rng.choice(len(REMOVAL_METHODS), p=weights / weights.sum()))]
   if method in ("telea", "navier_stokes"):
@@ -310,9 +338,9 @@ def removal(rng, host, knobs):
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
     box, filled = inpaint(host, region, radius, flag)
   elif method == "smooth":
-    box, filled = smooth_fill(host, region)
+    box, filled = smooth_fill(host, region, knobs.smooth_fill_levels)
   else:
-    box, filled = clone_fill(rng, host, region)
+    box, filled = clone_fill(rng, host, region, knobs.smooth_fill_levels)
   filled = np.asarray(filled, np.float32)
   if rng.random() < knobs.content_noise_probability:  # grain re-added, as healing tools do
     sigma = np.float32(_uniform(rng, (1.0, 4.0)))

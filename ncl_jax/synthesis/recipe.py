@@ -51,6 +51,15 @@ class SynthesisConfig:
   inpaint_radius: tuple[int, int] = (3, 9)
   # removal by: OpenCV Telea, OpenCV Navier-Stokes, a smooth fill, a cloned patch
   removal_method_weights: tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.2)
+  # The share of removals whose region is a cut-out's silhouette (when there are
+  # cut-outs): dilated, of an area in `silhouette_area`, over the most textured
+  # of a few places; the others are regions of regions.py.
+  removal_silhouette_probability: float = 0.0
+  silhouette_area: tuple[float, float] = (0.01, 0.25)  # fraction of the image, log-uniform
+  silhouette_dilation: tuple[int, int] = (2, 8)  # pixels at camera scale
+  # Pyramid levels of the smooth fill (1: its finest scale only, which leaves a
+  # region's inside black; more fill the inside from coarser levels).
+  smooth_fill_levels: int = 1
   rescale_probability: float = 0.3
   rescale_range: tuple[float, float] = (0.5, 0.95)
   final_png_probability: float = 0.25
@@ -163,7 +172,8 @@ def synthesize(
   kind: str | None = None,
   png_compression: int = 1,
 ) -> Forgery:
-  """One example from a host Photo (and a donor Photo for splicing). `kind`
+  """One example from a host Photo (and a donor Photo for splicing, or a cut-out
+  whose silhouette a removal takes). `kind`
   defaults to a draw from the configured weights; `png_compression` is the zlib
   level of a PNG (level 0: the same pixels, written and read in a fraction of
   the time, for files decoded at once and never stored)."""
@@ -171,9 +181,12 @@ def synthesize(
   pixels = camera_image(rng, host.rgb, knobs)
   mask = np.zeros(pixels.shape[:2], np.uint8)
   if kind != "authentic":
-    edit = {"splicing": edits.splice, "copy_move": edits.copy_move, "removal": edits.removal}[kind]
-    args = (donor,) if kind == "splicing" else ()
-    result = edit(rng, pixels, *args, knobs)
+    if kind == "splicing":
+      result = edits.splice(rng, pixels, donor, knobs)
+    elif kind == "copy_move":
+      result = edits.copy_move(rng, pixels, knobs)
+    else:  # a removal's donor, when there is one, is a cut-out whose silhouette it removes
+      result = edits.removal(rng, pixels, knobs, silhouette_of=donor)
     pixels, mask = result.apply(pixels), result.mask
   image_bytes, image_format, mask = final_save(rng, pixels, mask, knobs, png_compression)
   if kind != "authentic" and not mask.any():

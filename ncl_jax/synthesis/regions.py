@@ -1,5 +1,5 @@
 """Object-shaped regions for forgeries: smooth random blobs, polygons, unions of
-ellipses (a body with limbs), and the alpha matte of a cut-out.
+ellipses (a body with limbs), and the silhouette of a cut-out placed over texture.
 
 Every function takes a NumPy Generator and returns uint8 [height, width] in {0, 1}.
 """
@@ -100,6 +100,70 @@ def alpha_region(alpha: np.ndarray) -> np.ndarray:
   if len(ys) == 0:
     return mask
   return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+# A silhouette goes to the most textured of this many random places.
+SILHOUETTE_PLACES = 4
+# The texture map that ranks the places is computed at this fraction of the size.
+TEXTURE_SCALE = 4
+
+
+def texture_integral(rgb: np.ndarray) -> np.ndarray:
+  """float64 [h/TEXTURE_SCALE + 1, w/TEXTURE_SCALE + 1]: the integral image of the
+  grey level's gradient magnitude at reduced size, so a box's texture is 4 reads."""
+  grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+  small = cv2.resize(
+    grey,
+    (max(1, grey.shape[1] // TEXTURE_SCALE), max(1, grey.shape[0] // TEXTURE_SCALE)),
+    interpolation=cv2.INTER_AREA,
+  ).astype(np.float32)
+  magnitude = np.abs(cv2.Sobel(small, -1, 1, 0)) + np.abs(cv2.Sobel(small, -1, 0, 1))
+  return cv2.integral(magnitude, sdepth=cv2.CV_64F)
+
+
+def box_texture(integral, top, left, height, width) -> float:
+  """The mean gradient magnitude in an image box, read from texture_integral."""
+  t, l = top // TEXTURE_SCALE, left // TEXTURE_SCALE
+  b = min(integral.shape[0] - 1, max(t + 1, (top + height) // TEXTURE_SCALE))
+  r = min(integral.shape[1] - 1, max(l + 1, (left + width) // TEXTURE_SCALE))
+  t, l = min(t, b - 1), min(l, r - 1)
+  total = integral[b, r] - integral[t, r] - integral[b, l] + integral[t, l]
+  return float(total / ((b - t) * (r - l)))
+
+
+def silhouette(rng, host_rgb, alpha, area_range, dilation_range):
+  """The opaque silhouette of a cut-out's alpha matte [h, w], scaled to a
+  log-uniform area fraction of `area_range` of the host, sometimes mirrored,
+  dilated by a drawn number of pixels, and placed where the host
+  (uint8 [H, W, 3]) is most textured among SILHOUETTE_PLACES random places."""
+  height, width = host_rgb.shape[:2]
+  shape = alpha_region(alpha)
+  area = float(np.exp(rng.uniform(*np.log(area_range))))
+  scale = np.sqrt(area * height * width / max(int(shape.sum()), 1))
+  scale = min(scale, 0.9 * height / shape.shape[0], 0.9 * width / shape.shape[1])
+  size = (max(2, int(shape.shape[1] * scale)), max(2, int(shape.shape[0] * scale)))
+  shape = (cv2.resize(shape * 255, size, interpolation=cv2.INTER_LINEAR) >= 128).astype(np.uint8)
+  if rng.random() < 0.5:
+    shape = cv2.flip(shape, 1)
+  dilation = int(rng.integers(*dilation_range, endpoint=True))
+  if dilation > 0:
+    shape = cv2.dilate(
+      np.pad(shape, dilation),
+      cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1,) * 2),
+    )
+  shape = shape[:height, :width]
+  places = [
+    (
+      int(rng.integers(0, height - shape.shape[0] + 1)),
+      int(rng.integers(0, width - shape.shape[1] + 1)),
+    )
+    for _ in range(SILHOUETTE_PLACES)
+  ]
+  integral = texture_integral(host_rgb)
+  top, left = max(places, key=lambda p: box_texture(integral, *p, *shape.shape))
+  mask = np.zeros((height, width), np.uint8)
+  mask[top : top + shape.shape[0], left : left + shape.shape[1]] = shape
+  return mask
 
 
 def bounding_box(mask: np.ndarray):

@@ -93,6 +93,9 @@ class ForgerySource:
         _, donor = self._photo(others, pick)
       else:
         _, donor = host_index, host
+    elif kind == "removal" and self.cutouts and self.knobs.removal_silhouette_probability > 0:
+      if rng.random() < self.knobs.removal_silhouette_probability:
+        _, donor = self._photo(self.cutouts, int(rng.integers(len(self.cutouts))))
     name = self.cache.source.name(host_index)
     return recipe.synthesize(rng, host, donor, self.knobs, name, kind, self.png_compression)
 
