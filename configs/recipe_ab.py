@@ -20,9 +20,29 @@ def real_removals(config):
   config.dataset.synthesis.smooth_fill_levels = 8
 
 
+def image_head(config):
+  """A trained image-level decision (its probability is the image score), with
+  two in five training images untouched instead of one in four."""
+  config.model.image_head = "pooled"
+  config.dataset.synthesis.authentic_fraction = 0.4
+
+
+def post_processing(config):
+  """Global post-processing of every training image as IMDL-BenCo trains with:
+  scale +-0.2, brightness and contrast +-0.1, JPEG 70-100 and Gaussian blur 3-7
+  each on a fifth, and quarter turns beside the flips."""
+  post = config.input.post_processing
+  post.scale, post.brightness, post.contrast = 0.2, 0.1, 0.1
+  post.jpeg_probability, post.jpeg_quality = 0.2, (70, 100)
+  post.blur_probability, post.blur_kernel = 0.2, (3, 7)
+  config.input.random_rotate = True
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
+  "image_head": image_head,
+  "post_processing": post_processing,
 }
 
 

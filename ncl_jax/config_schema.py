@@ -111,6 +111,14 @@ POSITIVE_INTEGERS = Check(
   lambda v: len(v) > 0 and all(_number(g) and int(g) == g and g >= 1 for g in v),
   lambda: "must be positive integers",
 )
+QUALITY_RANGE = Check(
+  lambda v: len(v) == 2 and all(_number(q) and int(q) == q for q in v) and 1 <= v[0] <= v[1] <= 100,
+  lambda: "must be two JPEG qualities (low, high) in [1, 100]",
+)
+KERNEL_RANGE = Check(
+  lambda v: len(v) == 2 and all(_number(k) and int(k) == k for k in v) and 1 <= v[0] <= v[1],
+  lambda: "must be two kernel sizes (low, high), an odd one between them",
+)
 OPEN = None  # a section whose keys depend on another value (a builder's options)
 
 SCHEMA = {
@@ -166,6 +174,18 @@ SCHEMA = {
     "mask_size_policy": Key("resize", one_of("ncl_jax.input.imaging:MASK_SIZE_POLICIES")),
     # Decoded training masks kept per process (MiB; 0: none): at 512 px a mask takes 32 KiB.
     "mask_cache_mb": Key(256, NON_NEGATIVE, legacy=256),
+    # Beyond the paper: global post-processing of training images as IMDL-BenCo trains
+    # with (input/post_processing.py; 0 switches an operation off): resize by
+    # 1 + U(-scale, scale), brightness and contrast, JPEG, Gaussian blur.
+    "post_processing": {
+      "scale": Key(0.0, in_range(0, 1, high_open=True), legacy=0.0),
+      "brightness": Key(0.0, in_range(0, 1), legacy=0.0),
+      "contrast": Key(0.0, in_range(0, 1), legacy=0.0),
+      "jpeg_probability": Key(0.0, in_range(0, 1), legacy=0.0),
+      "jpeg_quality": Key((70, 100), QUALITY_RANGE, legacy=(70, 100)),
+      "blur_probability": Key(0.0, in_range(0, 1), legacy=0.0),
+      "blur_kernel": Key((3, 7), KERNEL_RANGE, legacy=(3, 7)),
+    },
   },
   "model": {
     "depth": Key(101, one_of("ncl_jax.models.resnet:RESNET_LAYOUTS")),
@@ -198,6 +218,10 @@ SCHEMA = {
     # upsampled (so two pivot-consistent terms supervise one head at two sizes); True,
     # a 1x1 head of its own on the decoder's features (docs/method.md).
     "decoder_aux_head": Key(False, BOOLEAN, legacy=False),
+    # Beyond the paper: "pooled", a logistic regression on statistics of the map trained
+    # as the image-level decision, whose probability is the image score; "none": the
+    # image score is `image_score_quantile` of the map.
+    "image_head": Key("none", one_of("ncl_jax.models.image_head:IMAGE_HEADS"), legacy="none"),
   },
   "ncl": {
     "weight": Key(0.1, NON_NEGATIVE),  # omega (choice); 0 gives the segmentation baseline
@@ -212,6 +236,8 @@ SCHEMA = {
     "mode": Key("pivot", one_of(("pivot", "bce"))),  # the paper, or plain BCE on the outputs
     # Beyond the paper: this weight times a soft Dice loss of the final map (0: none).
     "dice_weight": Key(0.0, NON_NEGATIVE, legacy=0.0),
+    # The weight of the image-level decision's binary cross-entropy (model.image_head).
+    "image_weight": Key(1.0, NON_NEGATIVE, legacy=1.0),
   },
   # Several hosts: "auto" calls jax.distributed.initialize() where JAX can detect the
   # cluster (Cloud TPU pods, Slurm, JAX_COORDINATOR_ADDRESS set); "yes" always, with
@@ -310,6 +336,15 @@ def _validate_across_keys(config, num_devices):
         SynthesisConfig.from_config(config.dataset[section])
       except (TypeError, ValueError) as error:
         raise ConfigError(f"dataset.{section}: {error}") from error
+  _check(
+    config.input.train_crop == "resize" or not config.input.post_processing.scale,
+    "input.post_processing.scale works with input.train_crop='resize' only",
+  )
+  low, high = config.input.post_processing.blur_kernel
+  _check(
+    low | 1 <= high,
+    f"input.post_processing.blur_kernel={(low, high)!r} holds no odd kernel size",
+  )
   _check(
     config.patch_size % 4 == 0,
     f"patch_size={config.patch_size} must be a positive multiple of 4 "

@@ -118,15 +118,18 @@ class Evaluator:
     self.image_scores, self.image_labels = [], []
     self.num_masks_empty = 0
 
-  def add(self, probabilities, mask, label=None):
+  def add(self, probabilities, mask, label=None, score=None):
     """probabilities: float [H, W] in [0, 1]; mask: {0, 1} [H, W] at the same size;
-    label: 1 manipulated, 0 authentic (default: whether the mask has a positive)."""
+    label: 1 manipulated, 0 authentic (default: whether the mask has a positive);
+    score: the image score (default: `image_score_quantile` of the map)."""
     probabilities = np.asarray(probabilities, np.float32)
     mask = np.asarray(mask).astype(bool)
     if probabilities.shape != mask.shape:
       raise ValueError(f"prediction {probabilities.shape} and mask {mask.shape} differ in size")
     label = int(mask.any()) if label is None else int(label)
-    self.image_scores.append(image_score(probabilities, self.image_score_quantile))
+    if score is None:
+      score = image_score(probabilities, self.image_score_quantile)
+    self.image_scores.append(float(score))
     self.image_labels.append(label)
     if not label:
       return  # authentic: no pixel metric is defined
@@ -232,9 +235,11 @@ class ImdlBencoEvaluator:
     self.f1, self.iou, self.auc = [], [], []
     self.image_scores, self.image_labels = [], []
 
-  def add(self, probabilities, mask, label=None, region=None):
+  def add(self, probabilities, mask, label=None, region=None, score=None):
     """Adds one image's probabilities [H, W] and mask (label: from the mask if None);
-    `region`: bool [H, W], the pixels scored (None: all)."""
+    `region`: bool [H, W], the pixels scored (None: all); `score`: the model's own
+    image-level probability, as IMDL-BenCo's tester takes a model's `pred_label`
+    (None: the map's max)."""
     mask = np.asarray(mask).astype(bool)
     label = int(mask.any()) if label is None else int(label)
     if region is not None:
@@ -244,7 +249,8 @@ class ImdlBencoEvaluator:
     self.f1.append(f1)
     self.iou.append(iou)
     self.auc.append(auc)
-    self.image_scores.append(image_score(probabilities))  # the max, as for MVSS-Net
+    # Without an image-level output, the map's max, as for MVSS-Net.
+    self.image_scores.append(image_score(probabilities) if score is None else float(score))
     self.image_labels.append(label)
 
   def result(self) -> dict:

@@ -73,7 +73,7 @@ def predict_records(predictor, records):
   return results
 
 
-def validation_figures(results, threshold: float, quantile: float) -> dict:
+def validation_figures(results, threshold: float) -> dict:
   """Per kind of edit and for all: pixel F1 at 0.5, pixel AUC, image AUC against
   the authentic images, and the share called edited at `threshold`."""
   authentic = [r for r in results if r[0] == "authentic"]
@@ -81,9 +81,9 @@ def validation_figures(results, threshold: float, quantile: float) -> dict:
   figures = {}
   for kind in kinds + ["all edited"]:
     edited = [r for r in results if r[0] != "authentic" and kind in (r[0], "all edited")]
-    evaluator = metrics.Evaluator(image_score_quantile=quantile)
-    for _, probabilities, mask, _ in edited + authentic:
-      evaluator.add(probabilities, mask)
+    evaluator = metrics.Evaluator()
+    for _, probabilities, mask, score in edited + authentic:
+      evaluator.add(probabilities, mask, score=score)
     result = evaluator.result()
     figures[kind] = {
       "pixel_f1": result["pixel_f1"],
@@ -137,10 +137,12 @@ def main(argv):
     "step": restored.step,
     "decision_threshold": threshold,
     "false_alarm_rate": FLAGS.false_alarm_rate,
+    # The image score: the image-level head's probability, or this quantile of the map.
+    "image_head": config.model.image_head,
     "image_score_quantile": config.image_score_quantile,
     "validation": {
       "split": f"{config.dataset.name} {split}",
-      "figures": validation_figures(results, threshold, config.image_score_quantile),
+      "figures": validation_figures(results, threshold),
     },
     **provenance.provenance(),
   }

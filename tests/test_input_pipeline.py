@@ -1,6 +1,7 @@
 import io
 import pickle
 
+import cv2
 import jax
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from PIL import Image
 
 from ncl_jax import normalization
 from ncl_jax.data import features as features_lib
-from ncl_jax.input import imaging, input_pipeline
+from ncl_jax.input import imaging, input_pipeline, post_processing
 from ncl_jax.training import train
 
 
@@ -247,3 +248,43 @@ def test_device_prefetch_checkpoint_resumes_on_first_unreturned_batch(tmp_path):
 def test_device_prefetch_rejects_negative_depth():
   with pytest.raises(ValueError, match="depth"):
     input_pipeline.DevicePrefetch(iter([]), lambda b: b, depth=-1)
+
+
+def test_post_processing_as_imdlbenco_trains_and_nothing_drawn_when_off():
+  """Each operation against OpenCV/NumPy on the image the transform would give
+  without it; with every knob at 0 the transform draws what it always did."""
+  rng = np.random.default_rng(0)
+  image = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), np.uint8), (0, 0), 2)
+  mask = np.zeros((48, 64), np.uint8)
+  mask[10:30, 20:50] = 1
+  record = make_record(image, mask)
+  plain = input_pipeline.TrainPreprocess(image_size=32, random_flip=False)
+  reference = plain.random_map(record, np.random.default_rng(3))["image"]
+
+  def run(**knobs):
+    post = post_processing.PostProcessing(**knobs)
+    transform = input_pipeline.TrainPreprocess(image_size=32, random_flip=False, post=post)
+    return transform.random_map(record, np.random.default_rng(3))
+
+  alpha = 1 + np.random.default_rng(3).uniform(-0.1, 0.1)
+  beta = np.random.default_rng(3).uniform(-0.1, 0.1, 2)[1]
+  expected = np.clip(reference * np.float32(alpha) + np.float32(beta * 255), 0, 255).astype(
+    np.uint8
+  )
+  got = run(brightness=0.1, contrast=0.1)["image"]
+  assert np.abs(got.astype(int) - expected).max() <= 1  # a table of float32 values
+  blurred = run(blur_probability=1.0, blur_kernel=(3, 7))["image"]
+  assert any(np.array_equal(blurred, cv2.GaussianBlur(reference, (k, k), 0)) for k in (3, 5, 7))
+  compressed = run(jpeg_probability=1.0, jpeg_quality=(100, 100))["image"]
+  _, data = cv2.imencode(
+    ".jpg", cv2.cvtColor(reference, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 100]
+  )
+  np.testing.assert_array_equal(compressed, cv2.cvtColor(cv2.imdecode(data, 1), cv2.COLOR_BGR2RGB))
+  rescaled = run(scale=0.2)
+  np.testing.assert_array_equal(rescaled["mask"], plain.random_map(record, None)["mask"])
+  assert not np.array_equal(rescaled["image"], reference)
+  off = run()
+  np.testing.assert_array_equal(off["image"], reference)
+  np.testing.assert_array_equal(
+    post_processing.photometric(reference, None, post_processing.PostProcessing()), reference
+  )

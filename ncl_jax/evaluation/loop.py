@@ -14,6 +14,7 @@ from tqdm import tqdm
 from ncl_jax import metrics
 from ncl_jax.evaluation.pictures import summary_picture
 from ncl_jax.input import imaging, input_pipeline
+from ncl_jax.serving import scoring
 from ncl_jax.serving.prediction import predict_probabilities
 from ncl_jax.training.devices import DeviceMesh
 
@@ -62,6 +63,7 @@ def evaluate(
   else:
     evaluator = metrics.Evaluator(config.eval_threshold, config.image_score_quantile)
   at_mask_size = config.eval_at_original_size or imdlbenco
+  head = scoring.head_scorer(config, variables)  # None: the evaluator scores the map
   batch_size = padded_batch_size(config.eval_batch_size, device_mesh.size)
   dataset = input_pipeline.create_eval_dataset(
     source,
@@ -87,11 +89,15 @@ def evaluate(
         target = batch["original_mask"][i]
         at_size = imaging.resize_probabilities(probabilities[i], target.shape)
         if imdlbenco:
-          evaluator.add(at_size, target, batch["label"][i], region=batch["region"][i])
+          region = batch["region"][i]
+          score = head(at_size[np.asarray(region, bool)][None]) if head else None
+          evaluator.add(at_size, target, batch["label"][i], region=region, score=score)
         else:
-          evaluator.add(at_size, target, batch["label"][i])
+          score = head(at_size) if head else None
+          evaluator.add(at_size, target, batch["label"][i], score=score)
       else:  # at the model's input size, the mask resized with nearest neighbour
-        evaluator.add(probabilities[i], batch["mask"][i], batch["label"][i])
+        score = head(probabilities[i]) if head else None
+        evaluator.add(probabilities[i], batch["mask"][i], batch["label"][i], score=score)
       if len(pictures) < num_pictures:
         pictures.append(
           summary_picture(batch["image"][i], batch["mask"][i], probabilities[i], config)

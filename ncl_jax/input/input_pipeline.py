@@ -23,6 +23,7 @@ import grain
 import jax
 import numpy as np
 
+from ncl_jax.input import post_processing
 from ncl_jax.input.imaging import (
   DecodeError,
   decode_mask,
@@ -162,6 +163,8 @@ class TrainPreprocess(grain.transforms.RandomMap):
 
   # Masks decoded once per process (resize only: a random crop needs them whole).
   mask_cache: MaskCache | None = None
+  # Global post-processing as IMDL-BenCo trains with (input/post_processing.py).
+  post: post_processing.PostProcessing = post_processing.PostProcessing()
 
   def random_map(self, record, rng: np.random.Generator):
     """A decoded, resized (or cropped), augmented training example of `record`."""
@@ -170,7 +173,7 @@ class TrainPreprocess(grain.transforms.RandomMap):
         example = decode_example(record, self.mask_size_policy)
         image, mask = random_crop(example["image"], example["mask"], self.image_size, rng)
       else:
-        example = self._resized_example(record)
+        example = self._resized_example(record, rng)
         image, mask = example["image"], example["mask"]
     except DecodeError as error:
       return {"skip_reason": str(error)}
@@ -181,6 +184,8 @@ class TrainPreprocess(grain.transforms.RandomMap):
     if self.random_rotate:
       quarter_turns = int(rng.integers(4))
       image, mask = np.rot90(image, quarter_turns), np.rot90(mask, quarter_turns)
+    if self.post.active:
+      image = post_processing.photometric(image, rng, self.post)
     return {
       "image": np.ascontiguousarray(image),  # uint8: normalized on the device (train_step)
       "mask": np.ascontiguousarray(mask),
@@ -189,8 +194,9 @@ class TrainPreprocess(grain.transforms.RandomMap):
       "mask_nonbinary": example["mask_nonbinary"],
     }
 
-  def _resized_example(self, record) -> dict:
-    """decode_example's fields with image and mask at image_size x image_size."""
+  def _resized_example(self, record, rng) -> dict:
+    """decode_example's fields with image and mask at image_size x image_size (the
+    image rescaled at random first where post-processing says so)."""
     size = (self.image_size, self.image_size)
     file_name = _text(record["file_name"])
     image, full_size = decode_reduced(record["image"], file_name, size)
@@ -205,7 +211,7 @@ class TrainPreprocess(grain.transforms.RandomMap):
         self.mask_cache.put(key, *cached)
     mask, nonbinary, resized = cached
     return {
-      "image": resize_image(image, size),
+      "image": resize_image(post_processing.scaled(image, rng, self.post), size),
       "mask": mask,
       "label": np.int32(record["label"]),
       "mask_resized": resized,
@@ -429,6 +435,7 @@ def train_preprocess(config) -> TrainPreprocess:
     config.input.mask_size_policy,
     mask_cache=mask_cache,
     random_rotate=config.input.random_rotate,
+    post=post_processing.PostProcessing.from_config(config.input.post_processing),
   )
 
 

@@ -37,6 +37,8 @@ STAGES = (
   ("resize to the model", "ncl_jax.input.input_pipeline", "resize_image"),
   ("mask resize", "ncl_jax.input.input_pipeline", "resize_mask"),
   ("normalize", "ncl_jax.input.input_pipeline", "normalize"),
+  ("post-processing", "ncl_jax.input.post_processing", "scaled"),
+  ("post-processing", "ncl_jax.input.post_processing", "photometric"),
 )
 REST = "rest (records, flips, Python)"
 

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax.sharding import PartitionSpec as P
 
 from ncl_jax.method import losses, patches
@@ -114,17 +115,31 @@ def dice_terms(outputs, targets: Targets, config) -> dict:
   return {"dice_final": losses.dice_loss(outputs["logits"], targets.mask)}
 
 
+def image_terms(outputs, targets: Targets) -> dict:
+  """The binary cross-entropy of the image-level decision (beyond the paper), where
+  the model has one: an image is edited where its mask has a positive."""
+  if "image_logits" not in outputs:
+    return {}
+  edited = jnp.max(targets.mask, axis=(1, 2))
+  return {
+    "image_bce": jnp.mean(optax.sigmoid_binary_cross_entropy(outputs["image_logits"], edited))
+  }
+
+
 def compute_loss(outputs, targets: Targets, config, step, mesh=None) -> dict:
-  """omega * L_NCL + L_PC (+ pc.dice_weight * Dice) as `loss`, with every term for logging."""
+  """omega * L_NCL + L_PC (+ pc.dice_weight * Dice, + pc.image_weight * the image
+  decision's BCE) as `loss`, with every term for logging."""
   terms = {}
   if config.ncl.weight > 0:
     ncl = ncl_terms(contrastive_inputs(outputs, targets.patches), config, step, mesh)
     terms.update({f"ncl_{k}": v for k, v in ncl.items()})
   terms.update(pivot_consistent_terms(outputs, targets, config))
   terms.update(dice_terms(outputs, targets, config))
+  terms.update(image_terms(outputs, targets))
   terms["loss"] = (
     config.ncl.weight * terms.get("ncl_total", 0.0)
     + terms["pc_total"]
     + config.pc.dice_weight * terms.get("dice_final", 0.0)
+    + config.pc.image_weight * terms.get("image_bce", 0.0)
   )
   return terms

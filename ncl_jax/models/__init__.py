@@ -29,6 +29,7 @@ def create_model(model_config, patch_size: int) -> NCLModel:
     noise_residuals=model_config.noise_residuals,
     constrained_residuals=model_config.constrained_residuals,
     decoder_aux_head=model_config.decoder_aux_head,
+    image_head=model_config.image_head,
   )
 
 

@@ -4,10 +4,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from ncl_jax.models import conv as conv_lib
 from ncl_jax.models.deeplab import ASPP, Decoder, resize_bilinear
+from ncl_jax.models.image_head import PooledImageHead
 from ncl_jax.models.patch_features import FEATURE_STRIDE, gather_patches, patch_grid
 from ncl_jax.models.pivot import PivotBranch
 from ncl_jax.models.residuals import ConstrainedResiduals, srm_residuals
@@ -23,6 +25,8 @@ class NCLModel(nn.Module):
     classifier's logits before upsampling, or with `decoder_aux_head` a 1x1 head of
     its own on the decoder's features};
   - `patch_features`: [batch, H/p, W/p, (p/4)^2 * C1] from the stage-1 map;
+  - with `image_head="pooled"`: `image_logits` [batch], the trained image-level
+    decision on the stride-4 map's probabilities (models/image_head.py);
   - with `contour_index`/`contour_valid` given: `se_pos`, `se_neg` [batch, d] and
     `se_valid` bool [batch], whether the image has contour patches (the images
     whose pivot terms count; see docs/method.md).
@@ -47,6 +51,7 @@ class NCLModel(nn.Module):
   noise_residuals: bool = False  # the encoder also sees SRM residuals (models/residuals.py)
   constrained_residuals: int = 0  # and this many learned (Bayar) residuals
   decoder_aux_head: bool = False  # the stride-4 auxiliary map from its own head
+  image_head: str = "none"  # "pooled": a trained image-level decision (image_head.py)
 
   def _head(self, name):
     """A 1x1 conv to one logit channel. Under the old "fan_out" recipe the heads
@@ -122,6 +127,9 @@ class NCLModel(nn.Module):
       },
       "patch_features": patch_features,
     }
+    if self.image_head == "pooled":
+      probabilities = jax.nn.sigmoid(logits_stride4[..., 0].astype(jnp.float32))
+      outputs["image_logits"] = PooledImageHead(name="image_head")(probabilities)
     if contour_index is not None:
       contour_features = gather_patches(patch_features, contour_index)
       outputs["se_valid"] = jnp.any(contour_valid, axis=-1)

@@ -3,7 +3,7 @@ runs without our model code.
 
   directory/model.stablehlo   the prediction function, [batch, S, S, 3] -> [batch, S, S]
   directory/variables.npz     its parameters and BatchNorm statistics
-  directory/export.json       input shape, normalization and views
+  directory/export.json       input shape, normalization, views and the image score
 """
 
 import functools
@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ncl_jax import paths
+from ncl_jax.models import image_head
 from ncl_jax.normalization import IMAGENET_MEAN, IMAGENET_STD
 from ncl_jax.serving.prediction import predict_probabilities
 
@@ -47,8 +48,11 @@ def export(predictor, directory):
         "std": IMAGENET_STD.tolist(),
         "views": predictor.views,
         "output": "manipulation probabilities [batch, S, S]",
-        # The image score is this quantile of an image's map; edited above the threshold.
+        # The image score: where `image_head` is given, the logistic regression of its
+        # statistics of an image's map; else this quantile of the map. Edited above
+        # the threshold.
         "image_score_quantile": predictor.config.image_score_quantile,
+        "image_head": image_head_description(predictor),
         "decision_threshold": predictor.decision_threshold,
         "model": predictor.model_info,
       },
@@ -56,6 +60,20 @@ def export(predictor, directory):
     )
   )
   return directory
+
+
+def image_head_description(predictor):
+  """The image-level head's statistics and weights (None for a model without one)."""
+  if predictor.config.model.get("image_head", "none") == "none":
+    return None
+  logistic = predictor.variables["params"]["image_head"]["logistic"]
+  return {
+    "statistics": list(image_head.STATISTICS),
+    "of": "the image's probability map",
+    "kernel": np.asarray(logistic["kernel"], np.float64)[:, 0].tolist(),
+    "bias": float(np.asarray(logistic["bias"])[0]),
+    "score": "sigmoid(statistics . kernel + bias)",
+  }
 
 
 def load_exported(directory):

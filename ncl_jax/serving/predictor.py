@@ -4,7 +4,8 @@
   predictor = Predictor.from_checkpoint("runs/synthetic")       # a workdir or a step dir
   prediction = predictor.predict("photo.jpg")                   # path, PIL image or array
   prediction.probabilities   # float32 [H, W] at the image's original size
-  prediction.score           # image score: config.image_score_quantile of the map
+  prediction.score           # image score: the image-level head's probability, or
+                             # config.image_score_quantile of the map (serving/scoring.py)
   prediction.edited          # score > the model's calibrated threshold (None: none)
 
 Large images: `strategy="resize"` (default) resizes the whole image to the
@@ -27,12 +28,13 @@ import jax
 import numpy as np
 from PIL import Image, ImageOps
 
-from ncl_jax import metrics, models, paths
+from ncl_jax import models, paths
 from ncl_jax.input import imaging
 from ncl_jax.serving import export as export_lib
 from ncl_jax.serving import pretrained as pretrained_lib
 from ncl_jax.serving import restore as restore_lib
 from ncl_jax.serving.prediction import check_views, predict_probabilities
+from ncl_jax.serving.scoring import image_scorer
 
 STRATEGIES = ("resize", "sliding", "auto")
 
@@ -42,7 +44,7 @@ class Prediction:
   """A prediction of one image: its probability map, image score, decision and mask."""
 
   probabilities: np.ndarray  # float32 [H, W] in [0, 1], at the original size
-  score: float  # metrics.image_score of the map (the max by default)
+  score: float  # serving.scoring.image_scorer of the model (the map's max by default)
   # Whether the image was edited: score > the model's decision threshold, which a
   # shipped model sets on validation at a false-alarm rate; None without one.
   edited: bool | None = None
@@ -105,6 +107,7 @@ class Predictor:
     self.decision_threshold, self.model_info = decision_threshold, dict(model_info or {})
     self.false_alarm_rate = None  # the validation false-alarm rate the threshold was set at
     self.model = models.create_model(config.model, config.patch_size)
+    self.score = image_scorer(config, variables)
     self.traces = 0  # how often the model function was compiled (tests assert on it)
     self._forward = jax.jit(self._probabilities)
 
@@ -211,7 +214,7 @@ class Predictor:
         count[top : top + size, left : left + size] += 1
       probabilities = (total / count)[:height, :width]
     probabilities = probabilities.astype(np.float32)
-    score = metrics.image_score(probabilities, self.config.image_score_quantile)
+    score = self.score(probabilities)
     edited = None if self.decision_threshold is None else bool(score > self.decision_threshold)
     return Prediction(probabilities, score, edited)
 

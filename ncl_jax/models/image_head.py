@@ -1,0 +1,36 @@
+"""A trained image-level decision (as TruFor's detector reads its localization
+map): a logistic regression on pooled statistics of the manipulation probability
+map, trained with a binary cross-entropy beside the pixel losses.
+
+The same statistics are taken of the training map (the final classifier's
+stride-4 map) and, at prediction, of the image's full probability map, so the
+head's probability is the image score everywhere (serving/scoring.py).
+"""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+IMAGE_HEADS = ("none", "pooled")
+# The statistics of a probability map the head weighs, in this order.
+STATISTICS = ("max", "top 1% mean", "top 10% mean", "mean")
+
+
+def pooled_statistics(probabilities) -> jnp.ndarray:
+  """[batch, H, W] probabilities -> [batch, len(STATISTICS)] float32: the max, the
+  mean of the highest 1% and 10% of the pixels (at least one), and the mean."""
+  flat = jnp.asarray(probabilities, jnp.float32).reshape(probabilities.shape[0], -1)
+  ranked = -jnp.sort(-flat, axis=1)  # descending
+  count = flat.shape[1]
+  top = [jnp.mean(ranked[:, : max(1, count * percent // 100)], axis=1) for percent in (1, 10)]
+  return jnp.stack([ranked[:, 0], *top, jnp.mean(flat, axis=1)], axis=1)
+
+
+class PooledImageHead(nn.Module):
+  """probabilities [batch, H, W] -> image logits [batch]: a logistic regression
+  on pooled_statistics, starting at probability 0.5 for every image."""
+
+  @nn.compact
+  def __call__(self, probabilities):
+    """[batch, H, W] -> [batch] logits of "edited"."""
+    dense = nn.Dense(1, kernel_init=nn.initializers.zeros, name="logistic")
+    return dense(pooled_statistics(probabilities))[:, 0]
