@@ -38,11 +38,19 @@ def post_processing(config):
   config.input.random_rotate = True
 
 
+def native_resolution(config):
+  """Training on crops of each file at its own resolution, and prediction by
+  full-resolution sliding windows (instead of resizing every image to 512)."""
+  config.input.train_crop = "native_crop"
+  config.prediction_strategy = "sliding"
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
   "image_head": image_head,
   "post_processing": post_processing,
+  "native_resolution": native_resolution,
 }
 
 

@@ -149,6 +149,12 @@ SCHEMA = {
   # Predictions (validation, test, predict) average the model over this many flips
   # and transposes of the image: 1 (the paper), 2, 4 or 8.
   "prediction_views": Key(1, one_of("ncl_jax.serving.prediction:PREDICTION_VIEWS"), legacy=1),
+  # How `Predictor` and `ncl_jax.predict` map an image to the network by default
+  # (serving/predictor.py): "resize" as training resizes, "sliding" full-resolution
+  # windows (for models trained on native crops), or "auto".
+  "prediction_strategy": Key(
+    "resize", one_of("ncl_jax.serving.predictor:STRATEGIES"), legacy="resize"
+  ),
   "num_summary_images": Key(4, NON_NEGATIVE),  # validation pictures in TensorBoard
   "nan_policy": Key("stop", one_of(("stop", "skip"))),  # non-finite loss: stop or skip the step
   "dataset": {
@@ -164,7 +170,10 @@ SCHEMA = {
   # of name, split (default "test"), manual_dir, data_dir (default dataset.data_dir).
   "test_datasets": Key(OPEN),
   "input": {
-    "train_crop": Key("resize", one_of(("resize", "random_crop"))),  # the paper: resize
+    # The paper: "resize" (the whole image to image_size); "random_crop": scaled up to
+    # at least image_size, then cropped; "native_crop": cropped at the file's own
+    # resolution, reflect-padded where a side is shorter (predict with "sliding").
+    "train_crop": Key("resize", one_of("ncl_jax.input.input_pipeline:TRAIN_CROPS")),
     "random_flip": Key(True, BOOLEAN),
     "random_rotate": Key(False, BOOLEAN, legacy=False),  # quarter turns too (not in the paper)
     "num_workers": Key(0, at_least(0, integer=True)),  # grain processes (0: threads)

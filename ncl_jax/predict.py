@@ -61,10 +61,10 @@ def define_flags():
   flags.DEFINE_string("output", "predictions", "Where the pictures and predictions.jsonl go.")
   flags.DEFINE_enum(
     "strategy",
-    "resize",
+    None,
     list(inference.STRATEGIES),
-    "resize (default: the whole image at the training size, as evaluated), "
-    "sliding (full-resolution windows) or auto.",
+    "resize (the whole image at the training size, as evaluated), sliding "
+    "(full-resolution windows) or auto (default: the model's prediction_strategy).",
   )
   flags.DEFINE_float("threshold", 0.5, "Probability above which a pixel is manipulated.")
   flags.DEFINE_enum(

@@ -122,7 +122,7 @@ def test_evaluation_at_original_or_input_size(trained, monkeypatch):
   monkeypatch.setattr(
     metrics.Evaluator,
     "add",
-    lambda self, prob, target, label=None: (
+    lambda self, prob, target, label=None, score=None: (
       shapes.append(np.shape(target)),
       add(self, prob, target, label),
     ),
@@ -377,3 +377,12 @@ def test_cli_gives_every_input_its_own_outputs(trained, tmp_path):
   probabilities = predictor.predict(folder / "y.png").probabilities
   stored = np.asarray(Image.open(tmp_path / "out" / "y_prob16.png")).astype(np.float64) / 65535
   np.testing.assert_allclose(stored, probabilities, atol=0.6 / 65535)
+
+
+def test_a_model_predicts_with_its_configs_strategy_unless_told():
+  from configs import recipe_ab
+
+  native = recipe_ab.get_config("native_resolution")
+  assert inference.Predictor(native, None).strategy == "sliding"
+  assert inference.Predictor(native, None, strategy="resize").strategy == "resize"
+  assert inference.Predictor(recipe_ab.get_config("baseline"), None).strategy == "resize"

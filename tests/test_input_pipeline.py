@@ -166,6 +166,33 @@ def test_random_crop_keeps_image_and_mask_aligned():
   assert small_image.shape == (32, 32, 3) and small_mask.shape == (32, 32)
 
 
+def test_native_crop_keeps_the_files_own_pixels_and_pads_short_sides_as_predict_does():
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (50, 70, 3), np.uint8)
+  mask = (image[..., 0] > 128).astype(np.uint8)
+  crops = set()
+  for seed in range(6):
+    crop_image, crop_mask = input_pipeline.native_crop(image, mask, 32, np.random.default_rng(seed))
+    np.testing.assert_array_equal(crop_mask, (crop_image[..., 0] > 128).astype(np.uint8))
+    # A window of the original, not resampled: found at one place.
+    corners = [
+      (t, l)
+      for t in range(19)
+      for l in range(39)
+      if np.array_equal(image[t : t + 32, l : l + 32], crop_image)
+    ]
+    assert len(corners) == 1
+    crops.add(corners[0])
+  assert len(crops) > 1
+  small, small_mask = input_pipeline.native_crop(image[:20, :40], mask[:20, :40], 32, rng)
+  expected = np.pad(image[:20, :40], ((0, 12), (0, 0), (0, 0)), mode="reflect")
+  assert any(np.array_equal(small, expected[:, l : l + 32]) for l in range(9))
+  assert small_mask.shape == (32, 32)
+  transform = input_pipeline.TrainPreprocess(image_size=32, crop="native_crop")
+  out = transform.random_map(make_record(image, mask), np.random.default_rng(0))
+  np.testing.assert_array_equal(out["mask"], (out["image"][..., 0] > 128).astype(np.uint8))
+
+
 def _source(count, size=(24, 20)):
   rng = np.random.default_rng(1)
   records = []

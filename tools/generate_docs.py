@@ -1,5 +1,6 @@
-"""Write docs/results.md, docs/speed.md, the README's results table and the shipped
-model's figures in its model card from the committed JSON, so a table cannot
+"""Write docs/results.md, docs/speed.md, the README's results table, the shipped
+model's figures in its model card and the recipe study's tables (docs/recipe.md)
+from the committed JSON, so a table cannot
 disagree with its measurement.
 
   python tools/generate_docs.py           # rewrite them
@@ -498,11 +499,67 @@ def model_card() -> str:
   return text[:start] + "\n\n" + card_figures() + "\n\n" + text[end:]
 
 
+RECIPE = "docs/recipe.md"
+RECIPE_BEGIN, RECIPE_END = "<!-- recipe tables: generated -->", "<!-- end of recipe tables -->"
+RECIPE_RUNS = "docs/results/recipe_ab"
+REMOVAL_FILLS = "benchmarks/cpu_removal_fills.json"
+
+
+def recipe_tables() -> str:
+  """The A/B arms' validation figures per kind, and the removal fills' cost."""
+  runs = [load(p.relative_to(ROOT)) for p in sorted((ROOT / RECIPE_RUNS).glob("*.json"))]
+  runs.sort(key=lambda run: (run["arm"] != "baseline", run["arm"], run["seed"]))
+  header = ["arm", "seed", "step", "images", "count"]
+  header += ["pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
+  names = {kind: kind.replace("_", "-") for kind in KINDS}
+  names.update({"all edited": "all edited", "authentic": "untouched"})
+  rows = [
+    [run["arm"], run["seed"], run["step"], *row]
+    for run in runs
+    for row in figure_rows(run["figures"], names)
+  ]
+  sources = "\n".join(
+    f"- `{run['arm']}` (seed {run['seed']}): trained at {run['trained_at']}, measured by "
+    f"`{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}, "
+    f"{run['machine']['cores']} cores); {run['validation']}"
+    for run in runs
+  )
+  fills = load(REMOVAL_FILLS)
+  fill_rows = [
+    [r["region"], r["fill"], r["removals"], number(r["median_ms"], 1), number(r["mean_ms"], 1)]
+    + [number(r["mean_area"], 3)]
+    for r in fills["results"]
+  ]
+  return "\n\n".join(
+    [
+      "### Validation figures per arm",
+      "Image AUC per kind: that kind's forgeries against every untouched image; "
+      "called edited: at the threshold that calls 5% of the untouched images edited.",
+      table(header, rows),
+      sources,
+      "### What a removal costs",
+      f"Milliseconds per removal on one core, camera images of "
+      f"{fills['camera_long_side']} px long side from {fills['photos']}, smooth fill with "
+      f"{fills['smooth_fill_levels']} levels: `{fills['command']}` at commit "
+      f"{fills['commit'][:10]} ({fills['machine']['cpu']}). From `{REMOVAL_FILLS}`.",
+      table(["region", "fill", "removals", "median ms", "mean ms", "mean area"], fill_rows),
+    ]
+  )
+
+
+def recipe_page() -> str:
+  """docs/recipe.md with its tables regenerated."""
+  text = (ROOT / RECIPE).read_text()
+  start, end = text.index(RECIPE_BEGIN) + len(RECIPE_BEGIN), text.index(RECIPE_END)
+  return text[:start] + "\n\n" + recipe_tables() + "\n\n" + text[end:]
+
+
 PAGES = {
   "docs/results.md": results_page,
   "docs/speed.md": speed_page,
   "README.md": readme,
   CARD: model_card,
+  RECIPE: recipe_page,
 }
 
 

@@ -136,6 +136,23 @@ class MaskCache:
         self.bytes -= evicted[0].nbytes
 
 
+TRAIN_CROPS = ("resize", "random_crop", "native_crop")
+
+
+def native_crop(image, mask, size, rng):
+  """A random size x size crop at the image's own resolution; a side shorter than
+  `size` is reflect-padded at the bottom or right first (as `Predictor` pads
+  windows), the mask with it."""
+  height, width = mask.shape
+  pad = ((0, max(0, size - height)), (0, max(0, size - width)))
+  if any(p[1] for p in pad):
+    image = np.pad(image, pad + ((0, 0),), mode="reflect")
+    mask = np.pad(mask, pad, mode="reflect")
+  top = rng.integers(0, image.shape[0] - size + 1)
+  left = rng.integers(0, image.shape[1] - size + 1)
+  return image[top : top + size, left : left + size], mask[top : top + size, left : left + size]
+
+
 def random_crop(image, mask, size, rng):
   """Scale so the short side is at least `size`, then crop size x size at random."""
   height, width = mask.shape
@@ -155,7 +172,7 @@ class TrainPreprocess(grain.transforms.RandomMap):
   (dropped by DropMarked and counted in the consuming process)."""
 
   image_size: int
-  crop: str = "resize"  # "resize" or "random_crop"
+  crop: str = "resize"  # one of TRAIN_CROPS
   random_flip: bool = True
   mask_size_policy: str = "resize"
   # A random multiple of 90 degrees; with the flip, all 8 symmetries of the square.
@@ -169,9 +186,10 @@ class TrainPreprocess(grain.transforms.RandomMap):
   def random_map(self, record, rng: np.random.Generator):
     """A decoded, resized (or cropped), augmented training example of `record`."""
     try:
-      if self.crop == "random_crop":
+      if self.crop in ("random_crop", "native_crop"):
         example = decode_example(record, self.mask_size_policy)
-        image, mask = random_crop(example["image"], example["mask"], self.image_size, rng)
+        crop = random_crop if self.crop == "random_crop" else native_crop
+        image, mask = crop(example["image"], example["mask"], self.image_size, rng)
       else:
         example = self._resized_example(record, rng)
         image, mask = example["image"], example["mask"]

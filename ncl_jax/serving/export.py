@@ -18,6 +18,7 @@ import numpy as np
 from ncl_jax import paths
 from ncl_jax.models import image_head
 from ncl_jax.normalization import IMAGENET_MEAN, IMAGENET_STD
+from ncl_jax.serving import scoring
 from ncl_jax.serving.prediction import predict_probabilities
 
 
@@ -64,7 +65,7 @@ def export(predictor, directory):
 
 def image_head_description(predictor):
   """The image-level head's statistics and weights (None for a model without one)."""
-  if predictor.config.model.get("image_head", "none") == "none":
+  if scoring.head_scorer(predictor.config, predictor.variables) is None:
     return None
   logistic = predictor.variables["params"]["image_head"]["logistic"]
   return {

@@ -8,15 +8,16 @@
                              # config.image_score_quantile of the map (serving/scoring.py)
   prediction.edited          # score > the model's calibrated threshold (None: none)
 
-Large images: `strategy="resize"` (default) resizes the whole image to the
-training size and the prediction back, as training and evaluation see images
-(a large JPEG file is decoded reduced first, exactly as the input pipeline does);
-`"sliding"` predicts overlapping training-size windows of the full-resolution
-image and averages them; `"auto"` slides over images larger than 2x the training
-size on either side and resizes the others. Every input is mapped to
-[n, S, S, 3] windows, n a power of two up to batch_size, so the model is compiled
-a few times at most, never once per image, and one image costs one window.
-Each window's probabilities average `views` flips and transposes of it (the
+Large images (`strategy`, by default the config's `prediction_strategy`):
+`"resize"` (the default) resizes the whole image to the training size and the
+prediction back, as training and evaluation see images (a large JPEG file is
+decoded reduced first, exactly as the input pipeline does); `"sliding"`
+predicts overlapping training-size windows of the full-resolution image and
+averages them; `"auto"` slides over images larger than 2x the training size on
+either side and resizes the others. Every input is mapped to [n, S, S, 3]
+windows, n a power of two up to batch_size, so the model is compiled a few
+times at most, never once per image, and one image costs one window. Each
+window's probabilities average `views` flips and transposes of it (the
 checkpoint's `prediction_views` unless given).
 """
 
@@ -90,13 +91,14 @@ class Predictor:
     self,
     config,
     variables,
-    strategy="resize",
+    strategy=None,
     batch_size=8,
     overlap=0.5,
     views=None,
     decision_threshold=None,
     model_info=None,
   ):
+    strategy = config.get("prediction_strategy", "resize") if strategy is None else strategy
     if strategy not in STRATEGIES:
       raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     # Checked here too, so that a bad value fails before anything compiles.

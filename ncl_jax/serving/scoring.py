@@ -19,7 +19,7 @@ def _host_array(value) -> np.ndarray:
 def head_scorer(config, variables) -> Callable[[np.ndarray], float] | None:
   """probabilities [H, W] -> the image-level head's probability of "edited", for a
   model with a head (`model.image_head`); None for one without."""
-  if config.model.get("image_head", "none") == "none":
+  if (config.get("model") or {}).get("image_head", "none") == "none":
     return None
   logistic = variables["params"]["image_head"]["logistic"]
   kernel = _host_array(logistic["kernel"])[:, 0]

@@ -1,0 +1,77 @@
+r"""An A/B arm's checkpoint on the validation forgeries, per kind of edit.
+
+  PYTHONPATH=. python tools/recipe_ab.py --arm=real_removals \
+      --workdir=runs/ab/real_removals --step=1000 \
+      --output=docs/results/recipe_ab/real_removals.json
+
+Predicts every image of the checkpoint's validation split as `ncl_jax.release`
+does (each file read as `ncl_jax.predict` reads files, at default flags) and
+writes pixel F1 at 0.5, pixel AUC and image AUC per kind of edit, with the share
+of each called edited at the threshold that calls 5% of the untouched ones
+edited. The arms of configs/recipe_ab.py validate on the same forgeries
+(`dataset.validation_synthesis`), so their files compare; docs/recipe.md is
+generated from them (tools/generate_docs.py).
+"""
+
+import json
+import pathlib
+
+from absl import app, flags
+
+from ncl_jax import data, provenance, release
+from ncl_jax.serving.predictor import Predictor
+from ncl_jax.serving.restore import restore
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Flags, defined only when run as a program."""
+  flags.DEFINE_string("arm", None, "The arm's name (configs/recipe_ab.py), for the table.")
+  flags.DEFINE_string("workdir", None, "The arm's training workdir.")
+  flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
+  flags.DEFINE_integer("seed", 0, "The training seed of the run, for the table.")
+  flags.DEFINE_string("trained_at", None, "The commit of the code that trained the run.")
+  flags.DEFINE_string("output", None, "Where to write the JSON.")
+  flags.mark_flags_as_required(["arm", "workdir", "output", "trained_at"])
+
+
+def arm_figures(workdir, step=None) -> dict:
+  """The checkpoint's validation figures per kind, its step, the threshold and
+  the validation split's description."""
+  restored = restore(workdir, step)
+  config = restored.config
+  split = config.dataset.eval_split
+  source = data.get_builder(config.dataset).as_data_source(split)
+  results = release.predict_records(
+    Predictor(config, restored.variables), map(source.__getitem__, range(len(source)))
+  )
+  threshold = release.decision_threshold([r[3] for r in results if r[0] == "authentic"], 0.05)
+  return {
+    "step": restored.step,
+    "validation": f"{config.dataset.name} {split}: {len(source)} forgeries",
+    "threshold_at_5_percent_false_alarms": threshold,
+    "figures": release.validation_figures(results, threshold),
+  }
+
+
+def main(argv):
+  """Measures the arm and writes its JSON."""
+  del argv
+  record = {
+    "arm": FLAGS.arm,
+    "seed": FLAGS.seed,
+    "workdir": FLAGS.workdir,
+    "trained_at": FLAGS.trained_at,
+  }
+  record.update(arm_figures(FLAGS.workdir, FLAGS.step))
+  record.update(provenance.provenance())
+  output = pathlib.Path(FLAGS.output)
+  output.parent.mkdir(parents=True, exist_ok=True)
+  output.write_text(json.dumps(record, indent=2) + "\n")
+  print(json.dumps(record["figures"], indent=1))
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
