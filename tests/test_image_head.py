@@ -64,7 +64,7 @@ def test_the_head_trains_and_its_probability_is_the_image_score(tmp_path, monkey
   add = metrics.Evaluator.add
 
   def spy(self, probabilities, mask, label=None, score=None):
-    scores.append((score, Predictor(config, variables).score(probabilities)))
+    scores.append((score, Predictor(config, variables).image_scorer(probabilities)))
     return add(self, probabilities, mask, label, score)
 
   monkeypatch.setattr(metrics.Evaluator, "add", spy)

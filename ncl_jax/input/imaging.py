@@ -144,6 +144,17 @@ def decode_mask(data: bytes, file_name: str = ""):
   return binarize_mask(gray), nonbinary
 
 
+def jpeg_roundtrip(image, quality: int) -> np.ndarray:
+  """uint8 [H, W, 3] RGB -> uint8 after one JPEG save and decode at `quality`
+  (libjpeg-turbo's baseline JPEG with 4:2:0 chroma, as Pillow writes it)."""
+  ok, data = cv2.imencode(
+    ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+  )
+  if not ok:
+    raise ValueError(f"OpenCV could not encode a {image.shape} image as JPEG")
+  return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def resize_image(image: np.ndarray, size) -> np.ndarray:
   """uint8 [H, W, 3] -> uint8 [size[0], size[1], 3], bilinear."""
   if image.shape[:2] == tuple(size):

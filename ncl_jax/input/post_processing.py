@@ -12,7 +12,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from ncl_jax.input.imaging import resize_image
+from ncl_jax.input.imaging import jpeg_roundtrip, resize_image
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +68,7 @@ def photometric(image: np.ndarray, rng, knobs: PostProcessing) -> np.ndarray:
     image = brightness_contrast(image, alpha, beta)
   if knobs.jpeg_probability and rng.random() < knobs.jpeg_probability:
     quality = int(rng.integers(*knobs.jpeg_quality, endpoint=True))
-    ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+    image = jpeg_roundtrip(image, quality)
   if knobs.blur_probability and rng.random() < knobs.blur_probability:
     sizes = np.arange(knobs.blur_kernel[0] | 1, knobs.blur_kernel[1] + 1, 2)
     size = int(rng.choice(sizes))

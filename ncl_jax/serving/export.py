@@ -65,14 +65,14 @@ def export(predictor, directory):
 
 def image_head_description(predictor):
   """The image-level head's statistics and weights (None for a model without one)."""
-  if scoring.head_scorer(predictor.config, predictor.variables) is None:
+  weights = scoring.head_weights(predictor.config, predictor.variables)
+  if weights is None:
     return None
-  logistic = predictor.variables["params"]["image_head"]["logistic"]
   return {
     "statistics": list(image_head.STATISTICS),
     "of": "the image's probability map",
-    "kernel": np.asarray(logistic["kernel"], np.float64)[:, 0].tolist(),
-    "bias": float(np.asarray(logistic["bias"])[0]),
+    "kernel": [float(value) for value in weights[0]],
+    "bias": weights[1],
     "score": "sigmoid(statistics . kernel + bias)",
   }
 

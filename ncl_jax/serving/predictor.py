@@ -109,7 +109,7 @@ class Predictor:
     self.decision_threshold, self.model_info = decision_threshold, dict(model_info or {})
     self.false_alarm_rate = None  # the validation false-alarm rate the threshold was set at
     self.model = models.create_model(config.model, config.patch_size)
-    self.score = image_scorer(config, variables)
+    self.image_scorer = image_scorer(config, variables)  # probabilities [H, W] -> score
     self.traces = 0  # how often the model function was compiled (tests assert on it)
     self._forward = jax.jit(self._probabilities)
 
@@ -216,7 +216,7 @@ class Predictor:
         count[top : top + size, left : left + size] += 1
       probabilities = (total / count)[:height, :width]
     probabilities = probabilities.astype(np.float32)
-    score = self.score(probabilities)
+    score = self.image_scorer(probabilities)
     edited = None if self.decision_threshold is None else bool(score > self.decision_threshold)
     return Prediction(probabilities, score, edited)
 

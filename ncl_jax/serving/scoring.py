@@ -16,14 +16,22 @@ def _host_array(value) -> np.ndarray:
   return np.asarray(shards[0].data if shards else value, np.float32)
 
 
-def head_scorer(config, variables) -> Callable[[np.ndarray], float] | None:
-  """probabilities [H, W] -> the image-level head's probability of "edited", for a
-  model with a head (`model.image_head`); None for one without."""
+def head_weights(config, variables):
+  """(kernel [len(STATISTICS)], bias) of the image-level head's logistic regression,
+  for a model with a head (`model.image_head`); None for one without."""
   if (config.get("model") or {}).get("image_head", "none") == "none":
     return None
   logistic = variables["params"]["image_head"]["logistic"]
-  kernel = _host_array(logistic["kernel"])[:, 0]
-  bias = float(_host_array(logistic["bias"])[0])
+  return _host_array(logistic["kernel"])[:, 0], float(_host_array(logistic["bias"])[0])
+
+
+def head_scorer(config, variables) -> Callable[[np.ndarray], float] | None:
+  """probabilities [H, W] -> the image-level head's probability of "edited", for a
+  model with a head; None for one without."""
+  weights = head_weights(config, variables)
+  if weights is None:
+    return None
+  kernel, bias = weights
 
   def score(probabilities) -> float:
     statistics = np.asarray(image_head.pooled_statistics(np.asarray(probabilities)[None]))[0]

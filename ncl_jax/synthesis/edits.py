@@ -14,6 +14,7 @@ import dataclasses
 import cv2
 import numpy as np
 
+from ncl_jax.input.imaging import jpeg_roundtrip
 from ncl_jax.synthesis import regions
 
 CONTENT_BLUR_SIGMA = (0.4, 1.5)  # pixels, the optional blur of inserted content
@@ -56,15 +57,6 @@ def margin(knobs) -> int:
   """Pixels around an edit's region that its feathered edge and blurred content
   can change or read: beyond them, the result equals the untouched host."""
   return blur_radius(knobs.feather_sigma[1]) + blur_radius(CONTENT_BLUR_SIGMA[1]) + 1
-
-
-def jpeg_roundtrip(image, quality: int) -> np.ndarray:
-  """uint8 [H, W, 3] RGB -> uint8 after one JPEG save and decode at `quality`."""
-  ok, data = cv2.imencode(
-    ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-  )
-  assert ok
-  return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def match_colour(content, host, mask, strength):
