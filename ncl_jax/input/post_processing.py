@@ -72,5 +72,5 @@ def photometric(image: np.ndarray, rng, knobs: PostProcessing) -> np.ndarray:
   if knobs.blur_probability and rng.random() < knobs.blur_probability:
     sizes = np.arange(knobs.blur_kernel[0] | 1, knobs.blur_kernel[1] + 1, 2)
     size = int(rng.choice(sizes))
-    image = cv2.GaussianBlur(image, (size, size), 0)  # sigma from the size, as OpenCV sets it
+    image = cv2.GaussianBlur(image, (size, size), 0)  # sigma from the size (albumentations 1.x)
   return np.ascontiguousarray(image)
