@@ -177,9 +177,9 @@ def _place_cutout(rng, host, donor, knobs):
   rgb = _donor_life(rng, donor.rgb[top:bottom, left:right], knobs)
   alpha = donor.alpha[top:bottom, left:right]
   opaque = float((alpha >= 128).mean())
-  area = float(np.exp(rng.uniform(*np.log(knobs.region_area))))
-  scale = np.sqrt(area * height * width / max(opaque * alpha.size, 1))
-  scale = min(scale, 0.95 * height / alpha.shape[0], 0.95 * width / alpha.shape[1])
+  scale = regions.scale_to_area(
+    rng, knobs.region_area, opaque * alpha.size, alpha.shape, (height, width), 0.95
+  )
   size = (max(2, int(alpha.shape[0] * scale)), max(2, int(alpha.shape[1] * scale)))
   rgb = _fit(rgb, *size)
   alpha = _fit(alpha.astype(np.float32), *size)

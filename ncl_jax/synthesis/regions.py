@@ -131,6 +131,15 @@ def box_texture(integral, top, left, height, width) -> float:
   return float(total / ((b - t) * (r - l)))
 
 
+def scale_to_area(rng, area_range, opaque_pixels, shape, host_shape, fit: float) -> float:
+  """The factor that scales an object of `opaque_pixels` in a box of `shape` (h, w)
+  to a log-uniform fraction of `area_range` of a host of `host_shape` (H, W), at
+  most `fit` of the host on either side."""
+  (height, width), area = host_shape, float(np.exp(rng.uniform(*np.log(area_range))))
+  scale = np.sqrt(area * height * width / max(opaque_pixels, 1))
+  return min(scale, fit * height / shape[0], fit * width / shape[1])
+
+
 def silhouette(rng, host_rgb, alpha, area_range, dilation_range):
   """The opaque silhouette of a cut-out's alpha matte [h, w], scaled to a
   log-uniform area fraction of `area_range` of the host, sometimes mirrored,
@@ -138,9 +147,7 @@ def silhouette(rng, host_rgb, alpha, area_range, dilation_range):
   (uint8 [H, W, 3]) is most textured among SILHOUETTE_PLACES random places."""
   height, width = host_rgb.shape[:2]
   shape = alpha_region(alpha)
-  area = float(np.exp(rng.uniform(*np.log(area_range))))
-  scale = np.sqrt(area * height * width / max(int(shape.sum()), 1))
-  scale = min(scale, 0.9 * height / shape.shape[0], 0.9 * width / shape.shape[1])
+  scale = scale_to_area(rng, area_range, int(shape.sum()), shape.shape, (height, width), 0.9)
   size = (max(2, int(shape.shape[1] * scale)), max(2, int(shape.shape[0] * scale)))
   shape = (cv2.resize(shape * 255, size, interpolation=cv2.INTER_LINEAR) >= 128).astype(np.uint8)
   if rng.random() < 0.5:

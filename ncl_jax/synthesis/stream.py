@@ -77,6 +77,10 @@ class ForgerySource:
             logging.warning("skipped photo %s (%d unusable so far)", error, len(self._reported))
     raise photos_lib.PhotoError(f"none of the {len(candidates)} photos decodes")
 
+  def _random_cutout(self, rng):
+    """A cut-out Photo drawn at random (the next one that decodes)."""
+    return self._photo(self.cutouts, int(rng.integers(len(self.cutouts))))[1]
+
   def forgery(self, index: int) -> recipe.Forgery:
     """Forgery `index`, a pure function of (seed, index)."""
     rng = np.random.default_rng([*np.atleast_1d(self.seed), index])
@@ -86,7 +90,7 @@ class ForgerySource:
     if kind == "splicing":
       use_cutout = self.cutouts and rng.random() < self.knobs.cutout_probability
       if use_cutout:
-        _, donor = self._photo(self.cutouts, int(rng.integers(len(self.cutouts))))
+        donor = self._random_cutout(rng)
       elif len(self.hosts) > 1:
         pick = int(rng.integers(len(self.hosts) - 1))
         others = [i for i in self.hosts if i != host_index]
@@ -95,7 +99,7 @@ class ForgerySource:
         _, donor = host_index, host
     elif kind == "removal" and self.cutouts and self.knobs.removal_silhouette_probability > 0:
       if rng.random() < self.knobs.removal_silhouette_probability:
-        _, donor = self._photo(self.cutouts, int(rng.integers(len(self.cutouts))))
+        donor = self._random_cutout(rng)
     name = self.cache.source.name(host_index)
     return recipe.synthesize(rng, host, donor, self.knobs, name, kind, self.png_compression)
 
