@@ -98,14 +98,15 @@ def test_pivot_branch_without_any_contour_stays_finite():
 def test_model_is_pure_and_starts_random():
   model = NCLModel(depth=18, width=0.125, patch_size=16, aspp_channels=32, decoder_channels=32)
   images = jnp.asarray(np.random.default_rng(0).normal(size=(1, 32, 32, 3)), jnp.float32)
-  a = model.init(jax.random.PRNGKey(0), images)
-  b = model.init(jax.random.PRNGKey(1), images)
+  init, apply = jax.jit(model.init), jax.jit(model.apply)
+  a = init(jax.random.PRNGKey(0), images)
+  b = init(jax.random.PRNGKey(1), images)
   flat_a = flax.traverse_util.flatten_dict(a["params"])
   flat_b = flax.traverse_util.flatten_dict(b["params"])
   kernel = ("encoder", "stem_conv", "kernel")
   assert not np.allclose(flat_a[kernel], flat_b[kernel])
-  out1 = model.apply(a, images)["logits"]
-  out2 = model.apply(a, images)["logits"]
+  out1 = apply(a, images)["logits"]
+  out2 = apply(a, images)["logits"]
   np.testing.assert_array_equal(np.asarray(out1), np.asarray(out2))
 
 
@@ -186,7 +187,8 @@ def test_noise_residuals_feed_the_stem_and_train_its_kernel_and_the_learned_filt
       np.random.default_rng(1).integers(0, 256, size=(2, 32, 32, 3)).astype(np.uint8)
     )
   )
-  variables = model.init(jax.random.PRNGKey(0), images)
+  # Jitted: one program each instead of hundreds of op-by-op compilations.
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), images)
   assert variables["params"]["encoder"]["stem_conv"]["kernel"].shape[2] == 3 + 3 + 2
 
   def loss(params):
@@ -199,7 +201,7 @@ def test_noise_residuals_feed_the_stem_and_train_its_kernel_and_the_learned_filt
     )[0]
     return jnp.mean(outputs["logits"] ** 2)
 
-  grads = jax.grad(loss)(variables["params"])
+  grads = jax.jit(jax.grad(loss))(variables["params"])
   stem_grad = grads["encoder"]["stem_conv"]["kernel"]
   assert np.all(np.isfinite(stem_grad))
   assert float(jnp.abs(stem_grad[:, :, 3:]).max(axis=(0, 1, 3)).min()) > 0  # every extra channel

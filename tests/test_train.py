@@ -209,18 +209,23 @@ def test_bad_config_fails_before_building_data(tmp_path):
 def test_four_devices_match_one_device(tmp_path):
   """The same global batches (forgeries synthesized on the fly) on a 4-device mesh and
   on 1 device: same losses, parameters and evaluation."""
-  outputs = []
-  for devices in (1, 4):
-    run = subprocess.run(
+  # Both start at once: start-up and compilation are mostly single-threaded.
+  runs = [
+    subprocess.Popen(
       [sys.executable, "-m", "tests.programs.train_steps"],
       cwd=REPO_ROOT,
       env=device_env(devices),
-      capture_output=True,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
       text=True,
-      timeout=600,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    outputs.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    for devices in (1, 4)
+  ]
+  outputs = []
+  for run in runs:
+    stdout, stderr = run.communicate(timeout=600)
+    assert run.returncode == 0, stderr[-3000:]
+    outputs.append(json.loads(stdout.strip().splitlines()[-1]))
   one, four = outputs
   assert (one["devices"], four["devices"]) == (1, 4)
   np.testing.assert_allclose(four["losses"], one["losses"], rtol=1e-5)
