@@ -27,6 +27,13 @@ def image_head(config):
   config.dataset.synthesis.authentic_fraction = 0.4
 
 
+def image_head_detached(config):
+  """The trained image-level decision learning from the map without a gradient
+  into it (the network trains as the baseline's), on the baseline's share of
+  untouched images."""
+  config.model.image_head = "pooled_detached"
+
+
 def post_processing(config):
   """Global post-processing of every training image as IMDL-BenCo trains with:
   scale +-0.2, brightness and contrast +-0.1, JPEG 70-100 and Gaussian blur 3-7
@@ -49,6 +56,7 @@ ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
   "image_head": image_head,
+  "image_head_detached": image_head_detached,
   "post_processing": post_processing,
   "native_resolution": native_resolution,
 }

@@ -228,7 +228,8 @@ SCHEMA = {
     # a 1x1 head of its own on the decoder's features (docs/method.md).
     "decoder_aux_head": Key(False, BOOLEAN, legacy=False),
     # Beyond the paper: "pooled", a logistic regression on statistics of the map trained
-    # as the image-level decision, whose probability is the image score; "none": the
+    # as the image-level decision, whose probability is the image score;
+    # "pooled_detached", the same head without a gradient into the map; "none": the
     # image score is `image_score_quantile` of the map.
     "image_head": Key("none", one_of("ncl_jax.models.image_head:IMAGE_HEADS"), legacy="none"),
   },

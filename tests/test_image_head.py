@@ -10,6 +10,7 @@ from ncl_jax import metrics, models
 from ncl_jax.evaluation.loop import evaluate
 from ncl_jax.method import objective
 from ncl_jax.models import image_head
+from ncl_jax.models.ncl import NCLModel
 from ncl_jax.serving.predictor import Predictor
 from tests.conftest import make_runtime, tiny_config
 from tests.test_golden import fixed_batch, fixed_examples
@@ -72,3 +73,32 @@ def test_the_head_trains_and_its_probability_is_the_image_score(tmp_path, monkey
   assert len(scores) == len(fixed_examples())
   for given, expected in scores:
     assert given == pytest.approx(expected, 1e-6)
+
+
+def test_a_detached_head_learns_from_the_map_without_moving_it():
+  images = jax.random.normal(jax.random.PRNGKey(1), (2, 32, 32, 3))
+  mask = np.zeros((2, 32, 32), np.float32)
+  mask[0, 4:12, 4:12] = 1  # one image edited, one untouched
+  targets = objective.Targets(mask, None)
+  grads = {}
+  for head in ("pooled", "pooled_detached"):
+    model = NCLModel(
+      depth=18, width=0.125, patch_size=16, aspp_channels=16, decoder_channels=16, image_head=head
+    )
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), images)
+    # A trained head (the zero-initialized one sends nothing back to the map).
+    variables["params"]["image_head"]["logistic"]["kernel"] += 1.0
+
+    def image_bce(params, model=model, variables=variables):
+      outputs = model.apply({**variables, "params": params}, images, train=False)
+      return objective.image_terms(outputs, targets)["image_bce"]
+
+    grads[head] = jax.jit(jax.grad(image_bce))(variables["params"])
+  for name, tree in grads["pooled_detached"].items():
+    largest = max(float(np.abs(x).max()) for x in jax.tree.leaves(tree))
+    if name == "image_head":  # the head itself learns as the attached one does
+      assert largest > 0
+      jax.tree.map(np.testing.assert_allclose, tree, grads["pooled"][name])
+    else:
+      assert largest == 0, name
+  assert max(float(np.abs(x).max()) for x in jax.tree.leaves(grads["pooled"]["encoder"])) > 0

@@ -10,7 +10,9 @@ head's probability is the image score everywhere (serving/scoring.py).
 import flax.linen as nn
 import jax.numpy as jnp
 
-IMAGE_HEADS = ("none", "pooled")
+# "pooled_detached" learns from the map without moving it, as TruFor trains its
+# detector on a frozen localization network.
+IMAGE_HEADS = ("none", "pooled", "pooled_detached")
 # The statistics of a probability map the head weighs, in this order.
 STATISTICS = ("max", "top 1% mean", "top 10% mean", "mean")
 

@@ -25,8 +25,9 @@ class NCLModel(nn.Module):
     classifier's logits before upsampling, or with `decoder_aux_head` a 1x1 head of
     its own on the decoder's features};
   - `patch_features`: [batch, H/p, W/p, (p/4)^2 * C1] from the stage-1 map;
-  - with `image_head="pooled"`: `image_logits` [batch], the trained image-level
-    decision on the stride-4 map's probabilities (models/image_head.py);
+  - with an `image_head` ("pooled", "pooled_detached"): `image_logits` [batch], the
+    trained image-level decision on the stride-4 map's probabilities
+    (models/image_head.py);
   - with `contour_index`/`contour_valid` given: `se_pos`, `se_neg` [batch, d] and
     `se_valid` bool [batch], whether the image has contour patches (the images
     whose pivot terms count; see docs/method.md).
@@ -51,7 +52,7 @@ class NCLModel(nn.Module):
   noise_residuals: bool = False  # the encoder also sees SRM residuals (models/residuals.py)
   constrained_residuals: int = 0  # and this many learned (Bayar) residuals
   decoder_aux_head: bool = False  # the stride-4 auxiliary map from its own head
-  image_head: str = "none"  # "pooled": a trained image-level decision (image_head.py)
+  image_head: str = "none"  # a trained image-level decision (image_head.py)
 
   def _head(self, name):
     """A 1x1 conv to one logit channel. Under the old "fan_out" recipe the heads
@@ -127,8 +128,10 @@ class NCLModel(nn.Module):
       },
       "patch_features": patch_features,
     }
-    if self.image_head == "pooled":
+    if self.image_head != "none":
       probabilities = jax.nn.sigmoid(logits_stride4[..., 0].astype(jnp.float32))
+      if self.image_head == "pooled_detached":
+        probabilities = jax.lax.stop_gradient(probabilities)
       outputs["image_logits"] = PooledImageHead(name="image_head")(probabilities)
     if contour_index is not None:
       contour_features = gather_patches(patch_features, contour_index)
