@@ -42,6 +42,8 @@ def main(argv):
   result = {
     "what": FLAGS.what or f"{len(done)} photos, long side {min(sides)}-{max(sides)} px",
     "model": model,
+    "strategy": done[0].get("strategy"),
+    "views": done[0].get("views"),
     "num_photos": len(done),
     "long_side_px": [min(sides), max(sides)],
     "seconds_per_photo": {

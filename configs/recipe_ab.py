@@ -47,9 +47,11 @@ def post_processing(config):
 
 def native_resolution(config):
   """Training on crops of each file at its own resolution, and prediction by
-  full-resolution sliding windows (instead of resizing every image to 512)."""
+  full-resolution sliding windows (instead of resizing every image to 512), with
+  as many views as fit predict's time per photo (docs/recipe.md)."""
   config.input.train_crop = "native_crop"
   config.prediction_strategy = "sliding"
+  config.prediction_views = 4
 
 
 ARMS = {

@@ -142,6 +142,8 @@ def predict_file(predictor, file, name, output, threshold=0.5) -> dict:
     "outputs": files,
     "seconds": round(time.time() - start, 4),
     "model": predictor.model_info,
+    "strategy": predictor.strategy,
+    "views": predictor.views,
   }
 
 

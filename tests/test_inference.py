@@ -229,6 +229,10 @@ def test_cli_masks_match_the_eval_json(trained, tmp_path):
   assert len(lines) == 6 and all(
     {"image_score", "manipulated_fraction", "seconds"} <= set(l) for l in lines
   )
+  # how it was predicted: the checkpoint's own strategy and views (no flags given)
+  assert {(l["strategy"], l["views"]) for l in lines} == {
+    (config.prediction_strategy, config.prediction_views)
+  }
   for suffix in ("_mask.png", "_prob.png", "_overlay.png"):
     assert len(list((tmp_path / "out").glob(f"*{suffix}"))) == 6
 

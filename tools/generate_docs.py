@@ -503,6 +503,7 @@ RECIPE = "docs/recipe.md"
 RECIPE_BEGIN, RECIPE_END = "<!-- recipe tables: generated -->", "<!-- end of recipe tables -->"
 RECIPE_RUNS = "docs/results/recipe_ab"
 REMOVAL_FILLS = "benchmarks/cpu_removal_fills.json"
+PREDICT_TIMES = "benchmarks/cpu_predict_*_views*.json"
 
 
 def recipe_tables() -> str:
@@ -543,8 +544,30 @@ def recipe_tables() -> str:
       f"{fills['smooth_fill_levels']} levels: `{fills['command']}` at commit "
       f"{fills['commit'][:10]} ({fills['machine']['cpu']}). From `{REMOVAL_FILLS}`.",
       table(["region", "fill", "removals", "median ms", "mean ms", "mean area"], fill_rows),
+      *predict_times(),
     ]
   )
+
+
+def predict_times() -> list:
+  """The heading, text and table of predict's seconds per photo by strategy and views."""
+  runs = {str(p.relative_to(ROOT)): load(p.relative_to(ROOT)) for p in ROOT.glob(PREDICT_TIMES)}
+  runs = dict(sorted(runs.items(), key=lambda item: (item[1]["strategy"], -item[1]["views"])))
+  rows = [
+    [run["strategy"], run["views"], run["num_photos"], "-".join(map(str, run["long_side_px"]))]
+    + [number(run["seconds_per_photo"][key], 2) for key in ("median", "max", "first")]
+    for run in runs.values()
+  ]
+  first = next(iter(runs.values()))
+  return [
+    "### What prediction costs, by strategy and views",
+    f"Seconds per photo of `ncl_jax.predict` with {first['model']['name']}'s network "
+    f"(the network is the same size in every arm) on {first['machine']['cpu']} "
+    f"({first['machine']['cores']} cores); first: with compiling. What was predicted: "
+    f"{first['what'].split(' on ', 1)[1]}.",
+    table(["strategy", "views", "photos", "long side px", "median s", "max s", "first s"], rows),
+    commands(runs),
+  ]
 
 
 def recipe_page() -> str:
