@@ -39,6 +39,13 @@ def wait_for_train_step(workdir, min_step, process, timeout=300):
   raise AssertionError("training did not reach the step in time")
 
 
+def stopped_step(stderr, signum=signal.SIGTERM) -> int:
+  """The step a run stopped by `signum` says it committed."""
+  name = signal.Signals(signum).name
+  assert f"stopped by {name} after step" in stderr, stderr[-3000:]
+  return int(stderr.split(f"stopped by {name} after step ")[1].split(";")[0])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum,exit_code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_signal_finishes_step_checkpoints_and_exits(tmp_path, tiny_data_dir, signum, exit_code):
@@ -53,9 +60,7 @@ def test_signal_finishes_step_checkpoints_and_exits(tmp_path, tiny_data_dir, sig
   process.send_signal(signum)
   _, stderr = process.communicate(timeout=300)
   assert process.returncode == exit_code, stderr[-3000:]
-  name = signal.Signals(signum).name
-  assert f"stopped by {name} after step" in stderr
-  stopped_at = int(stderr.split(f"stopped by {name} after step ")[1].split(";")[0])
+  stopped_at = stopped_step(stderr, signum)
   assert stopped_at >= 3
   assert checkpointing.Checkpointer(workdir, read_only=True).latest_step() == stopped_at
   if signum != signal.SIGTERM:

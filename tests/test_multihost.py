@@ -36,16 +36,12 @@ def train_losses(workdir):
   }
 
 
-def stopped_step(stderr):
-  return int(stderr.split("stopped by SIGTERM after step ")[1].split(";")[0])
-
-
 def test_two_processes_stop_together_resume_and_agree_with_one(tmp_path, tiny_data_dir):
   """SIGTERM to process 1 only: the two agree on a step, write one checkpoint of it
   together and exit 0; the same command resumes both, and what they trained equals
   one process holding as many devices, trained without a stop. (Every step here is
   in the learning-rate warm-up, so the endless and the finite run share a schedule.)"""
-  from tests.test_fault_tolerance import ENDLESS_RUN, wait_for_train_step
+  from tests.test_fault_tolerance import ENDLESS_RUN, stopped_step, wait_for_train_step
 
   config_file = tiny_config_file(tmp_path, tiny_data_dir, **ENDLESS_RUN)
   workdir = tmp_path / "two"
