@@ -3,7 +3,7 @@ the clone, with sockets disabled, a fresh process runs `python -m ncl_jax.predic
 on a photo with the shipped model (heat map, mask, score, decision), restores a
 training checkpoint through `Predictor`, and has imported neither the input
 pipeline, the data builders, the training package nor TFDS, grain, optax or
-tensorboardX."""
+TensorBoard."""
 
 import json
 import os
@@ -18,7 +18,7 @@ from ncl_jax.serving import pretrained
 from tests.conftest import REPO_ROOT
 from tests.test_old_checkpoint import CHECKPOINT
 
-FORBIDDEN_PACKAGES = ("tensorflow_datasets", "grain", "optax", "tensorboardX")
+FORBIDDEN_PACKAGES = ("tensorflow_datasets", "grain", "optax", "tensorboard")
 FORBIDDEN_MODULES = (
   "ncl_jax.data",
   "ncl_jax.training",

@@ -9,6 +9,7 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ncl_jax.config_schema import ConfigError, validate_config
 from ncl_jax.serving.restore import read_config
@@ -69,7 +70,13 @@ def test_train_and_evaluate_writes_metrics_checkpoints_and_eval_json(tmp_path, t
     0.1 * train_records[0]["ncl_total"] + train_records[0]["pc_total"], rel=1e-5
   )
   assert any(r["split"] == "validation" and r["step"] == 4 for r in records)
-  assert any(f.startswith("events.out.tfevents") for f in os.listdir(workdir / "tensorboard"))
+  # TensorBoard's own reader sees the logged scalars and the validation pictures.
+  events = EventAccumulator(str(workdir / "tensorboard"), size_guidance={"images": 0}).Reload()
+  losses = events.Scalars("train/loss")
+  assert [e.step for e in losses] == [2, 4]
+  np.testing.assert_allclose([e.value for e in losses], [r["loss"] for r in train_records], 1e-6)
+  picture = events.Images("validation_examples/0")[0]
+  assert picture.step == 4 and (picture.height, picture.width) == (64, 5 * 64)
   saved = read_config(str(workdir))
   assert saved.model.width == config.model.width
   # every checkpoint step directory carries the config too

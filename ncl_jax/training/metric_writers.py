@@ -1,4 +1,4 @@
-"""Metrics to stdout, the workdir (JSON lines) and TensorBoard (tensorboardX, no TF).
+"""Metrics to stdout, the workdir (JSON lines) and TensorBoard event files.
 
 On local disk every record is appended to `<workdir>/metrics.jsonl` and to the
 TensorBoard event file at once. On a remote filesystem such as GCS, which cannot
@@ -10,12 +10,20 @@ committed checkpoint, which the resumed run logs again. `read_records` reads
 either layout.
 """
 
+import io
 import json
 import math
 import tempfile
+import time
 
 import jax
-from tensorboardX import SummaryWriter
+from PIL import Image
+
+# TensorBoard's own event file writer and protos, as torch.utils.tensorboard uses
+# them: they need neither TensorFlow nor PyTorch (tensorboardX imports PyTorch
+# whenever it is installed, as it is on Colab).
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from ncl_jax import paths
 
@@ -46,12 +54,31 @@ def read_records(workdir) -> list:
   ]
 
 
+def _png(image) -> summary_pb2.Summary.Image:
+  """uint8 [height, width, 3] as a TensorBoard image."""
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, "PNG")
+  height, width, channels = image.shape
+  return summary_pb2.Summary.Image(
+    height=height, width=width, colorspace=channels, encoded_image_string=buffer.getvalue()
+  )
+
+
 def _add_to_tensorboard(tensorboard, step, split, scalars=None, images=None):
-  for name, value in (scalars or {}).items():
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-      tensorboard.add_scalar(f"{split}/{name}", value, int(step))
-  for index, image in enumerate(images or ()):
-    tensorboard.add_image(f"{split}/{index}", image, int(step), dataformats="HWC")
+  """Writes one event of `split`'s numeric `scalars` and uint8 [height, width, 3]
+  `images` (tagged `split/index`) at `step` to an EventFileWriter."""
+  values = [
+    summary_pb2.Summary.Value(tag=f"{split}/{name}", simple_value=value)
+    for name, value in (scalars or {}).items()
+    if isinstance(value, (int, float)) and not isinstance(value, bool)
+  ]
+  values += [
+    summary_pb2.Summary.Value(tag=f"{split}/{index}", image=_png(image))
+    for index, image in enumerate(images or ())
+  ]
+  if values:
+    summary = summary_pb2.Summary(value=values)
+    tensorboard.add_event(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 
 
 class MetricWriter:
@@ -66,7 +93,7 @@ class MetricWriter:
     if self.enabled and not self.buffered:
       self.workdir.mkdir(parents=True, exist_ok=True)
       self._jsonl = (self.workdir / "metrics.jsonl").open("a")
-      self._tensorboard = SummaryWriter(str(self.workdir / "tensorboard"))
+      self._tensorboard = EventFileWriter(str(self.workdir / "tensorboard"))
 
   def write(self, step: int, split: str, scalars: dict, echo=print):
     """Writes `scalars` of `split` at `step` (process 0), echoing a line."""
@@ -120,7 +147,7 @@ class MetricWriter:
       part.parent.mkdir(parents=True, exist_ok=True)
       part.write_text("\n".join(lines) + "\n")
     with tempfile.TemporaryDirectory() as local:
-      tensorboard = SummaryWriter(local, filename_suffix=f".{last:010d}")
+      tensorboard = EventFileWriter(local, filename_suffix=f".{last:010d}")
       for s, kind, split, payload in ready:
         _add_to_tensorboard(tensorboard, s, split, **{kind: payload})
       tensorboard.close()
