@@ -3,6 +3,7 @@ against NumPy, its loss, and its probability as the image score of predictions
 and evaluations."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -26,9 +27,10 @@ def numpy_statistics(probabilities):
 def test_pooled_statistics_match_numpy():
   maps = np.random.default_rng(0).random((3, 37, 41)).astype(np.float32)
   maps[2] = 0.25  # a flat map: every statistic is its value
-  got = np.asarray(image_head.pooled_statistics(maps))
-  for index in range(3):
-    np.testing.assert_allclose(got[index], numpy_statistics(maps[index]), rtol=1e-5)
+  for xp in (jnp, np):  # in the model, and on the host at prediction
+    got = np.asarray(image_head.pooled_statistics(maps, xp=xp))
+    for index in range(3):
+      np.testing.assert_allclose(got[index], numpy_statistics(maps[index]), rtol=1e-5)
 
 
 def test_the_head_trains_and_its_probability_is_the_image_score(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@
 # mostly idle, and each run's forgeries are synthesized by its own workers on the
 # host's cores), then tools/recipe_ab.py measures each run on the validation
 # forgeries. A seed's round starts only if the previous round's duration still fits
-# before DEADLINE_SECONDS; a run stopped by the deadline commits its checkpoint and
+# before DEADLINE_SECONDS (less MEASURE_SECONDS for measuring); a run stopped by the deadline commits its checkpoint and
 # is measured at the step it reached (its JSON says which).
 #
 #   COMMIT=$(git rev-parse HEAD) bash tools/recipe_ab_accelerator.sh \
@@ -18,6 +18,7 @@ shift 4
 deadline=${DEADLINE_SECONDS:-86400}
 runs=${RUNS_DIR:-/tmp/recipe_ab_runs}
 workers=${WORKERS_PER_RUN:-2}
+measuring=${MEASURE_SECONDS:-180}  # kept from training's time for the measurements
 commit=${COMMIT:?the commit of this checkout, for the JSONs}
 mkdir -p "$out" "$runs"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -66,8 +67,7 @@ for seed in $seeds; do
     break
   fi
   round=$SECONDS
-  # Measuring takes a few minutes at most; training gets the rest.
-  train_round "$seed" "$((left > 240 ? left - 180 : 60))" "$@"
+  train_round "$seed" "$((left > measuring + 60 ? left - measuring : 60))" "$@"
   measure_round "$seed"
   last=$((SECONDS - round))
   echo "seed $seed: round took ${last}s"

@@ -17,14 +17,17 @@ IMAGE_HEADS = ("none", "pooled", "pooled_detached")
 STATISTICS = ("max", "top 1% mean", "top 10% mean", "mean")
 
 
-def pooled_statistics(probabilities) -> jnp.ndarray:
+def pooled_statistics(probabilities, xp=jnp):
   """[batch, H, W] probabilities -> [batch, len(STATISTICS)] float32: the max, the
-  mean of the highest 1% and 10% of the pixels (at least one), and the mean."""
-  flat = jnp.asarray(probabilities, jnp.float32).reshape(probabilities.shape[0], -1)
-  ranked = -jnp.sort(-flat, axis=1)  # descending
+  mean of the highest 1% and 10% of the pixels (at least one), and the mean.
+
+  `xp` is jax.numpy inside the model and numpy on the host, where a map of every
+  image's own size would otherwise compile the sort once per size."""
+  flat = xp.asarray(probabilities, xp.float32).reshape(probabilities.shape[0], -1)
+  ranked = -xp.sort(-flat, axis=1)  # descending
   count = flat.shape[1]
-  top = [jnp.mean(ranked[:, : max(1, count * percent // 100)], axis=1) for percent in (1, 10)]
-  return jnp.stack([ranked[:, 0], *top, jnp.mean(flat, axis=1)], axis=1)
+  top = [xp.mean(ranked[:, : max(1, count * percent // 100)], axis=1) for percent in (1, 10)]
+  return xp.stack([ranked[:, 0], *top, xp.mean(flat, axis=1)], axis=1)
 
 
 class PooledImageHead(nn.Module):

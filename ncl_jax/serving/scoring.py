@@ -34,7 +34,7 @@ def head_scorer(config, variables) -> Callable[[np.ndarray], float] | None:
   kernel, bias = weights
 
   def score(probabilities) -> float:
-    statistics = np.asarray(image_head.pooled_statistics(np.asarray(probabilities)[None]))[0]
+    statistics = image_head.pooled_statistics(np.asarray(probabilities)[None], xp=np)[0]
     return float(1.0 / (1.0 + np.exp(-(statistics @ kernel + bias))))
 
   return score
