@@ -502,6 +502,7 @@ def model_card() -> str:
 RECIPE = "docs/recipe.md"
 RECIPE_BEGIN, RECIPE_END = "<!-- recipe tables: generated -->", "<!-- end of recipe tables -->"
 RECIPE_RUNS = "docs/results/recipe_ab"
+RECIPE_SEEDS = "docs/results/recipe_ab_h200"
 REMOVAL_FILLS = "benchmarks/cpu_removal_fills.json"
 PREDICT_TIMES = "benchmarks/cpu_predict_*_views*.json"
 
@@ -538,6 +539,7 @@ def recipe_tables() -> str:
       "called edited: at the threshold that calls 5% of the untouched images edited.",
       table(header, rows),
       sources,
+      *seeded_screen(),
       "### What a removal costs",
       f"Milliseconds per removal on one core, camera images of "
       f"{fills['camera_long_side']} px long side from {fills['photos']}, smooth fill with "
@@ -547,6 +549,81 @@ def recipe_tables() -> str:
       *predict_times(),
     ]
   )
+
+
+def spread(values) -> str:
+  """The mean of `values` and, for several, their range: "0.232 (0.225-0.244)"."""
+  mean = f"{sum(values) / len(values):.3f}"
+  return mean if len(values) == 1 else f"{mean} ({min(values):.3f}-{max(values):.3f})"
+
+
+def seeded_screen() -> list:
+  """The heading, tables and sources of the screen with seeds on an accelerator."""
+  folder = ROOT / RECIPE_SEEDS
+  runs = [load(p.relative_to(ROOT)) for p in sorted(folder.glob("*_seed*.json"))]
+  runs.sort(key=lambda run: (run["arm"] != "baseline", run["arm"], run["seed"]))
+  rounds = load(f"{RECIPE_SEEDS}/rounds.json")
+  arms = list(dict.fromkeys(run["arm"] for run in runs))
+
+  def figures(arm, kind, key):
+    return [run["figures"][kind][key] for run in runs if run["arm"] == arm]
+
+  summary = [
+    [arm, ", ".join(str(run["seed"]) for run in runs if run["arm"] == arm)]
+    + [spread(figures(arm, "all edited", key)) for key in ("pixel_f1", "pixel_auc", "image_auc")]
+    + [spread(figures(arm, "removal", "pixel_f1"))]
+    for arm in arms
+  ]
+  names = {kind: kind.replace("_", "-") for kind in KINDS}
+  names["all edited"] = "all edited"
+  per_kind = [
+    [arm, label]
+    + [spread(figures(arm, kind, key)) for key in ("pixel_f1", "pixel_auc", "image_auc")]
+    for arm in arms
+    for kind, label in names.items()
+  ]
+  per_run = [
+    [run["arm"], run["seed"], run["step"]]
+    + [number(run["figures"][kind]["pixel_f1"]) for kind in (*KINDS, "all edited")]
+    + [number(run["figures"]["all edited"][key]) for key in ("pixel_auc", "image_auc")]
+    + [number(run["figures"]["all edited"]["called_edited"])]
+    for run in runs
+  ]
+  measured = sorted({(run["commit"][:10], run["validation"]) for run in runs})
+  invocations = "\n".join(
+    f"- at commit {entry['commit'][:10]}: `{entry['command']}`; "
+    + "; ".join(
+      f"seed {r['seed']}, {r['arms']} arms: {r['seconds']} s"
+      + (f" ({r['note']})" if "note" in r else "")
+      for r in entry["rounds"]
+    )
+    for entry in rounds["invocations"]
+  )
+  return [
+    "### With seeds, on one accelerator",
+    f"Every arm trained with several seeds (`config.seed`: the initial weights and the "
+    f"order of the training forgeries; the validation forgeries stay the same) on "
+    f"{rounds['machine']['devices']} with {rounds['machine']['cores']} cores, jax "
+    f"{rounds['jax_version']}, by `tools/recipe_ab_accelerator.sh`: {rounds['what']}. "
+    f"All edited images, mean over seeds (lowest-highest); each run measured by "
+    f"`python3 tools/recipe_ab.py --arm=ARM --seed=SEED --workdir=RUN "
+    f"--trained_at=COMMIT --output={RECIPE_SEEDS}/ARM_seedSEED.json` at commit "
+    + ", ".join(commit for commit, _ in measured)
+    + f"; {measured[0][1]}.",
+    table(
+      ["arm", "seeds", "pixel F1 at 0.5", "pixel AUC", "image AUC", "removal pixel F1"], summary
+    ),
+    "Per kind of edit, mean over seeds (lowest-highest); image AUC per kind: that kind's "
+    "forgeries against every untouched image:",
+    table(["arm", "images", "pixel F1 at 0.5", "pixel AUC", "image AUC"], per_kind),
+    "Per run, pixel F1 at 0.5 per kind, and all edited images:",
+    table(
+      ["arm", "seed", "step", "splicing F1", "copy-move F1", "removal F1", "all edited F1"]
+      + ["pixel AUC", "image AUC", "called edited"],
+      per_run,
+    ),
+    f"The rounds (`{RECIPE_SEEDS}/rounds.json`):\n{invocations}",
+  ]
 
 
 def predict_times() -> list:

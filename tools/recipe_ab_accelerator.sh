@@ -31,7 +31,9 @@ train_round() {  # seed, seconds left, flags
   local arm seed=$1 seconds=$2
   shift 2
   for arm in $arms; do
-    timeout --signal=TERM --kill-after=60 "$seconds" python3 -m ncl_jax.main \
+    # --foreground: the signal goes to the training process alone, which commits a
+    # checkpoint and stops its workers; the whole group would kill its compiler too.
+    timeout --foreground --signal=TERM --kill-after=60 "$seconds" python3 -m ncl_jax.main \
       --config="configs/recipe_ab.py:$arm" --workdir="$runs/${arm}_seed$seed" \
       --config.seed="$seed" --config.dataset.manual_dir="$photos" \
       --config.input.num_workers="$workers" "$@" >"$runs/${arm}_seed$seed.log" 2>&1 &
@@ -47,12 +49,13 @@ measure_round() {  # seed
       >"$runs/${arm}_seed$1.measure.log" 2>&1 &
   done
   wait
-  # Outside a git checkout the JSON's commit reads "unknown": it is this one.
+  # A tree copied to another machine may travel without its git history (the
+  # JSON's commit then reads "unknown" or an older HEAD): the code is COMMIT's.
   python3 - "$commit" "$out"/*_seed"$1".json <<'EOF'
 import json, sys
 for path in sys.argv[2:]:
   record = json.load(open(path))
-  if record.get("commit") == "unknown":
+  if not record.get("commit", "").startswith(sys.argv[1]):
     record["commit"] = sys.argv[1]
     open(path, "w").write(json.dumps(record, indent=2) + "\n")
 EOF
