@@ -4,8 +4,9 @@
 # mostly idle, and each run's forgeries are synthesized by its own workers on the
 # host's cores), then tools/recipe_ab.py measures each run on the validation
 # forgeries. A seed's round starts only if the previous round's duration still fits
-# before DEADLINE_SECONDS (less MEASURE_SECONDS for measuring); a run stopped by the deadline commits its checkpoint and
-# is measured at the step it reached (its JSON says which).
+# before DEADLINE_SECONDS; training stops MEASURE_SECONDS before it, and a run it
+# stops commits its checkpoint and is measured at the step it reached (its JSON
+# says which).
 #
 #   COMMIT=$(git rev-parse HEAD) bash tools/recipe_ab_accelerator.sh \
 #       PHOTOS OUTPUT_DIR "baseline real_removals" "0 1" [--config.KEY=VALUE ...]
@@ -13,6 +14,7 @@
 # PHOTOS is the collection's training folder (tools/gather_photos.py); the flags
 # after the seeds go to every run. Each run's log and workdir are under RUNS_DIR.
 set -u
+shopt -s nullglob
 photos=$1 out=$2 arms=$3 seeds=$4
 shift 4
 deadline=${DEADLINE_SECONDS:-86400}
