@@ -411,6 +411,7 @@ HELDOUT = "docs/results/photos_v1_heldout.json"
 COLLECTION = "docs/results/photo_collection.json"
 PREDICT_TIME = "benchmarks/predict_photos_v1.json"
 KINDS = ("splicing", "copy_move", "removal")
+KIND_LABELS = {kind: kind.replace("_", "-") for kind in KINDS}
 
 
 def figure_rows(figures: dict, names: dict) -> list:
@@ -460,7 +461,6 @@ def card_figures() -> str:
   info, held, timing = load(MODEL_INFO), load(HELDOUT), load(PREDICT_TIME)
   collection = load(COLLECTION)
   header = ["images", "count", "pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
-  names = {kind: kind.replace("_", "-") for kind in KINDS}
   validation = info["validation"]["figures"]
   heldout = held["figures"]
   speed = timing["seconds_per_photo"]
@@ -476,13 +476,17 @@ def card_figures() -> str:
       f"{info['false_alarm_rate']:.0%} false alarms). From `{MODEL_INFO}`.",
       table(
         header,
-        figure_rows(validation, {**names, "all edited": "all edited", "authentic": "untouched"}),
+        figure_rows(
+          validation, {**KIND_LABELS, "all edited": "all edited", "authentic": "untouched"}
+        ),
       ),
       "### Held-out photos (measured once, at release)",
       f"{held['test_set']} Predicted by `python -m ncl_jax.predict` at default flags and "
       f"scored by `tools/evaluate_predictions.py`; from `{HELDOUT}`: `{held['command']}` "
       f"at commit {held['commit'][:10]}.",
-      table(header, figure_rows(heldout, {**names, "all": "all edited", "authentic": "untouched"})),
+      table(
+        header, figure_rows(heldout, {**KIND_LABELS, "all": "all edited", "authentic": "untouched"})
+      ),
       "### Predict time",
       f"`python -m ncl_jax.predict` at default flags ({timing['what']}): median "
       f"{speed['median']:.2f} s, max {speed['max']:.2f} s per photo after the first, which "
@@ -507,14 +511,19 @@ REMOVAL_FILLS = "benchmarks/cpu_removal_fills.json"
 PREDICT_TIMES = "benchmarks/cpu_predict_*_views*.json"
 
 
+def arm_runs(pattern: str) -> list:
+  """The A/B runs' JSONs matching `pattern` (from the root): the baseline first,
+  then by arm and seed."""
+  runs = [load(p.relative_to(ROOT)) for p in sorted(ROOT.glob(pattern))]
+  return sorted(runs, key=lambda run: (run["arm"] != "baseline", run["arm"], run["seed"]))
+
+
 def recipe_tables() -> str:
   """The A/B arms' validation figures per kind, and the removal fills' cost."""
-  runs = [load(p.relative_to(ROOT)) for p in sorted((ROOT / RECIPE_RUNS).glob("*.json"))]
-  runs.sort(key=lambda run: (run["arm"] != "baseline", run["arm"], run["seed"]))
+  runs = arm_runs(f"{RECIPE_RUNS}/*.json")
   header = ["arm", "seed", "step", "images", "count"]
   header += ["pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
-  names = {kind: kind.replace("_", "-") for kind in KINDS}
-  names.update({"all edited": "all edited", "authentic": "untouched"})
+  names = {**KIND_LABELS, "all edited": "all edited", "authentic": "untouched"}
   rows = [
     [run["arm"], run["seed"], run["step"], *row]
     for run in runs
@@ -557,11 +566,22 @@ def spread(values) -> str:
   return mean if len(values) == 1 else f"{mean} ({min(values):.3f}-{max(values):.3f})"
 
 
+def rounds_list(rounds: dict) -> str:
+  """The accelerator screen's invocations with their rounds' times, as a list."""
+  return "\n".join(
+    f"- at commit {entry['commit'][:10]}: `{entry['command']}`; "
+    + "; ".join(
+      f"seed {r['seed']}, {r['arms']} arms: {r['seconds']} s"
+      + (f" ({r['note']})" if "note" in r else "")
+      for r in entry["rounds"]
+    )
+    for entry in rounds["invocations"]
+  )
+
+
 def seeded_screen() -> list:
   """The heading, tables and sources of the screen with seeds on an accelerator."""
-  folder = ROOT / RECIPE_SEEDS
-  runs = [load(p.relative_to(ROOT)) for p in sorted(folder.glob("*_seed*.json"))]
-  runs.sort(key=lambda run: (run["arm"] != "baseline", run["arm"], run["seed"]))
+  runs = arm_runs(f"{RECIPE_SEEDS}/*_seed*.json")
   rounds = load(f"{RECIPE_SEEDS}/rounds.json")
   arms = list(dict.fromkeys(run["arm"] for run in runs))
 
@@ -574,8 +594,7 @@ def seeded_screen() -> list:
     + [spread(figures(arm, "removal", "pixel_f1"))]
     for arm in arms
   ]
-  names = {kind: kind.replace("_", "-") for kind in KINDS}
-  names["all edited"] = "all edited"
+  names = {**KIND_LABELS, "all edited": "all edited"}
   per_kind = [
     [arm, label]
     + [spread(figures(arm, kind, key)) for key in ("pixel_f1", "pixel_auc", "image_auc")]
@@ -590,15 +609,6 @@ def seeded_screen() -> list:
     for run in runs
   ]
   measured = sorted({(run["commit"][:10], run["validation"]) for run in runs})
-  invocations = "\n".join(
-    f"- at commit {entry['commit'][:10]}: `{entry['command']}`; "
-    + "; ".join(
-      f"seed {r['seed']}, {r['arms']} arms: {r['seconds']} s"
-      + (f" ({r['note']})" if "note" in r else "")
-      for r in entry["rounds"]
-    )
-    for entry in rounds["invocations"]
-  )
   return [
     "### With seeds, on one accelerator",
     f"Every arm trained with several seeds (`config.seed`: the initial weights and the "
@@ -622,7 +632,7 @@ def seeded_screen() -> list:
       + ["pixel AUC", "image AUC", "called edited"],
       per_run,
     ),
-    f"The rounds (`{RECIPE_SEEDS}/rounds.json`):\n{invocations}",
+    f"The rounds (`{RECIPE_SEEDS}/rounds.json`):\n{rounds_list(rounds)}",
   ]
 
 
