@@ -49,7 +49,11 @@ def machine() -> dict:
 
 def commit() -> str:
   """The git commit of the ncl_jax source, with "+changes" when the tree differs
-  from it; "unknown" outside a git checkout (an installed wheel)."""
+  from it; "unknown" outside a git checkout (an installed wheel). `NCL_JAX_COMMIT`,
+  where set, names it instead: a tree copied to another machine may travel without
+  its git history, or with an older one."""
+  if os.environ.get("NCL_JAX_COMMIT"):
+    return os.environ["NCL_JAX_COMMIT"]
 
   def git(*args):
     return subprocess.run(

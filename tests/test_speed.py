@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ncl_jax import benchmark
+from ncl_jax import benchmark, provenance
 from tests.conftest import REPO_ROOT, make_runtime, tiny_config, tiny_config_file
 
 
@@ -109,3 +109,15 @@ def test_torch_comparison_runs_the_same_network(tmp_path):
     assert result[key]["achieved_tflops_per_second"] > 0, key
   assert result["ratio_to_torch_eager"] > 0 and result["torch_device"] == "cpu"
   assert result["threads"] >= 1 and len(result["step_seconds"]["torch_eager"]) == 1
+
+
+def test_provenance_names_the_checkout_or_the_commit_it_is_given(monkeypatch):
+  """A JSON's commit is the checkout's HEAD; NCL_JAX_COMMIT names it where the tree
+  was copied without its history (an accelerator machine)."""
+  monkeypatch.delenv("NCL_JAX_COMMIT", raising=False)
+  head = subprocess.run(
+    ["git", "-C", REPO_ROOT, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+  ).stdout.strip()
+  assert provenance.commit().split("+")[0] == head
+  monkeypatch.setenv("NCL_JAX_COMMIT", "0123abcd")
+  assert provenance.commit() == "0123abcd"

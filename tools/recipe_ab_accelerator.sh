@@ -14,7 +14,6 @@
 # PHOTOS is the collection's training folder (tools/gather_photos.py); the flags
 # after the seeds go to every run. Each run's log and workdir are under RUNS_DIR.
 set -u
-shopt -s nullglob
 photos=$1 out=$2 arms=$3 seeds=$4
 shift 4
 deadline=${DEADLINE_SECONDS:-86400}
@@ -24,6 +23,8 @@ measuring=${MEASURE_SECONDS:-180}  # kept from training's time for the measureme
 commit=${COMMIT:?the commit of this checkout, for the JSONs}
 mkdir -p "$out" "$runs"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+# The JSONs' commit (ncl_jax/provenance.py): a copied tree may lack its git history.
+export NCL_JAX_COMMIT=$commit
 # Several processes share the accelerator: each takes memory as it needs it.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/recipe_ab_jax_cache}
@@ -51,16 +52,6 @@ measure_round() {  # seed
       >"$runs/${arm}_seed$1.measure.log" 2>&1 &
   done
   wait
-  # A tree copied to another machine may travel without its git history (the
-  # JSON's commit then reads "unknown" or an older HEAD): the code is COMMIT's.
-  python3 - "$commit" "$out"/*_seed"$1".json <<'EOF'
-import json, sys
-for path in sys.argv[2:]:
-  record = json.load(open(path))
-  if not record.get("commit", "").startswith(sys.argv[1]):
-    record["commit"] = sys.argv[1]
-    open(path, "w").write(json.dumps(record, indent=2) + "\n")
-EOF
 }
 
 start=$SECONDS
