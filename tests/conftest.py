@@ -28,11 +28,12 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _OWN_COMPILATION_CACHE = tempfile.mkdtemp(prefix="ncl_jax_tests_xla_cache_")
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_COMPILATION_CACHE
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
-# XLA:CPU's LLVM optimizations are most of what compiling a tiny model costs (a
-# 4-step CLI run: 31 s of CPU from a cold cache, 15 s at level 0) and nothing the
-# tests run is large enough to gain from them. Every program the tests start
-# inherits it (device_env). tests/golden/behaviour.json is recorded at this level.
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+# Compiling is most of what a tiny model costs the suite, and nothing the tests run
+# is large enough to gain from XLA:CPU's optimizations: no LLVM optimization passes,
+# and the older elementwise emitters, which compile faster than the fusion emitters.
+# Every program the tests start inherits the flags (device_env); the golden values
+# (tests/golden/behaviour.json) hold at them.
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 # gcsfs reads this when imported; without it, it warns at every call to the emulator.

@@ -86,7 +86,7 @@ def golden_config():
 
 
 # The jax the values were recorded with (the lower bound in setup.cfg, which CI runs),
-# at the suite's XLA optimization level (conftest.TEST_XLA_FLAGS). XLA:CPU compiles for
+# at the suite's XLA flags (conftest.TEST_XLA_FLAGS). XLA:CPU compiles for
 # the processor it runs on, so on another one (another vector width, another order of
 # float32 additions) the last bits move, and another XLA rounds differently. The losses
 # and metrics are compared relative to themselves. The checksums are sums over every
