@@ -19,7 +19,7 @@ from ncl_jax import inference, paths, predict
 from ncl_jax.serving.restore import read_config
 from ncl_jax.training import checkpointing, metric_writers, train
 from tests.conftest import REPO_ROOT, TINY_DATASET_OPTIONS, tiny_config
-from tests.test_train import CrashingRuntime, final_state
+from tests.test_train import crash_on_the_third_step, final_state
 
 pytestmark = pytest.mark.slow
 
@@ -55,15 +55,14 @@ def test_the_readme_tpu_command_runs_with_a_gcs_workdir_and_data_dir(gcs_bucket,
 
 
 def test_a_run_on_gcs_resumes_exactly_and_quarantines_a_corrupt_checkpoint(
-  gcs_bucket, tmp_path, monkeypatch
+  gcs_bucket, tmp_path, tiny_data_dir, monkeypatch
 ):
   config = tiny_config(f"{gcs_bucket}/resume/tfds", eval_every_steps=100)
   straight = tmp_path / "straight"
-  train.train_and_evaluate(tiny_config(tmp_path / "tfds", eval_every_steps=100), str(straight))
+  train.train_and_evaluate(tiny_config(tiny_data_dir, eval_every_steps=100), str(straight))
 
   workdir = f"{gcs_bucket}/resume/run"
-  CrashingRuntime.calls = 0
-  monkeypatch.setattr(train, "Runtime", CrashingRuntime)
+  crash_on_the_third_step(monkeypatch)
   with pytest.raises(RuntimeError, match="simulated crash"):
     train.train_and_evaluate(config, workdir)
   monkeypatch.undo()
@@ -82,13 +81,11 @@ def test_a_run_on_gcs_resumes_exactly_and_quarantines_a_corrupt_checkpoint(
 
   for file in paths.files_under(epath.Path(workdir) / "checkpoints" / "4" / "state"):
     file.write_bytes(b"garbage")
-  with config.unlocked():
-    config.num_train_steps = 6
   train.train_and_evaluate(config, workdir)
   corrupt = list((epath.Path(workdir) / "checkpoints_corrupt").iterdir())
   assert len(corrupt) == 1 and corrupt[0].name.startswith("4-")
   steps = [r["step"] for r in metric_writers.read_records(workdir) if r["split"] == "train"]
-  assert steps == [2, 4, 4, 6]  # 3-4 trained again from checkpoint 2, then 5-6
+  assert steps == [2, 4, 4]  # 3-4 trained again from checkpoint 2
 
   # predict: a checkpoint, images and outputs, all on GCS
   images = epath.Path(gcs_bucket) / "resume" / "photos"

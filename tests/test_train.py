@@ -1,5 +1,6 @@
 """End-to-end training on the tiny synthetic dataset: outputs, resume, CLI, config errors."""
 
+import copy
 import json
 import os
 import subprocess
@@ -84,22 +85,37 @@ def test_train_and_evaluate_writes_metrics_checkpoints_and_eval_json(tmp_path, t
   assert sorted(int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit()) == [2, 4]
 
 
-class CrashingRuntime(train.Runtime):
-  """Fails on the third training step, like a crash mid-run."""
+def test_runs_that_differ_only_in_what_the_host_reads_share_compiled_functions(tmp_path):
+  config = tiny_config(tmp_path)
+  runtime = train.runtime_for(config)
+  elsewhere = tiny_config(tmp_path / "other", seed=3, eval_every_steps=7, log_every_steps=1)
+  assert train.runtime_for(elsewhere) is runtime
+  config.pc.mu = 0.25  # the objective changes: compiled anew, the first run's stays as it was
+  changed = train.runtime_for(config)
+  assert changed is not runtime and changed.factory.config.pc.mu == 0.25
+  assert runtime.factory.config.pc.mu != 0.25
+  assert train.runtime_for(tiny_config(tmp_path, **{"model.dtype": "bfloat16"})) is not runtime
 
-  calls = 0
 
-  def __init__(self, *args, **kwargs):
-    super().__init__(*args, **kwargs)
-    step_fn = self.train_step
+def crash_on_the_third_step(monkeypatch):
+  """Runs started until `monkeypatch.undo()` fail on their third training step, like
+  a crash mid-run, with the compiled functions an uninterrupted run uses."""
+  runtime_for = train.runtime_for
+
+  def crashing_runtime(config):
+    runtime = copy.copy(runtime_for(config))
+    step_fn, calls = runtime.train_step, []
 
     def crash_on_third(state, batch):
-      CrashingRuntime.calls += 1
-      if CrashingRuntime.calls == 3:
+      calls.append(1)
+      if len(calls) == 3:
         raise RuntimeError("simulated crash")
       return step_fn(state, batch)
 
-    self.train_step = crash_on_third
+    runtime.train_step = crash_on_third
+    return runtime
+
+  monkeypatch.setattr(train, "runtime_for", crashing_runtime)
 
 
 def photo_forgeries_config(**overrides):
@@ -127,8 +143,7 @@ def test_restart_resumes_from_last_checkpoint_exactly(tmp_path, monkeypatch):
   train.train_and_evaluate(config, str(straight))
 
   interrupted = tmp_path / "interrupted"
-  CrashingRuntime.calls = 0
-  monkeypatch.setattr(train, "Runtime", CrashingRuntime)
+  crash_on_the_third_step(monkeypatch)
   with pytest.raises(RuntimeError, match="simulated crash"):
     train.train_and_evaluate(config, str(interrupted))
   monkeypatch.undo()

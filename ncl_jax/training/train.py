@@ -5,7 +5,9 @@ parameters and optimizer state replicated, batches sharded on the batch axis.
 A step reads input -> patches -> model -> objective -> update (see train_step).
 """
 
+import collections
 import functools
+import json
 import math
 import signal
 import time
@@ -106,6 +108,7 @@ class Runtime:
       donate_argnums=(0,),
     )
     self.predict = evaluation.compile_predict(factory.model, self.mesh, config.prediction_views)
+    self.create_state = factory.jitted_create(replicated)
 
   def device_batch(self, batch):
     """A host training batch with its image and mask sharded onto the devices
@@ -117,12 +120,47 @@ class Runtime:
     }
 
   def abstract_state(self):
-    """The TrainState's shapes, replicated over the mesh (to restore into)."""
-    return self.factory.abstract_state(self.mesh.replicated)
+    """The TrainState's shapes, replicated over the mesh (to restore into); the
+    trace is init_state's, so a run traces the model's initialization once."""
+    return self.create_state.eval_shape(jax.random.PRNGKey(0))
 
   def init_state(self, seed: int):
     """A new TrainState from `seed`, replicated over the mesh."""
-    return self.factory.jitted_create(self.mesh.replicated)(jax.random.PRNGKey(seed))
+    return self.create_state(jax.random.PRNGKey(seed))
+
+
+# Config keys only the host reads (data, the cadence of logs and saves, the seed of the
+# initial key): runs that differ in nothing else compile the same functions.
+_HOST_ONLY_KEYS = (
+  "seed",
+  "dataset",
+  "test_datasets",
+  "input",
+  "log_every_steps",
+  "eval_every_steps",
+  "checkpoint_every_steps",
+  "keep_checkpoints",
+  "num_summary_images",
+)
+_RUNTIMES = collections.OrderedDict()  # the latest runs' Runtimes, by what they compile
+_MAX_RUNTIMES = 2
+
+
+def runtime_for(config) -> Runtime:
+  """The Runtime an earlier run in this process built for the same compiled
+  functions (a notebook cell run again, an ablation's next seed, a resumed run), so
+  nothing is traced or compiled twice; else a new one."""
+  compiled = config.to_dict()
+  for name in _HOST_ONLY_KEYS:
+    compiled.pop(name, None)
+  key = (Runtime, tuple(jax.devices()), json.dumps(compiled, sort_keys=True, default=repr))
+  if key not in _RUNTIMES:
+    own = config.copy_and_resolve_references()  # later edits of `config` stay out of it
+    _RUNTIMES[key] = Runtime(own, StateFactory(own))
+    while len(_RUNTIMES) > _MAX_RUNTIMES:
+      _RUNTIMES.popitem(last=False)
+  _RUNTIMES.move_to_end(key)
+  return _RUNTIMES[key]
 
 
 def _should_stop(stop_request, is_log_step) -> bool:
@@ -196,7 +234,7 @@ def setup(config, workdir) -> Prepared:
         "stream of forgeries; give num_train_steps and eval_every_steps"
       )
     config = resolve_schedule(config, len(source))
-  runtime = Runtime(config, StateFactory(config))
+  runtime = runtime_for(config)
   return Prepared(
     config, builder, runtime, checkpointing.Checkpointer(workdir, config.keep_checkpoints)
   )
