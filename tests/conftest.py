@@ -7,6 +7,7 @@ tiny model is compiled once, not once per test.
 """
 
 import collections
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -30,10 +31,12 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 # Compiling is most of what a tiny model costs the suite, and nothing the tests run
 # is large enough to gain from XLA:CPU's optimizations: no LLVM optimization passes,
-# and the older elementwise emitters, which compile faster than the fusion emitters.
-# Every program the tests start inherits the flags (device_env); the golden values
-# (tests/golden/behaviour.json) hold at them.
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+# and, where XLA still has them (jaxlib < 0.11), the older elementwise emitters, which
+# compile faster than the fusion emitters. Every program the tests start inherits the
+# flags (device_env); the golden values (tests/golden/behaviour.json) hold at them.
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+if tuple(int(part) for part in importlib.metadata.version("jaxlib").split(".")[:2]) < (0, 11):
+  TEST_XLA_FLAGS += " --xla_cpu_use_fusion_emitters=false"
 if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 # gcsfs reads this when imported; without it, it warns at every call to the emulator.
