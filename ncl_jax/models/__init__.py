@@ -34,13 +34,14 @@ def create_model(model_config, patch_size: int) -> NCLModel:
 
 
 def init_variables(model: NCLModel, config, rng) -> dict:
-  """Random {"params", "batch_stats"} of `model` for `config`'s input size."""
+  """Random {"params", "batch_stats"} of `model` for `config`'s input size (the
+  initializers alone: the forward pass that gives their shapes is never computed)."""
   size, slots = config.image_size, config.ncl.max_contour_patches
-  return model.init(
+  return model.lazy_init(
     rng,
-    jnp.zeros((1, size, size, 3), jnp.float32),
-    jnp.zeros((1, slots), jnp.int32),
-    jnp.ones((1, slots), bool),
+    jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32),
+    jax.ShapeDtypeStruct((1, slots), jnp.int32),
+    jax.ShapeDtypeStruct((1, slots), bool),
     train=False,
   )
 
