@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
+from configs import coverage, protocol_mvss
 from ncl_jax.config_schema import validate_config
+from ncl_jax.training import train
 from tests import benchmark_fixtures
 from tests.conftest import REPO_ROOT
 
@@ -69,13 +71,10 @@ def test_without_data_it_says_where_it_looked(tmp_path):
 @pytest.mark.slow
 def test_coverage_config_builds_and_trains(tmp_path):
   benchmark_fixtures.make_coverage(tmp_path / "COVERAGE")
-  run = run_main(
-    "--config=configs/coverage.py:runlocal",
-    f"--workdir={tmp_path / 'w'}",
-    f"--config.dataset.data_dir={tmp_path / 'tfds'}",
-    f"--config.dataset.manual_dir={tmp_path / 'COVERAGE'}",
-  )
-  assert run.returncode == 0, run.stderr[-3000:]
+  config = coverage.get_config("runlocal")
+  config.dataset.data_dir = str(tmp_path / "tfds")
+  config.dataset.manual_dir = str(tmp_path / "COVERAGE")
+  train.train_and_evaluate(config, str(tmp_path / "w"))
   result = json.load(open(tmp_path / "w" / "eval" / "coverage-test.json"))
   assert (result["num_images"], result["num_manipulated"]) == (2, 1)
   from ncl_jax.data.manual import ManualBuilder
@@ -92,16 +91,14 @@ def test_protocol_mvss_trains_on_casia_v2_and_tests_five_datasets_as_imdlbenco(t
   folders = {"columbia": "Columbia", "coverage": "COVERAGE", "nist16": "NIST16", "imd2020": "IMD"}
   for name, folder in folders.items():
     benchmark_fixtures.MAKERS[name](tmp_path / folder)
-  run = run_main(
-    "--config=configs/protocol_mvss.py:runlocal",
-    f"--workdir={tmp_path / 'w'}",
-    f"--config.dataset.data_dir={tmp_path / 'tfds'}",
-    f"--config.dataset.manual_dir={tmp_path / 'CASIA2'}",
-    f"--config.test_datasets.casia_v1.manual_dir={tmp_path / 'CASIA1'}",
-    *(f"--config.test_datasets.{n}.manual_dir={tmp_path / f}" for n, f in folders.items()),
-    *(f"--config.test_datasets.{n}.data_dir={tmp_path / 'tfds'}" for n in folders),
-  )
-  assert run.returncode == 0, run.stderr[-3000:]
+  config = protocol_mvss.get_config("runlocal")
+  config.dataset.data_dir = str(tmp_path / "tfds")
+  config.dataset.manual_dir = str(tmp_path / "CASIA2")
+  config.test_datasets.casia_v1.manual_dir = str(tmp_path / "CASIA1")
+  for name, folder in folders.items():
+    config.test_datasets[name].manual_dir = str(tmp_path / folder)
+    config.test_datasets[name].data_dir = str(tmp_path / "tfds")
+  train.train_and_evaluate(config, str(tmp_path / "w"))
   expected = sorted(
     f"{name}-{'test' if name == 'casia_v1' else 'train+validation+test'}.json"
     for name in ["casia_v1", *folders]

@@ -160,21 +160,14 @@ def test_restart_resumes_from_last_checkpoint_exactly(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def test_cli_train_then_eval_mode(tmp_path, tiny_data_dir):
+def test_cli_eval_mode_evaluates_a_trained_workdir(tmp_path, tiny_data_dir):
+  """`--mode=eval` (training through the CLI: tests/test_fault_tolerance.py)."""
   config_file = tiny_config_file(tmp_path, tiny_data_dir)
   workdir = tmp_path / "cli"
+  train.train_and_evaluate(tiny_config(tiny_data_dir), str(workdir))
+  os.remove(workdir / "eval" / "ncl_synthetic-test.json")
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
   base = [sys.executable, "-m", "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}"]
-  run = subprocess.run(
-    base + ["--config.num_train_steps=2"],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
-  assert run.returncode == 0, run.stderr[-3000:]
-  os.remove(workdir / "eval" / "ncl_synthetic-test.json")
   run = subprocess.run(
     base + ["--mode=eval", "--split=validation"],
     cwd=REPO_ROOT,
@@ -185,7 +178,7 @@ def test_cli_train_then_eval_mode(tmp_path, tiny_data_dir):
   )
   assert run.returncode == 0, run.stderr[-3000:]
   result = json.load(open(workdir / "eval" / "ncl_synthetic-validation.json"))
-  assert result["checkpoint_step"] == 2 and result["num_images"] == 6
+  assert result["checkpoint_step"] == 4 and result["num_images"] == 6
   assert "pixel_f1=" in run.stdout
 
 
