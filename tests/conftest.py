@@ -155,14 +155,6 @@ def gcs_bucket():
   server.stop()
 
 
-def pytest_collection_modifyitems(config, items):
-  """Files with slow tests first: pytest-xdist hands out whole files in this order
-  (--dist=loadfile), so the long ones start early instead of ending the run alone."""
-  del config
-  slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-  items.sort(key=lambda item: item.path not in slow_files)
-
-
 def pytest_sessionfinish(session, exitstatus):
   del session, exitstatus
   if _OWN_COMPILATION_CACHE:
