@@ -247,6 +247,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   Returns {"<dataset>-<split>": metrics} of the final evaluations (also written to
   `<workdir>/eval/<dataset>-<split>.json`). Raises preemption.Preempted after a
   SIGTERM/SIGINT, once its checkpoint is committed.
+
+  A later call in the same process whose config differs only in what the host reads
+  (data, seed, the cadence of logs and saves) reuses this run's compiled steps.
   """
   config, builder, runtime, checkpointer = setup(config, workdir)
   checkpointing.write_config(workdir, config)
