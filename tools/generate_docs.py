@@ -628,7 +628,7 @@ def seeded_screen() -> list:
     table(["arm", "images", "pixel F1 at 0.5", "pixel AUC", "image AUC"], per_kind),
     "Per run, pixel F1 at 0.5 per kind, and all edited images:",
     table(
-      ["arm", "seed", "step", "splicing F1", "copy-move F1", "removal F1", "all edited F1"]
+      ["arm", "seed", "step", *(f"{KIND_LABELS[kind]} F1" for kind in KINDS), "all edited F1"]
       + ["pixel AUC", "image AUC", "called edited"],
       per_run,
     ),
