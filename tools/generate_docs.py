@@ -1,4 +1,4 @@
-"""Write docs/results.md, docs/speed.md, the README's results table, the shipped
+"""Write docs/results.md, docs/speed.md, the README's results table, each shipped
 model's figures in its model card and the recipe study's tables (docs/recipe.md)
 from the committed JSON, so a table cannot
 disagree with its measurement.
@@ -128,8 +128,9 @@ def results_page() -> str:
         "Figures this project measured, each from a committed JSON that records its "
         "command, machine and commit. The public benchmarks' figures are the paper's and "
         "IMDL-BenCo's ([benchmarks](benchmarks.md)); the ablations are in "
-        "[ablations](ablations.md); the shipped model's are in its "
-        "[model card](model-card-photos-v1.md).",
+        "[ablations](ablations.md); the shipped models' are in their model cards ("
+        + ", ".join(f"[{name}](model-card-{name}.md)" for name in shipped_models())
+        + ").",
         synthetic_section(),
         photos_section(),
       ]
@@ -404,12 +405,27 @@ def readme() -> str:
   return text[:start] + "\n" + readme_table() + "\n" + text[end:]
 
 
-CARD = "docs/model-card-photos-v1.md"
 CARD_BEGIN, CARD_END = "<!-- model figures: generated -->", "<!-- end of model figures -->"
-MODEL_INFO = "ncl_jax/serving/models/photos-v1/model.json"
-HELDOUT = "docs/results/photos_v1_heldout.json"
 COLLECTION = "docs/results/photo_collection.json"
-PREDICT_TIME = "benchmarks/predict_photos_v1.json"
+
+
+def shipped_models() -> list:
+  """The names of the models shipped in the package, oldest first."""
+  infos = [json.loads(p.read_text()) for p in ROOT.glob("ncl_jax/serving/models/*/model.json")]
+  return [info["name"] for info in sorted(infos, key=lambda info: (info["version"], info["name"]))]
+
+
+def model_files(name: str) -> dict:
+  """Where a shipped model's card and the JSON of its figures are."""
+  stem = name.replace("-", "_")
+  return {
+    "card": f"docs/model-card-{name}.md",
+    "info": f"ncl_jax/serving/models/{name}/model.json",
+    "heldout": f"docs/results/{stem}_heldout.json",
+    "predict_time": f"benchmarks/predict_{stem}.json",
+  }
+
+
 KINDS = ("splicing", "copy_move", "removal")
 KIND_LABELS = {kind: kind.replace("_", "-") for kind in KINDS}
 
@@ -456,9 +472,10 @@ def collection_table(collection: dict) -> str:
   )
 
 
-def card_figures() -> str:
-  """The model card's generated part: data, validation, held-out photos, speed."""
-  info, held, timing = load(MODEL_INFO), load(HELDOUT), load(PREDICT_TIME)
+def card_figures(name: str) -> str:
+  """A model card's generated part: data, validation, held-out photos, speed."""
+  files = model_files(name)
+  info, held, timing = load(files["info"]), load(files["heldout"]), load(files["predict_time"])
   collection = load(COLLECTION)
   header = ["images", "count", "pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
   validation = info["validation"]["figures"]
@@ -473,7 +490,7 @@ def card_figures() -> str:
       "### Validation (chose the checkpoint and set the threshold)",
       f"{info['validation']['split']}, step {info['step']}, decision threshold "
       f"{info['decision_threshold']:.4f} on the image score (at most "
-      f"{info['false_alarm_rate']:.0%} false alarms). From `{MODEL_INFO}`.",
+      f"{info['false_alarm_rate']:.0%} false alarms). From `{files['info']}`.",
       table(
         header,
         figure_rows(
@@ -482,7 +499,8 @@ def card_figures() -> str:
       ),
       "### Held-out photos (measured once, at release)",
       f"{held['test_set']} Predicted by `python -m ncl_jax.predict` at default flags and "
-      f"scored by `tools/evaluate_predictions.py`; from `{HELDOUT}`: `{held['command']}` "
+      f"scored by `tools/evaluate_predictions.py`; from `{files['heldout']}`: "
+      f"`{held['command']}` "
       f"at commit {held['commit'][:10]}.",
       table(
         header, figure_rows(heldout, {**KIND_LABELS, "all": "all edited", "authentic": "untouched"})
@@ -491,16 +509,20 @@ def card_figures() -> str:
       f"`python -m ncl_jax.predict` at default flags ({timing['what']}): median "
       f"{speed['median']:.2f} s, max {speed['max']:.2f} s per photo after the first, which "
       f"also compiles ({speed['first']:.1f} s); on a {timing['machine']['cpu']} "
-      f"({timing['machine']['cores']} cores). From `{PREDICT_TIME}`.",
+      f"({timing['machine']['cores']} cores). From `{files['predict_time']}`.",
     ]
   )
 
 
-def model_card() -> str:
-  """The model card with its figures regenerated."""
-  text = (ROOT / CARD).read_text()
-  start, end = text.index(CARD_BEGIN) + len(CARD_BEGIN), text.index(CARD_END)
-  return text[:start] + "\n\n" + card_figures() + "\n\n" + text[end:]
+def model_card(name: str):
+  """The renderer of a shipped model's card: its text with its figures regenerated."""
+
+  def render() -> str:
+    text = (ROOT / model_files(name)["card"]).read_text()
+    start, end = text.index(CARD_BEGIN) + len(CARD_BEGIN), text.index(CARD_END)
+    return text[:start] + "\n\n" + card_figures(name) + "\n\n" + text[end:]
+
+  return render
 
 
 RECIPE = "docs/recipe.md"
@@ -668,7 +690,7 @@ PAGES = {
   "docs/results.md": results_page,
   "docs/speed.md": speed_page,
   "README.md": readme,
-  CARD: model_card,
+  **{model_files(name)["card"]: model_card(name) for name in shipped_models()},
   RECIPE: recipe_page,
 }
 
