@@ -27,7 +27,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The docs' picture (docs/images/app.png): this test with NCL_APP_SCREENSHOT=<png>
 # serves the shipped model and drops a bundled photo with a pasted patch on the page.
 SCREENSHOT = os.environ.get("NCL_APP_SCREENSHOT", "")
-MODEL_FLAG = "--model=photos-v1" if SCREENSHOT else f"--checkpoint={CHECKPOINT}"
+MODEL_FLAGS = [] if SCREENSHOT else [f"--checkpoint={CHECKPOINT}"]  # []: the newest shipped
 
 
 @pytest.fixture(name="server_tmp", scope="module")
@@ -38,7 +38,7 @@ def fixture_server_tmp(tmp_path_factory):
 @pytest.fixture(name="server", scope="module")
 def fixture_server(server_tmp):
   process = subprocess.Popen(
-    [sys.executable, "-m", "ncl_jax.app", MODEL_FLAG, "--port=0"],
+    [sys.executable, "-m", "ncl_jax.app", *MODEL_FLAGS, "--port=0"],
     cwd=REPO_ROOT,
     stdout=subprocess.PIPE,
     stderr=subprocess.STDOUT,

@@ -6,6 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from ncl_jax.serving import pretrained
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -29,5 +30,6 @@ def test_quickstart_notebook_runs(tmp_path):
   client.execute()
   outputs = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
   assert "image score" in outputs and "pixel_f1" in outputs
-  assert "photos-v1: image score" in outputs and "edited: " in outputs  # the shipped model
+  newest = pretrained.shipped()[-1]
+  assert f"{newest}: image score" in outputs and "edited: " in outputs  # the shipped model
   assert os.path.exists(tmp_path / "run" / "eval" / "ncl_synthetic-test.json")
