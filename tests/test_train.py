@@ -118,6 +118,43 @@ def crash_on_the_third_step(monkeypatch):
   monkeypatch.setattr(train, "runtime_for", crashing_runtime)
 
 
+def test_the_loop_queues_at_most_two_steps(tmp_path, tiny_data_dir, monkeypatch):
+  """Before it queues a step, the loop waits for the one two before it, so a stop
+  signal, a log or a save never waits for more than the step running and the next."""
+  events, queued = [], []
+  runtime_for, block_until_ready = train.runtime_for, jax.block_until_ready
+
+  def recording_runtime(config):
+    runtime = copy.copy(runtime_for(config))
+    step_fn = runtime.train_step
+
+    def train_step(state, batch):
+      state, metrics = step_fn(state, batch)
+      queued.append(metrics)
+      events.append(f"queued {len(queued)}")
+      return state, metrics
+
+    runtime.train_step = train_step
+    return runtime
+
+  def recording_block(tree):
+    events.extend(f"waited {i + 1}" for i, metrics in enumerate(queued) if tree is metrics)
+    return block_until_ready(tree)
+
+  monkeypatch.setattr(train, "runtime_for", recording_runtime)
+  monkeypatch.setattr(jax, "block_until_ready", recording_block)
+  train.train_and_evaluate(tiny_config(tiny_data_dir), str(tmp_path / "run"))
+  assert events == [
+    "queued 1",
+    "queued 2",
+    "waited 1",
+    "queued 3",
+    "waited 2",
+    "queued 4",
+    "waited 3",
+  ]
+
+
 def photo_forgeries_config(**overrides):
   """The tiny config on forgeries synthesized on the fly from the bundled photos."""
   config = tiny_config(

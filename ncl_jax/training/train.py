@@ -312,6 +312,7 @@ def _train_loop(
   eval_source = builder.as_data_source(eval_split) if eval_split else None
   start_step = int(state.step)
   history, last_time = [], time.time()
+  queued_metrics = None  # the metrics of the step queued before this one
   progress = tqdm(
     range(start_step, config.num_train_steps),
     initial=start_step,
@@ -325,6 +326,12 @@ def _train_loop(
     state, step_metrics = runtime.train_step(
       state, {"image": batch["image"], "mask": batch["mask"]}
     )
+    # At most two steps in flight: the device runs one while the next waits. Left
+    # alone, the runtime queues dozens of steps ahead of a slow device, and a stop
+    # signal (like every log or save) would wait for all of them, past the grace
+    # period a scheduler gives before it kills the process.
+    jax.block_until_ready(queued_metrics)
+    queued_metrics = step_metrics
     history.append(step_metrics)
     done = step + 1
     eval_now = bool(eval_split) and (
