@@ -86,8 +86,9 @@ def install_wheel(tmp_path) -> str:
 
 
 def test_installed_wheel_predicts_offline_with_the_shipped_model_and_no_training_code(tmp_path):
-  newest = pretrained.shipped()[-1]
-  assert "photos-v1" in pretrained.shipped()
+  shipped = pretrained.shipped()
+  newest = shipped[-1]
+  assert "photos-v1" in shipped
   rng = np.random.default_rng(0)
   Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(tmp_path / "photo.jpg")
   code = textwrap.dedent(f"""
@@ -124,7 +125,7 @@ def test_installed_wheel_predicts_offline_with_the_shipped_model_and_no_training
   assert report["package"].startswith(str(tmp_path / "site")), report
   assert report["socket"] == "NoNetworkSocket" and report["imported"] == [], report
   record = json.loads((tmp_path / "out/predictions.jsonl").read_text().splitlines()[0])
-  info = json.loads((pretrained.MODELS_DIR / newest / "model.json").read_text())
+  info = pretrained.read_info(newest)
   assert record["model"] == {"name": newest, "version": info["version"], "sha256": info["sha256"]}
   assert record["edited"] == (record["image_score"] > info["decision_threshold"])
   for kind in ("mask", "prob", "prob16", "overlay"):

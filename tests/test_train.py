@@ -97,14 +97,25 @@ def test_runs_that_differ_only_in_what_the_host_reads_share_compiled_functions(t
   assert train.runtime_for(tiny_config(tmp_path, **{"model.dtype": "bfloat16"})) is not runtime
 
 
-def crash_on_the_third_step(monkeypatch):
-  """Runs started until `monkeypatch.undo()` fail on their third training step, like
-  a crash mid-run, with the compiled functions an uninterrupted run uses."""
+def wrap_train_steps(monkeypatch, wrap):
+  """Runs started until `monkeypatch.undo()` train with `wrap(train_step)` in place of
+  their compiled step, which is the one an uninterrupted run uses."""
   runtime_for = train.runtime_for
 
-  def crashing_runtime(config):
+  def wrapped_runtime(config):
     runtime = copy.copy(runtime_for(config))
-    step_fn, calls = runtime.train_step, []
+    runtime.train_step = wrap(runtime.train_step)
+    return runtime
+
+  monkeypatch.setattr(train, "runtime_for", wrapped_runtime)
+
+
+def crash_on_the_third_step(monkeypatch):
+  """Runs started until `monkeypatch.undo()` fail on their third training step, like
+  a crash mid-run."""
+
+  def crashing(step_fn):
+    calls = []
 
     def crash_on_third(state, batch):
       calls.append(1)
@@ -112,36 +123,31 @@ def crash_on_the_third_step(monkeypatch):
         raise RuntimeError("simulated crash")
       return step_fn(state, batch)
 
-    runtime.train_step = crash_on_third
-    return runtime
+    return crash_on_third
 
-  monkeypatch.setattr(train, "runtime_for", crashing_runtime)
+  wrap_train_steps(monkeypatch, crashing)
 
 
 def test_the_loop_queues_at_most_two_steps(tmp_path, tiny_data_dir, monkeypatch):
   """Before it queues a step, the loop waits for the one two before it, so a stop
   signal, a log or a save never waits for more than the step running and the next."""
   events, queued = [], []
-  runtime_for, block_until_ready = train.runtime_for, jax.block_until_ready
+  block_until_ready = jax.block_until_ready
 
-  def recording_runtime(config):
-    runtime = copy.copy(runtime_for(config))
-    step_fn = runtime.train_step
-
+  def recording(step_fn):
     def train_step(state, batch):
       state, metrics = step_fn(state, batch)
       queued.append(metrics)
       events.append(f"queued {len(queued)}")
       return state, metrics
 
-    runtime.train_step = train_step
-    return runtime
+    return train_step
 
   def recording_block(tree):
     events.extend(f"waited {i + 1}" for i, metrics in enumerate(queued) if tree is metrics)
     return block_until_ready(tree)
 
-  monkeypatch.setattr(train, "runtime_for", recording_runtime)
+  wrap_train_steps(monkeypatch, recording)
   monkeypatch.setattr(jax, "block_until_ready", recording_block)
   train.train_and_evaluate(tiny_config(tiny_data_dir), str(tmp_path / "run"))
   assert events == [
