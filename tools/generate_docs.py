@@ -369,7 +369,7 @@ def readme_table() -> str:
   rows = [
     [
       "`configs/synthetic.py`, `ncl_synthetic` test split",
-      triple([synthetic[k] for k in ("pixel_f1", "pixel_auc", "image_auc")]),
+      triple([synthetic[k] for k in FIGURE_KEYS]),
       "[results](docs/results.md)",
     ],
   ]
@@ -424,6 +424,7 @@ def model_files(name: str) -> dict:
 
 KINDS = ("splicing", "copy_move", "removal")
 KIND_LABELS = {kind: kind.replace("_", "-") for kind in KINDS}
+FIGURE_KEYS = ("pixel_f1", "pixel_auc", "image_auc")  # the three figures of every table
 
 
 def figure_rows(figures: dict, names: dict) -> list:
@@ -433,7 +434,7 @@ def figure_rows(figures: dict, names: dict) -> list:
     entry = figures[kind]
     rows.append(
       [label, entry.get("num_images", entry.get("images"))]
-      + [number(entry.get(key)) for key in ("pixel_f1", "pixel_auc", "image_auc")]
+      + [number(entry.get(key)) for key in FIGURE_KEYS]
       + [number(entry.get("called_edited"))]
     )
   return rows
@@ -585,6 +586,16 @@ def spread(values) -> str:
   return mean if len(values) == 1 else f"{mean} ({min(values):.3f}-{max(values):.3f})"
 
 
+def spread_per_kind(runs) -> list:
+  """Rows [kind, pixel F1, pixel AUC, image AUC] of `runs` (each with "figures"),
+  each figure their mean and range, for every kind of edit and all edited images."""
+  names = {**KIND_LABELS, "all edited": "all edited"}
+  return [
+    [label] + [spread([run["figures"][kind][key] for run in runs]) for key in FIGURE_KEYS]
+    for kind, label in names.items()
+  ]
+
+
 def rounds_list(rounds: dict) -> str:
   """The accelerator screen's invocations with their rounds' times, as a list."""
   return "\n".join(
@@ -609,16 +620,12 @@ def seeded_screen() -> list:
 
   summary = [
     [arm, ", ".join(str(run["seed"]) for run in runs if run["arm"] == arm)]
-    + [spread(figures(arm, "all edited", key)) for key in ("pixel_f1", "pixel_auc", "image_auc")]
+    + [spread(figures(arm, "all edited", key)) for key in FIGURE_KEYS]
     + [spread(figures(arm, "removal", "pixel_f1"))]
     for arm in arms
   ]
-  names = {**KIND_LABELS, "all edited": "all edited"}
   per_kind = [
-    [arm, label]
-    + [spread(figures(arm, kind, key)) for key in ("pixel_f1", "pixel_auc", "image_auc")]
-    for arm in arms
-    for kind, label in names.items()
+    [arm, *row] for arm in arms for row in spread_per_kind([r for r in runs if r["arm"] == arm])
   ]
   per_run = [
     [run["arm"], run["seed"], run["step"]]
@@ -663,18 +670,12 @@ def training_length() -> list:
   longer = [info for info in longer if info["step"] > max(run["step"] for run in baseline)]
   if not longer:
     return []
-  names = {**KIND_LABELS, "all edited": "all edited"}
-  keys = ("pixel_f1", "pixel_auc", "image_auc")
-  rows = [
-    [f"baseline, seeds {', '.join(str(run['seed']) for run in baseline)}", label]
-    + [spread([run["figures"][kind][key] for run in baseline]) for key in keys]
-    for kind, label in names.items()
-  ]
+  seeds = ", ".join(str(run["seed"]) for run in baseline)
+  rows = [[f"baseline, seeds {seeds}", *row] for row in spread_per_kind(baseline)]
   rows += [
-    [f"{info['name']}, step {info['step']}", label]
-    + [number(info["validation"]["figures"][kind][key]) for key in keys]
+    [f"{info['name']}, step {info['step']}", *row]
     for info in longer
-    for kind, label in names.items()
+    for row in spread_per_kind([{"figures": info["validation"]["figures"]}])
   ]
   sources = "; ".join(
     f"`{model_files(info['name'])['info']}` (`{info['command']}` at commit "
