@@ -1,0 +1,23 @@
+r"""photos-v3's candidate: photos-v1's recipe (configs/photos_v1.py: the photo
+collection, the validation held out by source) trained three times as long.
+
+  python tools/gather_photos.py --output=~/ncl_photos
+  python -m ncl_jax.main --config=configs/photos_v3.py --workdir=runs/photos-v3
+  python -m ncl_jax.release --workdir=runs/photos-v3 --name=photos-v3
+
+Overrides of configs/photos_v1.py: 3,000 steps (validated every 500, as photos-v1),
+saved every 250.
+"""
+
+from configs import photos_v1
+
+
+def get_config(arg=""):
+  """The config (`arg` "runlocal": a one-minute smoke run)."""
+  config = photos_v1.get_config(arg)
+  if arg != "runlocal":
+    # photos-v2's best validation checkpoint was its last (2,000 steps); the learning
+    # rate's decay spans the longer run.
+    config.num_train_steps = 3000
+    config.checkpoint_every_steps = 250
+  return config
