@@ -662,30 +662,42 @@ def seeded_screen() -> list:
   ]
 
 
+RELEASE_CANDIDATES = "docs/results/release_candidates"
+
+
 def training_length() -> list:
-  """The heading, text and table of the released models trained longer than the
-  screen's 1,000 steps, against the baseline's seeded runs."""
+  """The heading, text and table of the models trained longer than the screen's
+  1,000 steps (the released ones, and the candidates validation did not release,
+  whose model.json is kept under RELEASE_CANDIDATES), against the baseline's seeded
+  runs."""
   baseline = [run for run in arm_runs(f"{RECIPE_SEEDS}/*_seed*.json") if run["arm"] == "baseline"]
-  longer = [load(model_files(name)["info"]) for name in pretrained.shipped()]
-  longer = [info for info in longer if info["step"] > max(run["step"] for run in baseline)]
+  infos = {model_files(name)["info"]: "" for name in pretrained.shipped()}
+  infos.update(
+    {
+      str(p.relative_to(ROOT)): " (not released)"
+      for p in sorted(ROOT.glob(f"{RELEASE_CANDIDATES}/*.json"))
+    }
+  )
+  longer = {path: (load(path), note) for path, note in infos.items()}
+  screen_steps = max(run["step"] for run in baseline)
+  longer = {path: entry for path, entry in longer.items() if entry[0]["step"] > screen_steps}
   if not longer:
     return []
   seeds = ", ".join(str(run["seed"]) for run in baseline)
   rows = [[f"baseline, seeds {seeds}", *row] for row in spread_per_kind(baseline)]
   rows += [
-    [f"{info['name']}, step {info['step']}", *row]
-    for info in longer
+    [f"{info['name']}{note}, step {info['step']}", *row]
+    for info, note in longer.values()
     for row in spread_per_kind([{"figures": info["validation"]["figures"]}])
   ]
   sources = "; ".join(
-    f"`{model_files(info['name'])['info']}` (`{info['command']}` at commit "
-    f"{info['commit'][:10]}, {info['machine']['cpu']})"
-    for info in longer
+    f"`{path}` (`{info['command']}` at commit {info['commit'][:10]}, {info['machine']['cpu']})"
+    for path, (info, _) in longer.items()
   )
   return [
     "### Training length",
-    "The released models trained longer than the screen, at their released "
-    "checkpoint, against the baseline's seeded runs above (mean, lowest-highest), "
+    "The models trained longer than the screen, at their best validation checkpoint, "
+    "released or not, against the baseline's seeded runs above (mean, lowest-highest), "
     f"on the same validation forgeries. From {sources}.",
     table(["run", "images", "pixel F1 at 0.5", "pixel AUC", "image AUC"], rows),
   ]
