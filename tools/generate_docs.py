@@ -671,28 +671,23 @@ def training_length() -> list:
   whose model.json is kept under RELEASE_CANDIDATES), against the baseline's seeded
   runs."""
   baseline = [run for run in arm_runs(f"{RECIPE_SEEDS}/*_seed*.json") if run["arm"] == "baseline"]
-  infos = {model_files(name)["info"]: "" for name in pretrained.shipped()}
-  infos.update(
-    {
-      str(p.relative_to(ROOT)): " (not released)"
-      for p in sorted(ROOT.glob(f"{RELEASE_CANDIDATES}/*.json"))
-    }
-  )
-  longer = {path: (load(path), note) for path, note in infos.items()}
   screen_steps = max(run["step"] for run in baseline)
-  longer = {path: entry for path, entry in longer.items() if entry[0]["step"] > screen_steps}
+  candidates = [str(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{RELEASE_CANDIDATES}/*.json"))]
+  paths = [model_files(name)["info"] for name in pretrained.shipped()] + candidates
+  longer = [(path, load(path)) for path in paths]
+  longer = [(path, info) for path, info in longer if info["step"] > screen_steps]
   if not longer:
     return []
   seeds = ", ".join(str(run["seed"]) for run in baseline)
   rows = [[f"baseline, seeds {seeds}", *row] for row in spread_per_kind(baseline)]
   rows += [
-    [f"{info['name']}{note}, step {info['step']}", *row]
-    for info, note in longer.values()
+    [f"{info['name']}{' (not released)' if path in candidates else ''}, step {info['step']}", *row]
+    for path, info in longer
     for row in spread_per_kind([{"figures": info["validation"]["figures"]}])
   ]
   sources = "; ".join(
     f"`{path}` (`{info['command']}` at commit {info['commit'][:10]}, {info['machine']['cpu']})"
-    for path, (info, _) in longer.items()
+    for path, info in longer
   )
   return [
     "### Training length",
