@@ -38,6 +38,52 @@ def define_flags():
   flags.mark_flags_as_required(["predictions", "test_list"])
 
 
+def kind_figures(lines, out, items, authentic) -> dict:
+  """Pixel F1 at 0.5, pixel AUC, image AUC and the share called edited of the
+  edited `items` [(image, mask)] against every `authentic` one, and the pixel F1
+  of a map that calls every pixel manipulated."""
+  model, everything = metrics.Evaluator(), metrics.Evaluator()
+  scores, labels = [], []
+  for image, mask in items + authentic:
+    line, label = lines[image.resolve()], int(mask != "Negative")
+    scores.append(line["image_score"])
+    labels.append(label)
+    probabilities = np.asarray(Image.open(out / line["outputs"]["prob16"]), np.float64) / 65535
+    truth = (
+      imaging.binarize_mask(np.asarray(Image.open(mask).convert("RGB")))
+      if label
+      else np.zeros(probabilities.shape, np.uint8)
+    )
+    model.add(probabilities, truth, label)
+    everything.add(np.ones_like(probabilities), truth, label)
+  result, baseline = model.result(), everything.result()
+  return {
+    "images": len(items),
+    "pixel_f1": result["pixel_f1"],
+    "pixel_auc": result["pixel_auc"],
+    "image_auc": metrics.roc_auc(scores, labels),
+    "all_manipulated_pixel_f1": baseline["pixel_f1"],
+    "called_edited": called_edited(lines[image.resolve()] for image, _ in items),
+  }
+
+
+def print_table(rows, num_authentic):
+  """The figures per kind as a markdown table, then as JSON."""
+  print(
+    "| kind | images | pixel F1@0.5 | pixel AUC | image AUC (vs the "
+    f"{num_authentic} authentic) | all-manipulated F1 |"
+  )
+  print("|---|---|---|---|---|---|")
+  for kind, row in rows.items():
+    if kind == "authentic":
+      continue
+    print(
+      f"| {kind} | {row['images']} | {row['pixel_f1']:.3f} | {row['pixel_auc']:.3f} | "
+      f"{row['image_auc']:.3f} | {row['all_manipulated_pixel_f1']:.3f} |"
+    )
+  print(json.dumps(rows))
+
+
 def main(argv):
   """Scores the predictions against the test list, per kind of edit."""
   del argv
@@ -52,48 +98,16 @@ def main(argv):
   for image, mask in entries:
     by_kind[pathlib.Path(image).stem.rsplit("_", 1)[0]].append((pathlib.Path(image), mask))
   authentic = by_kind.pop("authentic", [])
-  rows = {}
-  for kind, items in sorted(by_kind.items()) + [("all", [i for v in by_kind.values() for i in v])]:
-    model, everything = metrics.Evaluator(), metrics.Evaluator()
-    scores, labels = [], []
-    for image, mask in items + authentic:
-      line, label = lines[image.resolve()], int(mask != "Negative")
-      scores.append(line["image_score"])
-      labels.append(label)
-      probabilities = np.asarray(Image.open(out / line["outputs"]["prob16"]), np.float64) / 65535
-      truth = (
-        imaging.binarize_mask(np.asarray(Image.open(mask).convert("RGB")))
-        if label
-        else np.zeros(probabilities.shape, np.uint8)
-      )
-      model.add(probabilities, truth, label)
-      everything.add(np.ones_like(probabilities), truth, label)
-    result, baseline = model.result(), everything.result()
-    rows[kind] = {
-      "images": len(items),
-      "pixel_f1": result["pixel_f1"],
-      "pixel_auc": result["pixel_auc"],
-      "image_auc": metrics.roc_auc(scores, labels),
-      "all_manipulated_pixel_f1": baseline["pixel_f1"],
-      "called_edited": called_edited(lines[image.resolve()] for image, _ in items),
-    }
+  everything = [item for items in by_kind.values() for item in items]
+  rows = {
+    kind: kind_figures(lines, out, items, authentic)
+    for kind, items in sorted(by_kind.items()) + [("all", everything)]
+  }
   rows["authentic"] = {
     "images": len(authentic),
     "called_edited": called_edited(lines[image.resolve()] for image, _ in authentic),
   }
-  print(
-    "| kind | images | pixel F1@0.5 | pixel AUC | image AUC (vs the "
-    f"{len(authentic)} authentic) | all-manipulated F1 |"
-  )
-  print("|---|---|---|---|---|---|")
-  for kind, row in rows.items():
-    if kind == "authentic":
-      continue
-    print(
-      f"| {kind} | {row['images']} | {row['pixel_f1']:.3f} | {row['pixel_auc']:.3f} | "
-      f"{row['image_auc']:.3f} | {row['all_manipulated_pixel_f1']:.3f} |"
-    )
-  print(json.dumps(rows))
+  print_table(rows, len(authentic))
   if args.output:
     record = {
       "test_set": args.what,

@@ -252,21 +252,13 @@ def cpu_section() -> str:
   )
 
 
-def feeding_section() -> str:
-  """The input pipeline per core, against the commit before the Feeding work,
-  and where its time goes."""
-  relative, check_file = "benchmarks/cpu_feeding.json", "benchmarks/recipe_statistics_check.json"
-  feeding, check = load(relative), load(check_file)
-  h200 = max(
-    load("benchmarks/nvidia_h200_paper_bf16_sweep.json"),
-    key=lambda e: e["train_images_per_second"],
-  )
-  step_rate = h200["train_images_per_second"]
+def feeding_tables(feeding, step_rate) -> tuple:
+  """The per-pipeline table (old and new images/s per core, all cores, cores
+  to feed `step_rate`) and the per-stage milliseconds table, as markdown."""
   old = feeding["old_commit"][:7]
   rows, stages = [], {}
   for entry in feeding["pipelines"]:
-    per_core = entry["median_per_core"]
-    every = entry["all_cores"]
+    per_core, every = entry["median_per_core"], entry["all_cores"]
     rows.append(
       [
         entry["pipeline"],
@@ -281,10 +273,9 @@ def feeding_section() -> str:
       for stage, ms in entry["stage_ms_per_image"][which].items():
         stages.setdefault(stage, {})[(entry["pipeline"], which)] = ms
   header = ["pipeline", f"img/s per core at {old}", "img/s per core now", "speedup"]
-  header += [f"img/s on all {feeding['machine']['cores']} cores", "cores for 441 img/s"]
-  header[-1] = f"cores to feed {number(step_rate, 0)} img/s"
+  header += [f"img/s on all {feeding['machine']['cores']} cores"]
+  header += [f"cores to feed {number(step_rate, 0)} img/s"]
   names = [e["pipeline"] for e in feeding["pipelines"]]
-  stage_header = ["stage"] + [f"{name}: {old} / now" for name in names]
   stage_rows = [
     [stage]
     + [
@@ -293,23 +284,39 @@ def feeding_section() -> str:
     ]
     for stage, times in stages.items()
   ]
+  stage_header = ["stage"] + [f"{name}: {old} / now" for name in names]
+  return table(header, rows), table(stage_header, stage_rows)
+
+
+def feeding_section() -> str:
+  """The input pipeline per core, against the commit before the Feeding work,
+  and where its time goes."""
+  relative, check_file = "benchmarks/cpu_feeding.json", "benchmarks/recipe_statistics_check.json"
+  feeding, check = load(relative), load(check_file)
+  h200 = max(
+    load("benchmarks/nvidia_h200_paper_bf16_sweep.json"),
+    key=lambda e: e["train_images_per_second"],
+  )
+  step_rate = h200["train_images_per_second"]
+  pipelines, stages = feeding_tables(feeding, step_rate)
   lowest = min(check["tests"], key=lambda t: t["p_value"])
   return "\n\n".join(
     [
       "## Feeding: the input pipeline per core",
       f"Images/s of the training input pipeline alone, one process pinned to one core "
-      f"(`taskset -c 0`, no worker processes, one thread), this code against commit {old} "
+      f"(`taskset -c 0`, no worker processes, one thread), this code against commit "
+      f"{feeding['old_commit'][:7]} "
       f"in the same run (medians of {feeding['rounds']} rounds each), on a "
       f"{feeding['machine']['cores']}-core {feeding['machine']['cpu']}; then one grain "
       "worker process per core on all of them. The last column is how many such cores "
       f"keep the paper's network on one {h200['device_kind']} busy at its best measured step rate "
       f"({number(step_rate, 0)} img/s, `benchmarks/nvidia_h200_paper_bf16_sweep.json`); "
       "a faster core needs fewer.",
-      table(header, rows),
+      pipelines,
       "Where a training image's time goes, in milliseconds per image (one example at a "
       "time, photo caches warm; `ncl_jax.input.stage_profile`; a stage's time excludes the "
       "stages it calls):",
-      table(stage_header, stage_rows),
+      stages,
       f"The recipe means what it meant: measured on their files, {check['measured_examples']} "
       f"forgeries of this code at the accelerator settings match "
       f"{check['compared_with']['examples']} "

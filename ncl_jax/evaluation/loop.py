@@ -42,6 +42,27 @@ class Evaluation(NamedTuple):
   pictures: list  # uint8 summary pictures of the first examples (if asked for)
 
 
+def _add_example(evaluator, head, batch, i, probabilities, at_mask_size, imdlbenco):
+  """Scores example `i` of `batch` from its map `probabilities` [height, width]:
+  at its mask's original size, or at the model's input size (the mask resized
+  with nearest neighbour); `head` (or None: the evaluator scores the map) gives
+  the image score."""
+  label = batch["label"][i]
+  if not at_mask_size:
+    score = head(probabilities) if head else None
+    evaluator.add(probabilities, batch["mask"][i], label, score=score)
+    return
+  target = batch["original_mask"][i]
+  at_size = imaging.resize_probabilities(probabilities, target.shape)
+  if imdlbenco:
+    region = batch["region"][i]
+    score = head(at_size[np.asarray(region, bool)][None]) if head else None
+    evaluator.add(at_size, target, label, region=region, score=score)
+  else:
+    score = head(at_size) if head else None
+    evaluator.add(at_size, target, label, score=score)
+
+
 def evaluate(
   predict,
   device_mesh: DeviceMesh,
@@ -85,19 +106,7 @@ def evaluate(
     probabilities = np.asarray(predict(variables, device_mesh.shard_global(batch["image"])))
     skipped += [reason for reason in batch["skip_reason"] if reason]
     for i in np.flatnonzero(batch["valid"]):
-      if at_mask_size:
-        target = batch["original_mask"][i]
-        at_size = imaging.resize_probabilities(probabilities[i], target.shape)
-        if imdlbenco:
-          region = batch["region"][i]
-          score = head(at_size[np.asarray(region, bool)][None]) if head else None
-          evaluator.add(at_size, target, batch["label"][i], region=region, score=score)
-        else:
-          score = head(at_size) if head else None
-          evaluator.add(at_size, target, batch["label"][i], score=score)
-      else:  # at the model's input size, the mask resized with nearest neighbour
-        score = head(probabilities[i]) if head else None
-        evaluator.add(probabilities[i], batch["mask"][i], batch["label"][i], score=score)
+      _add_example(evaluator, head, batch, i, probabilities[i], at_mask_size, imdlbenco)
       if len(pictures) < num_pictures:
         pictures.append(
           summary_picture(batch["image"][i], batch["mask"][i], probabilities[i], config)

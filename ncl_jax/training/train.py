@@ -305,6 +305,16 @@ def _validate(config, state, source, runtime, writer, step, echo) -> dict:
   return {BEST_METRIC: metric_writers.to_jsonable(result.metrics["pixel_f1"])}
 
 
+def _due(config, done, validating) -> tuple:
+  """(validate, save, log) after `done` steps: the last step does all three, a
+  validation is always saved, a save is always logged."""
+  last = done == config.num_train_steps
+  eval_now = validating and (done % config.eval_every_steps == 0 or last)
+  save_now = done % config.checkpoint_every_steps == 0 or eval_now or last
+  log_now = done % config.log_every_steps == 0 or save_now
+  return eval_now, save_now, log_now
+
+
 def _train_loop(
   config, state, train_iter, builder, runtime, checkpointer, writer, quality, stop_request
 ):
@@ -334,13 +344,7 @@ def _train_loop(
     queued_metrics = step_metrics
     history.append(step_metrics)
     done = step + 1
-    eval_now = bool(eval_split) and (
-      done % config.eval_every_steps == 0 or done == config.num_train_steps
-    )
-    save_now = (
-      done % config.checkpoint_every_steps == 0 or eval_now or done == config.num_train_steps
-    )
-    log_now = done % config.log_every_steps == 0 or save_now
+    eval_now, save_now, log_now = _due(config, done, validating=bool(eval_split))
     stopping = _should_stop(stop_request, log_now)
     if log_now or stopping:
       # The only host sync of the loop; it checks the loss before any save.

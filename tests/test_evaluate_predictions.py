@@ -1,0 +1,110 @@
+"""tools/evaluate_predictions.py, the scorer of the held-out photos, against NumPy
+on predictions laid out as `ncl_jax.predict` writes them."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SIZE = 24
+# kind_index: (mask rows, mask columns or None for authentic, image score, edited)
+IMAGES = {
+  "splicing_000": (slice(4, 12), slice(4, 12), 0.8, True),
+  "copy_move_000": (slice(10, 20), slice(12, 22), 0.4, False),
+  "authentic_000": (None, None, 0.5, True),
+  "authentic_001": (None, None, 0.2, False),
+}
+
+
+def reference_f1(probabilities, mask):
+  predicted = probabilities > 0.5
+  true_pos = np.sum(predicted & mask)
+  return 2 * true_pos / (2 * true_pos + np.sum(predicted & ~mask) + np.sum(~predicted & mask))
+
+
+def reference_auc(scores, labels):
+  """Every (positive, negative) pair: 1 ordered right, 1/2 tied."""
+  positive, negative = scores[labels], scores[~labels]
+  wins = (positive[:, None] > negative[None]).sum() + 0.5 * (
+    positive[:, None] == negative[None]
+  ).sum()
+  return wins / (len(positive) * len(negative))
+
+
+def write_predictions(folder):
+  """Masks, a test list and predict's outputs; the maps and masks by name."""
+  rng = np.random.default_rng(0)
+  (folder / "Gt").mkdir()
+  (folder / "pred").mkdir()
+  entries, lines, maps, masks = [], [], {}, {}
+  for name, (rows, columns, score, edited) in IMAGES.items():
+    image = folder / f"{name}.jpg"
+    mask = np.zeros((SIZE, SIZE), bool)
+    if rows is not None:
+      mask[rows, columns] = True
+      mask_file = folder / "Gt" / f"{name}.png"
+      Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).convert("RGB").save(mask_file)
+      entries.append([str(image), str(mask_file)])
+    else:
+      entries.append([str(image), "Negative"])
+    # Levels a prob16 file keeps exactly, in distinct bins of the histograms.
+    levels = np.array([0.1, 0.3, 0.6, 0.9]) * 65535 // 1 / 65535
+    probabilities = levels[
+      rng.integers(0, 2, (SIZE, SIZE)) + 2 * (mask & (rng.random(mask.shape) < 0.8))
+    ]
+    Image.fromarray(np.round(probabilities * 65535).astype(np.uint16)).save(
+      folder / "pred" / f"{name}_prob16.png"
+    )
+    lines.append(
+      {
+        "file": str(image),
+        "image_score": score,
+        "edited": edited,
+        "outputs": {"prob16": f"{name}_prob16.png"},
+      }
+    )
+    maps[name], masks[name] = probabilities, mask
+  (folder / "test.json").write_text(json.dumps(entries))
+  (folder / "pred" / "predictions.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+  return maps, masks
+
+
+def test_figures_per_kind_match_numpy(tmp_path):
+  maps, masks = write_predictions(tmp_path)
+  subprocess.run(
+    [
+      sys.executable,
+      str(ROOT / "tools" / "evaluate_predictions.py"),
+      f"--predictions={tmp_path / 'pred'}",
+      f"--test_list={tmp_path / 'test.json'}",
+      f"--output={tmp_path / 'figures.json'}",
+    ],
+    check=True,
+    capture_output=True,
+    env={"PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+  )
+  figures = json.loads((tmp_path / "figures.json").read_text())["figures"]
+  kinds = {"splicing": ["splicing_000"], "copy_move": ["copy_move_000"]}
+  kinds["all"] = kinds["copy_move"] + kinds["splicing"]
+  authentic = ["authentic_000", "authentic_001"]
+  for kind, names in kinds.items():
+    scores = np.array([IMAGES[n][2] for n in names + authentic])
+    labels = np.array([True] * len(names) + [False] * len(authentic))
+    assert figures[kind]["images"] == len(names)
+    assert figures[kind]["pixel_f1"] == pytest.approx(
+      np.mean([reference_f1(maps[n], masks[n]) for n in names])
+    )
+    assert figures[kind]["pixel_auc"] == pytest.approx(
+      np.mean([reference_auc(maps[n].ravel(), masks[n].ravel()) for n in names])
+    )
+    assert figures[kind]["image_auc"] == pytest.approx(reference_auc(scores, labels))
+    assert figures[kind]["called_edited"] == np.mean([IMAGES[n][3] for n in names])
+    assert figures[kind]["all_manipulated_pixel_f1"] == pytest.approx(
+      np.mean([2 * masks[n].sum() / (masks[n].sum() + masks[n].size) for n in names])
+    )
+  assert figures["authentic"] == {"images": 2, "called_edited": 0.5}
