@@ -77,13 +77,7 @@ class NCLModel(nn.Module):
   ):
     """images [batch, H, W, 3] -> {"logits" [batch, H, W, 1], "aux_logits",
     "patch_features"} (and the pivot outputs when contour patches are given)."""
-    channels = [images]
-    if self.noise_residuals:
-      channels.append(srm_residuals(images).astype(images.dtype))
-    if self.constrained_residuals:
-      learned = ConstrainedResiduals(self.constrained_residuals, name="constrained_residuals")
-      channels.append(learned(images).astype(images.dtype))
-    inputs = jnp.concatenate(channels, axis=-1) if len(channels) > 1 else images
+    inputs = self._encoder_inputs(images)
     stage1, encoded = ResNet(
       self.depth,
       self.width,
@@ -134,11 +128,30 @@ class NCLModel(nn.Module):
         probabilities = jax.lax.stop_gradient(probabilities)
       outputs["image_logits"] = PooledImageHead(name="image_head")(probabilities)
     if contour_index is not None:
-      contour_features = gather_patches(patch_features, contour_index)
-      outputs["se_valid"] = jnp.any(contour_valid, axis=-1)
-      for sign in ("pos", "neg"):
-        se = PivotBranch(self.dtype, name=f"pivot_{sign}")(
-          contour_features, contour_valid, outputs["se_valid"], train
-        )
-        outputs[f"se_{sign}"] = se.astype(jnp.float32)
+      outputs.update(self._pivot_outputs(patch_features, contour_index, contour_valid, train))
+    return outputs
+
+  def _encoder_inputs(self, images):
+    """images [batch, H, W, 3], with the noise residuals' channels appended when
+    the config asks for them."""
+    channels = [images]
+    if self.noise_residuals:
+      channels.append(srm_residuals(images).astype(images.dtype))
+    if self.constrained_residuals:
+      learned = ConstrainedResiduals(self.constrained_residuals, name="constrained_residuals")
+      channels.append(learned(images).astype(images.dtype))
+    return jnp.concatenate(channels, axis=-1) if len(channels) > 1 else images
+
+  def _pivot_outputs(self, patch_features, contour_index, contour_valid, train) -> dict:
+    """The two pivot branches on the contour patches: {"se_valid" [batch],
+    "se_pos", "se_neg"} from patch_features [batch, hp, wp, d] and
+    contour_index, contour_valid [batch, n]."""
+    contour_features = gather_patches(patch_features, contour_index)
+    se_valid = jnp.any(contour_valid, axis=-1)
+    outputs = {"se_valid": se_valid}
+    for sign in ("pos", "neg"):
+      se = PivotBranch(self.dtype, name=f"pivot_{sign}")(
+        contour_features, contour_valid, se_valid, train
+      )
+      outputs[f"se_{sign}"] = se.astype(jnp.float32)
     return outputs
