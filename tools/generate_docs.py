@@ -380,10 +380,19 @@ def readme_table() -> str:
       "[results](docs/results.md)",
     ],
   ]
+  for name in pretrained.shipped():
+    heldout = load(model_files(name)["heldout"])["figures"]["all"]
+    rows.append(
+      [
+        f"`{name}` (shipped), 100 images from the collection's held-out sources",
+        triple([heldout[k] for k in FIGURE_KEYS]),
+        f"[model card](docs/model-card-{name}.md)",
+      ]
+    )
   for seed, run in photos.items():
     rows.append(
       [
-        f"`configs/photos.py`, held-out real photos ({seed})",
+        f"`configs/photos.py` on 13 photos, 100 images from 7 other photos ({seed})",
         triple(run["all edited"]),
         "[results](docs/results.md)",
       ]
