@@ -542,6 +542,7 @@ RECIPE = "docs/recipe.md"
 RECIPE_BEGIN, RECIPE_END = "<!-- recipe tables: generated -->", "<!-- end of recipe tables -->"
 RECIPE_RUNS = "docs/results/recipe_ab"
 RECIPE_SEEDS = "docs/results/recipe_ab_h200"
+RECIPE_FULL_LENGTH = "docs/results/recipe_ab_2000"
 REMOVAL_FILLS = "benchmarks/cpu_removal_fills.json"
 PREDICT_TIMES = "benchmarks/cpu_predict_*_views*.json"
 
@@ -584,6 +585,7 @@ def recipe_tables() -> str:
       table(header, rows),
       sources,
       *seeded_screen(),
+      *full_length_screen(),
       *training_length(),
       "### What a removal costs",
       f"Milliseconds per removal on one core, camera images of "
@@ -625,10 +627,9 @@ def rounds_list(rounds: dict) -> str:
   )
 
 
-def seeded_screen() -> list:
-  """The heading, tables and sources of the screen with seeds on an accelerator."""
-  runs = arm_runs(f"{RECIPE_SEEDS}/*_seed*.json")
-  rounds = load(f"{RECIPE_SEEDS}/rounds.json")
+def screen_tables(runs) -> list:
+  """Three tables of seeded A/B runs: per arm on all edited images (mean over
+  seeds, lowest-highest, with removal pixel F1), per arm and kind, and per run."""
   arms = list(dict.fromkeys(run["arm"] for run in runs))
 
   def figures(arm, kind, key):
@@ -650,18 +651,7 @@ def seeded_screen() -> list:
     + [number(run["figures"]["all edited"]["called_edited"])]
     for run in runs
   ]
-  measured = sorted({(run["commit"][:10], run["validation"]) for run in runs})
   return [
-    "### With seeds, on one accelerator",
-    f"Every arm trained with several seeds (`config.seed`: the initial weights and the "
-    f"order of the training forgeries; the validation forgeries stay the same) on "
-    f"{rounds['machine']['devices']} with {rounds['machine']['cores']} cores, jax "
-    f"{rounds['jax_version']}, by `tools/recipe_ab_accelerator.sh`: {rounds['what']}. "
-    f"All edited images, mean over seeds (lowest-highest); each run measured by "
-    f"`python3 tools/recipe_ab.py --arm=ARM --seed=SEED --workdir=RUN "
-    f"--trained_at=COMMIT --output={RECIPE_SEEDS}/ARM_seedSEED.json` at commit "
-    + ", ".join(commit for commit, _ in measured)
-    + f"; {measured[0][1]}.",
     table(
       ["arm", "seeds", "pixel F1 at 0.5", "pixel AUC", "image AUC", "removal pixel F1"], summary
     ),
@@ -674,7 +664,48 @@ def seeded_screen() -> list:
       + ["pixel AUC", "image AUC", "called edited"],
       per_run,
     ),
+  ]
+
+
+def seeded_screen() -> list:
+  """The heading, tables and sources of the screen with seeds on an accelerator."""
+  runs = arm_runs(f"{RECIPE_SEEDS}/*_seed*.json")
+  rounds = load(f"{RECIPE_SEEDS}/rounds.json")
+  measured = sorted({(run["commit"][:10], run["validation"]) for run in runs})
+  return [
+    "### With seeds, on one accelerator",
+    f"Every arm trained with several seeds (`config.seed`: the initial weights and the "
+    f"order of the training forgeries; the validation forgeries stay the same) on "
+    f"{rounds['machine']['devices']} with {rounds['machine']['cores']} cores, jax "
+    f"{rounds['jax_version']}, by `tools/recipe_ab_accelerator.sh`: {rounds['what']}. "
+    f"All edited images, mean over seeds (lowest-highest); each run measured by "
+    f"`python3 tools/recipe_ab.py --arm=ARM --seed=SEED --workdir=RUN "
+    f"--trained_at=COMMIT --output={RECIPE_SEEDS}/ARM_seedSEED.json` at commit "
+    + ", ".join(commit for commit, _ in measured)
+    + f"; {measured[0][1]}.",
+    *screen_tables(runs),
     f"The rounds (`{RECIPE_SEEDS}/rounds.json`):\n{rounds_list(rounds)}",
+  ]
+
+
+def full_length_screen() -> list:
+  """The heading, tables and sources of the A/B runs at the shipped model's
+  length (RECIPE_FULL_LENGTH), each trained and measured on a CPU."""
+  runs = arm_runs(f"{RECIPE_FULL_LENGTH}/*_seed*.json")
+  if not runs:
+    return []
+  sources = "\n".join(
+    f"- `{run['arm']}` (seed {run['seed']}): trained at {run['trained_at']}, measured by "
+    f"`{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}, "
+    f"{run['machine']['cores']} cores)"
+    for run in runs
+  )
+  return [
+    f"### At the shipped length ({runs[0]['step']:,} steps)",
+    "All edited images, mean over seeds (lowest-highest), on the same validation "
+    f"forgeries ({runs[0]['validation']}):",
+    *screen_tables(runs),
+    sources,
   ]
 
 
