@@ -306,8 +306,9 @@ def _validate(config, state, source, runtime, writer, step, echo) -> dict:
 
 
 def _due(config, done, validating) -> tuple:
-  """(validate, save, log) after `done` steps: the last step does all three, a
-  validation is always saved, a save is always logged."""
+  """(validate, save, log) after `done` steps: the last step is saved and logged
+  (and validated where `validating`: the run has a validation split), every
+  validation is saved, every save is logged."""
   last = done == config.num_train_steps
   eval_now = validating and (done % config.eval_every_steps == 0 or last)
   save_now = done % config.checkpoint_every_steps == 0 or eval_now or last
