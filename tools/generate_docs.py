@@ -381,11 +381,12 @@ def readme_table() -> str:
     ],
   ]
   for name in pretrained.shipped():
-    heldout = load(model_files(name)["heldout"])["figures"]["all"]
+    heldout = load(model_files(name)["heldout"])["figures"]
+    count = heldout["all"]["images"] + heldout["authentic"]["images"]
     rows.append(
       [
-        f"`{name}` (shipped), 100 images from the collection's held-out sources",
-        triple([heldout[k] for k in FIGURE_KEYS]),
+        f"`{name}` (shipped), {count} images from the collection's held-out sources",
+        triple([heldout["all"][k] for k in FIGURE_KEYS]),
         f"[model card](docs/model-card-{name}.md)",
       ]
     )
@@ -554,6 +555,17 @@ def arm_runs(pattern: str) -> list:
   return sorted(runs, key=lambda run: (run["arm"] != "baseline", run["arm"], run["seed"]))
 
 
+def run_sources(runs) -> str:
+  """A list line per A/B run: where it was trained, and how, where and on what it
+  was measured."""
+  return "\n".join(
+    f"- `{run['arm']}` (seed {run['seed']}): trained at {run['trained_at']}, measured by "
+    f"`{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}, "
+    f"{run['machine']['cores']} cores); {run['validation']}"
+    for run in runs
+  )
+
+
 def recipe_tables() -> str:
   """The A/B arms' validation figures per kind, and the removal fills' cost."""
   runs = arm_runs(f"{RECIPE_RUNS}/*.json")
@@ -565,12 +577,7 @@ def recipe_tables() -> str:
     for run in runs
     for row in figure_rows(run["figures"], names)
   ]
-  sources = "\n".join(
-    f"- `{run['arm']}` (seed {run['seed']}): trained at {run['trained_at']}, measured by "
-    f"`{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}, "
-    f"{run['machine']['cores']} cores); {run['validation']}"
-    for run in runs
-  )
+  sources = run_sources(runs)
   fills = load(REMOVAL_FILLS)
   fill_rows = [
     [r["region"], r["fill"], r["removals"], number(r["median_ms"], 1), number(r["mean_ms"], 1)]
@@ -694,18 +701,12 @@ def full_length_screen() -> list:
   runs = arm_runs(f"{RECIPE_FULL_LENGTH}/*_seed*.json")
   if not runs:
     return []
-  sources = "\n".join(
-    f"- `{run['arm']}` (seed {run['seed']}): trained at {run['trained_at']}, measured by "
-    f"`{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}, "
-    f"{run['machine']['cores']} cores)"
-    for run in runs
-  )
   return [
     f"### At the shipped length ({runs[0]['step']:,} steps)",
     "All edited images, mean over seeds (lowest-highest), on the same validation "
-    f"forgeries ({runs[0]['validation']}):",
+    "forgeries as the screens above:",
     *screen_tables(runs),
-    sources,
+    run_sources(runs),
   ]
 
 
