@@ -57,20 +57,22 @@ def decision_threshold(authentic_scores, false_alarm_rate: float) -> float:
   return float(scores[len(scores) - 1 - allowed])
 
 
-def predict_records(predictor, records):
-  """(kind, probabilities [H, W], mask [H, W], score) of each record, predicted from
-  its file as ncl_jax.predict reads files."""
-  results = []
+def predicted_records(predictor, records):
+  """Yields (kind, probabilities [H, W], mask [H, W], score) of each record, predicted
+  from its file as ncl_jax.predict reads files."""
   with tempfile.TemporaryDirectory() as tmp:
     for index, record in enumerate(records):
       path = pathlib.Path(tmp) / f"{index}.{record.get('image_format', 'png')}"
       path.write_bytes(record["image"])
       prediction = predictor.predict(path)
+      path.unlink()
       mask = np.asarray(record["mask"]).squeeze()
-      results.append(
-        (record["manipulation_type"], prediction.probabilities, mask, prediction.score)
-      )
-  return results
+      yield record["manipulation_type"], prediction.probabilities, mask, prediction.score
+
+
+def predict_records(predictor, records) -> list:
+  """predicted_records of every record, as a list."""
+  return list(predicted_records(predictor, records))
 
 
 def validation_figures(results, threshold: float) -> dict:
