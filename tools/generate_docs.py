@@ -593,6 +593,7 @@ def recipe_tables() -> str:
       sources,
       *seeded_screen(),
       *full_length_screen(),
+      *fitted_head_table(),
       *training_length(),
       "### What a removal costs",
       f"Milliseconds per removal on one core, camera images of "
@@ -711,6 +712,65 @@ def full_length_screen() -> list:
 
 
 RELEASE_CANDIDATES = "docs/results/release_candidates"
+IMAGE_HEAD_FITS = "docs/results/image_head_fits"
+# The networks the image-level decision was fitted on after training: (name, the
+# JSON measuring its map quantile, the JSON measuring its fitted head).
+FITTED_HEAD_PAIRS = (
+  (
+    "photos-v2 (2,000 steps, seed 0)",
+    f"{RECIPE_FULL_LENGTH}/baseline_seed0.json",
+    f"{RECIPE_FULL_LENGTH}/fitted_image_head_seed0.json",
+  ),
+  (
+    "photos-v2's recipe, seed 1",
+    f"{RECIPE_FULL_LENGTH}/baseline_seed1.json",
+    f"{RECIPE_FULL_LENGTH}/fitted_image_head_seed1.json",
+  ),
+  (
+    "photos-v3's candidate (3,000 steps)",
+    f"{RELEASE_CANDIDATES}/photos-v3.json",
+    f"{IMAGE_HEAD_FITS}/photos_v3_candidate_measured.json",
+  ),
+  (
+    "more_untouched (2,000 steps)",
+    f"{RECIPE_FULL_LENGTH}/more_untouched_seed0.json",
+    f"{IMAGE_HEAD_FITS}/more_untouched_measured.json",
+  ),
+)
+
+
+def validation_of(record: dict) -> dict:
+  """The validation figures of an A/B measurement or of a model.json."""
+  return record["figures"] if "figures" in record else record["validation"]["figures"]
+
+
+def fitted_head_table() -> list:
+  """The heading and table of the image-level decision fitted after training
+  against the map quantile of the same network, on all edited validation images."""
+  rows = []
+  for name, quantile_path, fitted_path in FITTED_HEAD_PAIRS:
+    if not (ROOT / fitted_path).is_file():
+      continue
+    quantile = validation_of(load(quantile_path))["all edited"]
+    fitted = validation_of(load(fitted_path))["all edited"]
+    rows.append(
+      [name]
+      + [
+        number(record[key])
+        for key in ("image_auc", "called_edited")
+        for record in (quantile, fitted)
+      ]
+      + [f"`{quantile_path}`, `{fitted_path}`"]
+    )
+  if not rows:
+    return []
+  header = ["network", "image AUC: quantile", "fitted", "called edited at 5%: quantile", "fitted"]
+  return [
+    "### The image-level decision fitted after training",
+    "All edited validation images; called edited: at the threshold that calls 5% of the "
+    "untouched ones edited. The pixel figures are the network's, the same for both.",
+    table(header + ["from"], rows),
+  ]
 
 
 def training_length() -> list:
