@@ -38,7 +38,7 @@ def define_flags():
   flags.DEFINE_string("workdir", None, "The trained run's workdir.")
   flags.DEFINE_integer("step", None, "Its checkpoint (default: the best on validation).")
   flags.DEFINE_string("output", None, "The workdir to write the network with its fitted head to.")
-  flags.DEFINE_integer("num_forgeries", 600, "Training forgeries to fit on.", lower_bound=2)
+  flags.DEFINE_integer("num_forgeries", 1000, "Training forgeries to fit on.", lower_bound=2)
   flags.DEFINE_float("l2", 1e-3, "L2 penalty on the head's weights (not its bias).")
   flags.mark_flags_as_required(["workdir", "output"])
 
