@@ -227,6 +227,46 @@ class TorchStep:
     return seconds
 
 
+def timed_functions(bce, config, torch_modes, threads, device) -> tuple:
+  """(our StepTimer of `bce`, {name: function returning its seconds}): our step and
+  forward pass of `bce` (the config with a BCE loss only), our full NCL step of
+  `config`, and PyTorch's step and forward pass per mode of `torch_modes`, all on
+  our batch."""
+  amp = config.model.dtype == "bfloat16"
+  ours, full = benchmark.StepTimer(bce), benchmark.StepTimer(config)
+  runs = {"ours": ours.step, "ours_full_ncl": full.step, "ours_forward": ours.forward}
+  for mode in torch_modes:
+    step = TorchStep(bce, ours.host_batch, threads, device, amp, compile=mode == "compile")
+    runs[f"torch_{mode}"], runs[f"torch_{mode}_forward"] = step, step.forward_seconds
+  return ours, runs
+
+
+def interleaved_seconds(runs: dict, steps: int, warmup: int) -> dict:
+  """{name: [seconds of each timed call]}: the functions called in turn, `warmup`
+  rounds untimed, then `steps` timed."""
+  times = {key: [] for key in runs}
+  for index in range(warmup + steps):
+    for key, run in runs.items():
+      # Each measurement directly follows an untimed call of the same function, so
+      # neither framework is timed while its memory is cold from the other's call.
+      run()
+      seconds = run()
+      if index >= warmup:
+        times[key].append(seconds)
+  return times
+
+
+def throughput(batch: int, flops_per_step: float, seconds: float, peak) -> dict:
+  """Images per second, achieved TFLOP/s and MFU of a step of `seconds`; the FLOPs
+  are XLA's count of our step, the same network in both frameworks."""
+  tflops = flops_per_step / seconds / 1e12
+  return {
+    "train_images_per_second": batch / seconds,
+    "achieved_tflops_per_second": tflops,
+    "mfu": tflops / peak if peak else None,
+  }
+
+
 def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dict:
   """Median seconds of a training step and a forward pass of the same network and
   loss in ncl_jax and PyTorch, interleaved, with the full NCL step beside.
@@ -243,47 +283,29 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
   # `taskset -c 0` both frameworks then run on one thread.
   threads = provenance.cores()
   device = "cuda" if jax.default_backend() == "gpu" else "cpu"
-  amp = config.model.dtype == "bfloat16"
   bce = ablate.with_overrides(config, {"ncl.weight": 0.0, "pc.mode": "bce"})
-  ours, full = benchmark.StepTimer(bce), benchmark.StepTimer(config)
-  runs = {"ours": ours.step, "ours_full_ncl": full.step, "ours_forward": ours.forward}
-  for mode in torch_modes:
-    step = TorchStep(bce, ours.host_batch, threads, device, amp, compile=mode == "compile")
-    runs[f"torch_{mode}"], runs[f"torch_{mode}_forward"] = step, step.forward_seconds
-  times = {key: [] for key in runs}
-  for index in range(warmup + steps):
-    for key, run in runs.items():
-      # Each measurement directly follows an untimed call of the same function, so
-      # neither framework is timed while its memory is cold from the other's call.
-      run()
-      seconds = run()
-      if index >= warmup:
-        times[key].append(seconds)
+  ours, runs = timed_functions(bce, config, torch_modes, threads, device)
+  times = interleaved_seconds(runs, steps, warmup)
   median = {key: statistics.median(values) for key, values in times.items()}
-  batch, peak = config.batch_size, benchmark.peak_tflops(jax.devices()[0].device_kind)
+  peak = benchmark.peak_tflops(jax.devices()[0].device_kind)
 
-  def throughput(key):
-    tflops = ours.flops_per_step / median[key] / 1e12  # XLA's count: the same network
-    return {
-      "train_images_per_second": batch / median[key],
-      "achieved_tflops_per_second": tflops,
-      "mfu": tflops / peak if peak else None,
-    }
+  def rate(key):
+    return throughput(config.batch_size, ours.flops_per_step, median[key], peak)
 
   result = {
     "device_kind": jax.devices()[0].device_kind,
     "threads": threads,
     "torch_version": torch.__version__,
     "torch_device": device,
-    "torch_autocast_bfloat16": amp,
+    "torch_autocast_bfloat16": config.model.dtype == "bfloat16",
     "image_size": config.image_size,
-    "global_batch": batch,
+    "global_batch": config.batch_size,
     "dtype": config.model.dtype,
     "model": benchmark.model_name(config.model),
     "conv_impl": config.model.conv_impl,
     "loss": "mean BCE at every output (ncl.weight=0, pc.mode=bce)",
-    "ncl_jax": throughput("ours"),
-    "ncl_jax_full_ncl": throughput("ours_full_ncl"),
+    "ncl_jax": rate("ours"),
+    "ncl_jax_full_ncl": rate("ours_full_ncl"),
     "ncl_jax_forward_seconds": median["ours_forward"],
     "step_seconds": times,
     "timed_steps": steps,
@@ -295,7 +317,7 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
     },
   }
   for mode in torch_modes:
-    result[f"torch_{mode}"] = throughput(f"torch_{mode}")
+    result[f"torch_{mode}"] = rate(f"torch_{mode}")
     result[f"torch_{mode}_forward_seconds"] = median[f"torch_{mode}_forward"]
     result[f"ratio_to_torch_{mode}"] = median[f"torch_{mode}"] / median["ours"]
   return result
