@@ -1,5 +1,6 @@
 """tools/evaluate_predictions.py, the scorer of the held-out photos, against NumPy
-on predictions laid out as `ncl_jax.predict` writes them."""
+on predictions laid out as `ncl_jax.predict` writes them; and the image score's
+quantiles of tools/image_score_quantiles.py."""
 
 import json
 import pathlib
@@ -9,6 +10,8 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+
+from tools import image_score_quantiles
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SIZE = 24
@@ -108,3 +111,22 @@ def test_figures_per_kind_match_numpy(tmp_path):
       np.mean([2 * masks[n].sum() / (masks[n].sum() + masks[n].size) for n in names])
     )
   assert figures["authentic"] == {"images": 2, "called_edited": 0.5}
+
+
+def test_image_score_quantiles_against_numpy():
+  rng = np.random.default_rng(3)
+  maps = [rng.random((20, 30)) ** (1 + 3 * (i % 2)) for i in range(41)]
+  results = [("authentic" if i % 2 else "splicing", m, None, None) for i, m in enumerate(maps)]
+  quantiles = [0.5, 0.99, 1.0]
+  scores, edited = image_score_quantiles.quantile_scores(results, quantiles)
+  figures = image_score_quantiles.quantile_figures(scores, edited, quantiles, 0.05)
+  for column, (quantile, figure) in enumerate(zip(quantiles, figures)):
+    expected = np.array([np.quantile(m, quantile) for m in maps])
+    np.testing.assert_allclose(scores[:, column], expected)
+    positives, negatives = expected[edited], expected[~edited]
+    pairs = positives[:, None] - negatives[None, :]
+    auc = (np.sum(pairs > 0) + 0.5 * np.sum(pairs == 0)) / pairs.size
+    assert figure["image_auc"] == pytest.approx(auc)
+    # One untouched image of 20 may score above the threshold, no more.
+    assert np.sum(negatives > figure["threshold"]) == 1
+    assert figure["called_edited"] == pytest.approx(np.mean(positives > figure["threshold"]))
