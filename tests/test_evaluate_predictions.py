@@ -118,7 +118,7 @@ def test_image_score_quantiles_against_numpy():
   maps = [rng.random((20, 30)) ** (1 + 3 * (i % 2)) for i in range(41)]
   results = [("authentic" if i % 2 else "splicing", m, None, None) for i, m in enumerate(maps)]
   quantiles = [0.5, 0.99, 1.0]
-  scores, edited = image_score_quantiles.quantile_scores(results, quantiles)
+  scores, edited = image_score_quantiles.quantile_scores(iter(results), quantiles)
   figures = image_score_quantiles.quantile_figures(scores, edited, quantiles, 0.05)
   for column, (quantile, figure) in enumerate(zip(quantiles, figures)):
     expected = np.array([np.quantile(m, quantile) for m in maps])

@@ -594,6 +594,7 @@ def recipe_tables() -> str:
       *seeded_screen(),
       *full_length_screen(),
       *fitted_head_table(),
+      *quantile_table(),
       *training_length(),
       "### What a removal costs",
       f"Milliseconds per removal on one core, camera images of "
@@ -742,6 +743,38 @@ FITTED_HEAD_PAIRS = (
 def validation_of(record: dict) -> dict:
   """The validation figures of an A/B measurement or of a model.json."""
   return record["figures"] if "figures" in record else record["validation"]["figures"]
+
+
+IMAGE_SCORE_QUANTILES = "docs/results/image_score_quantiles"
+
+
+def quantile_table() -> list:
+  """The heading and table of the image score's quantiles on validation, one column
+  pair per measured run (IMAGE_SCORE_QUANTILES)."""
+  paths = sorted(ROOT.glob(f"{IMAGE_SCORE_QUANTILES}/*.json"))
+  runs = [(p.stem, load(str(p.relative_to(ROOT)))) for p in paths]
+  if not runs:
+    return []
+  header = ["quantile"] + [f"image AUC, {name}" for name, _ in runs]
+  header += [f"called edited at 5%, {name}" for name, _ in runs]
+  rows = [
+    [number(entry["quantile"])]
+    + [number(run["figures"][index]["image_auc"]) for _, run in runs]
+    + [number(run["figures"][index]["called_edited"]) for _, run in runs]
+    for index, entry in enumerate(runs[0][1]["figures"])
+  ]
+  sources = "\n".join(
+    f"- {name}: `{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}); "
+    f"{run['validation']}"
+    for name, run in runs
+  )
+  return [
+    "### The image score's quantile",
+    "All edited validation images against the untouched; called edited: at the threshold "
+    "that calls 5% of the untouched images edited; 1 is the map's maximum.",
+    table(header, rows),
+    sources,
+  ]
 
 
 def fitted_head_table() -> list:

@@ -35,8 +35,11 @@ def define_flags():
 def quantile_scores(results, quantiles) -> tuple:
   """(scores [images, quantiles], edited [images] bool) of release.predicted_records'
   results: each map's value at each quantile."""
-  scores = [[metrics.image_score(r[1], q) for q in quantiles] for r in results]
-  return np.asarray(scores, np.float64), np.array([r[0] != "authentic" for r in results])
+  scores, edited = [], []
+  for kind, probabilities, _, _ in results:  # once: `results` may be a generator
+    scores.append([metrics.image_score(probabilities, q) for q in quantiles])
+    edited.append(kind != "authentic")
+  return np.asarray(scores, np.float64), np.asarray(edited, bool)
 
 
 def quantile_figures(scores, edited, quantiles, false_alarm_rate) -> list:
