@@ -81,8 +81,8 @@ def get_config(arg=""):
   config.pc.dice_weight = 3.0
 
   # A real photo's max probability is one pixel of texture as often as an edit: the
-  # image score is the map's 99th percentile instead.
-  config.image_score_quantile = 0.99
+  # image score is the map's 99.5th percentile instead (docs/synthesis.md).
+  config.image_score_quantile = 0.995
   # Beyond the paper: every prediction is the mean over the 8 flips and transposes of
   # the image (a predict costs 8 forward passes).
   config.prediction_views = 8
