@@ -10,12 +10,11 @@ quantile of `--quantiles` (1 is the map's maximum). docs/recipe.md reads the JSO
 """
 
 import json
-import pathlib
 
 import numpy as np
 from absl import app, flags
 
-from ncl_jax import data, metrics, provenance, release
+from ncl_jax import data, metrics, paths, provenance, release
 from ncl_jax.serving.predictor import Predictor
 from ncl_jax.serving.restore import restore
 
@@ -80,9 +79,7 @@ def main(argv):
     "figures": quantile_figures(scores, edited, quantiles, FLAGS.false_alarm_rate),
     **provenance.provenance(),
   }
-  output = pathlib.Path(FLAGS.output)
-  output.parent.mkdir(parents=True, exist_ok=True)
-  output.write_text(json.dumps(record, indent=1) + "\n")
+  paths.write_json(FLAGS.output, record, indent=1)
   print(json.dumps(record["figures"], indent=1))
 
 
