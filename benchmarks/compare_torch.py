@@ -227,12 +227,11 @@ class TorchStep:
     return seconds
 
 
-def timed_functions(bce, config, torch_modes, threads, device) -> tuple:
+def timed_functions(bce, config, torch_modes, threads, device, amp) -> tuple:
   """(our StepTimer of `bce`, {name: function returning its seconds}): our step and
   forward pass of `bce` (the config with a BCE loss only), our full NCL step of
-  `config`, and PyTorch's step and forward pass per mode of `torch_modes`, all on
-  our batch."""
-  amp = config.model.dtype == "bfloat16"
+  `config`, and PyTorch's step and forward pass per mode of `torch_modes` (under
+  bfloat16 autocast where `amp`), all on our batch."""
   ours, full = benchmark.StepTimer(bce), benchmark.StepTimer(config)
   runs = {"ours": ours.step, "ours_full_ncl": full.step, "ours_forward": ours.forward}
   for mode in torch_modes:
@@ -283,8 +282,9 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
   # `taskset -c 0` both frameworks then run on one thread.
   threads = provenance.cores()
   device = "cuda" if jax.default_backend() == "gpu" else "cpu"
+  amp = config.model.dtype == "bfloat16"
   bce = ablate.with_overrides(config, {"ncl.weight": 0.0, "pc.mode": "bce"})
-  ours, runs = timed_functions(bce, config, torch_modes, threads, device)
+  ours, runs = timed_functions(bce, config, torch_modes, threads, device, amp)
   times = interleaved_seconds(runs, steps, warmup)
   median = {key: statistics.median(values) for key, values in times.items()}
   peak = benchmark.peak_tflops(jax.devices()[0].device_kind)
@@ -297,7 +297,7 @@ def compare_with_torch(config, steps=5, warmup=1, torch_modes=("eager",)) -> dic
     "threads": threads,
     "torch_version": torch.__version__,
     "torch_device": device,
-    "torch_autocast_bfloat16": config.model.dtype == "bfloat16",
+    "torch_autocast_bfloat16": amp,
     "image_size": config.image_size,
     "global_batch": config.batch_size,
     "dtype": config.model.dtype,

@@ -17,7 +17,6 @@ ncl_jax.release); it is not a run to resume training from.
 """
 
 import json
-import pathlib
 
 import jax
 import numpy as np
@@ -135,7 +134,7 @@ def main(argv):
   }
   write_workdir(FLAGS.output, restored.step, config, variables, fit)
   print(json.dumps({key: fit[key] for key in ("kernel", "bias", "num_untouched")}))
-  print(f"wrote {pathlib.Path(FLAGS.output)} (step {restored.step})")
+  print(f"wrote {FLAGS.output} (step {restored.step})")
 
 
 if __name__ == "__main__":

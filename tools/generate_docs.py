@@ -745,6 +745,35 @@ def validation_of(record: dict) -> dict:
   return record["figures"] if "figures" in record else record["validation"]["figures"]
 
 
+def fitted_head_table() -> list:
+  """The heading and table of the image-level decision fitted after training
+  against the map quantile of the same network, on all edited validation images."""
+  rows = []
+  for name, quantile_path, fitted_path in FITTED_HEAD_PAIRS:
+    if not (ROOT / fitted_path).is_file():
+      continue
+    quantile = validation_of(load(quantile_path))["all edited"]
+    fitted = validation_of(load(fitted_path))["all edited"]
+    rows.append(
+      [name]
+      + [
+        number(record[key])
+        for key in ("image_auc", "called_edited")
+        for record in (quantile, fitted)
+      ]
+      + [f"`{quantile_path}`, `{fitted_path}`"]
+    )
+  if not rows:
+    return []
+  header = ["network", "image AUC: quantile", "fitted", "called edited at 5%: quantile", "fitted"]
+  return [
+    "### The image-level decision fitted after training",
+    "All edited validation images; called edited: at the threshold that calls 5% of the "
+    "untouched ones edited. The pixel figures are the network's, the same for both.",
+    table(header + ["from"], rows),
+  ]
+
+
 IMAGE_SCORE_QUANTILES = "docs/results/image_score_quantiles"
 
 
@@ -774,35 +803,6 @@ def quantile_table() -> list:
     "that calls 5% of the untouched images edited; 1 is the map's maximum.",
     table(header, rows),
     sources,
-  ]
-
-
-def fitted_head_table() -> list:
-  """The heading and table of the image-level decision fitted after training
-  against the map quantile of the same network, on all edited validation images."""
-  rows = []
-  for name, quantile_path, fitted_path in FITTED_HEAD_PAIRS:
-    if not (ROOT / fitted_path).is_file():
-      continue
-    quantile = validation_of(load(quantile_path))["all edited"]
-    fitted = validation_of(load(fitted_path))["all edited"]
-    rows.append(
-      [name]
-      + [
-        number(record[key])
-        for key in ("image_auc", "called_edited")
-        for record in (quantile, fitted)
-      ]
-      + [f"`{quantile_path}`, `{fitted_path}`"]
-    )
-  if not rows:
-    return []
-  header = ["network", "image AUC: quantile", "fitted", "called edited at 5%: quantile", "fitted"]
-  return [
-    "### The image-level decision fitted after training",
-    "All edited validation images; called edited: at the threshold that calls 5% of the "
-    "untouched ones edited. The pixel figures are the network's, the same for both.",
-    table(header + ["from"], rows),
   ]
 
 
