@@ -1,6 +1,6 @@
 """tools/evaluate_predictions.py, the scorer of the held-out photos, against NumPy
 on predictions laid out as `ncl_jax.predict` writes them; and the image score's
-quantiles of tools/image_score_quantiles.py."""
+quantiles and map thresholds of tools/operating_points.py."""
 
 import json
 import pathlib
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools import image_score_quantiles
+from ncl_jax import metrics
+from tools import operating_points
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SIZE = 24
@@ -118,8 +119,9 @@ def test_image_score_quantiles_against_numpy():
   maps = [rng.random((20, 30)) ** (1 + 3 * (i % 2)) for i in range(41)]
   results = [("authentic" if i % 2 else "splicing", m, None, None) for i, m in enumerate(maps)]
   quantiles = [0.5, 0.99, 1.0]
-  scores, edited = image_score_quantiles.quantile_scores(iter(results), quantiles)
-  figures = image_score_quantiles.quantile_figures(scores, edited, quantiles, 0.05)
+  arrays = operating_points.operating_point_arrays(iter(results), quantiles, [0.5])
+  scores, edited = arrays["scores"], arrays["kinds"] != "authentic"
+  figures = operating_points.quantile_figures(scores, edited, quantiles, 0.05)
   for column, (quantile, figure) in enumerate(zip(quantiles, figures)):
     expected = np.array([np.quantile(m, quantile) for m in maps])
     np.testing.assert_allclose(scores[:, column], expected)
@@ -130,3 +132,38 @@ def test_image_score_quantiles_against_numpy():
     # One untouched image of 20 may score above the threshold, no more.
     assert np.sum(negatives > figure["threshold"]) == 1
     assert figure["called_edited"] == pytest.approx(np.mean(positives > figure["threshold"]))
+
+
+def test_map_thresholds_against_numpy():
+  rng = np.random.default_rng(4)
+  kinds = ["splicing", "removal", "splicing", "authentic", "removal", "authentic"]
+  maps = [rng.random((16, 24)) for _ in kinds]
+  masks = [np.zeros((16, 24), bool) for _ in kinds]
+  for index, mask in enumerate(masks[:3]):
+    mask[2 + index : 9, 3 : 12 + 2 * index] = True
+  masks[4][:, :6] = True
+  results = [(k, p, m, None) for k, p, m in zip(kinds, maps, masks)]
+  results.append(("removal", rng.random((16, 24)), np.zeros((16, 24), bool), None))
+  thresholds = [0.3, 0.5, 0.8]
+  arrays = operating_points.operating_point_arrays(iter(results), [1.0], thresholds)
+  figures = operating_points.threshold_figures(
+    arrays["kinds"], arrays["pixel_f1"], arrays["flagged"], thresholds
+  )
+  for threshold, figure in zip(thresholds, figures):
+    f1 = [
+      0.0 if not m.any() else reference_f1(p - threshold + 0.5, m)
+      for k, p, m, _ in results
+      if k != "authentic"
+    ]
+    edited_kinds = [k for k, *_ in results if k != "authentic"]
+    for kind in ("splicing", "removal"):
+      expected = np.mean([f for f, k in zip(f1, edited_kinds) if k == kind])
+      assert figure["pixel_f1"][kind] == pytest.approx(expected)
+    assert figure["pixel_f1"]["all edited"] == pytest.approx(np.mean(f1))
+    untouched = [p > threshold for k, p, *_ in results if k == "authentic"]
+    assert figure["untouched_pixels_above"] == pytest.approx(np.mean(untouched))
+  # At 0.5, the F1 of all edited images is the validation's own pixel F1.
+  evaluator = metrics.Evaluator()
+  for kind, p, m, _ in results:
+    evaluator.add(p, m, label=kind != "authentic")
+  assert figures[1]["pixel_f1"]["all edited"] == pytest.approx(evaluator.result()["pixel_f1"])
