@@ -595,6 +595,7 @@ def recipe_tables() -> str:
       *full_length_screen(),
       *fitted_head_table(),
       *quantile_table(),
+      *map_threshold_table(),
       *training_length(),
       "### What a removal costs",
       f"Milliseconds per removal on one core, camera images of "
@@ -774,14 +775,29 @@ def fitted_head_table() -> list:
   ]
 
 
-IMAGE_SCORE_QUANTILES = "docs/results/image_score_quantiles"
+OPERATING_POINTS = "docs/results/operating_points"
+KIND_COLUMNS = {"all edited": "all edited", **KIND_LABELS}
+
+
+def operating_point_runs() -> list:
+  """(name, record) of each JSON of tools/operating_points.py (OPERATING_POINTS)."""
+  paths = sorted(ROOT.glob(f"{OPERATING_POINTS}/*.json"))
+  return [(p.stem, load(str(p.relative_to(ROOT)))) for p in paths]
+
+
+def operating_point_sources(runs) -> str:
+  """The command, commit and machine of each run's JSON, a line each."""
+  return "\n".join(
+    f"- {name}: `{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}); "
+    f"{run['validation']}"
+    for name, run in runs
+  )
 
 
 def quantile_table() -> list:
   """The heading and table of the image score's quantiles on validation, one column
-  pair per measured run (IMAGE_SCORE_QUANTILES)."""
-  paths = sorted(ROOT.glob(f"{IMAGE_SCORE_QUANTILES}/*.json"))
-  runs = [(p.stem, load(str(p.relative_to(ROOT)))) for p in paths]
+  pair per measured run."""
+  runs = operating_point_runs()
   if not runs:
     return []
   header = ["quantile"] + [f"image AUC, {name}" for name, _ in runs]
@@ -792,17 +808,39 @@ def quantile_table() -> list:
     + [number(run["figures"][index]["called_edited"]) for _, run in runs]
     for index, entry in enumerate(runs[0][1]["figures"])
   ]
-  sources = "\n".join(
-    f"- {name}: `{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}); "
-    f"{run['validation']}"
-    for name, run in runs
-  )
   return [
     "### The image score's quantile",
     "All edited validation images against the untouched; called edited: at the threshold "
     "that calls 5% of the untouched images edited; 1 is the map's maximum.",
     table(header, rows),
-    sources,
+    operating_point_sources(runs),
+  ]
+
+
+def map_threshold_table() -> list:
+  """The heading and table of pixel F1 per threshold of the map on validation, each
+  cell giving every measured run, in the order of the sources."""
+  runs = operating_point_runs()
+  if not runs:
+    return []
+  header = ["threshold", *(f"pixel F1, {kind}" for kind in KIND_COLUMNS.values())]
+  header.append("untouched pixels above")
+  rows = []
+  for index, entry in enumerate(runs[0][1]["map_thresholds"]):
+    points = [run["map_thresholds"][index] for _, run in runs]
+    row = [number(entry["threshold"], 2)]
+    row += [" / ".join(number(p["pixel_f1"][kind]) for p in points) for kind in KIND_COLUMNS]
+    row.append(" / ".join(number(p["untouched_pixels_above"]) for p in points))
+    rows.append(row)
+  return [
+    "### The map's threshold",
+    "Mean pixel F1 of the validation's edited images when the map is cut at each "
+    "threshold (the figures elsewhere cut it at 0.5), and the mean share of each "
+    "untouched image's pixels above it; each cell gives "
+    + ", then ".join(name for name, _ in runs)
+    + ".",
+    table(header, rows),
+    operating_point_sources(runs),
   ]
 
 
