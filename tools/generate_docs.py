@@ -441,6 +441,7 @@ def model_files(name: str) -> dict:
 
 KINDS = ("splicing", "copy_move", "removal")
 KIND_LABELS = {kind: kind.replace("_", "-") for kind in KINDS}
+EDITED_LABELS = {**KIND_LABELS, "all edited": "all edited"}  # each kind, then all edited
 FIGURE_KEYS = ("pixel_f1", "pixel_auc", "image_auc")  # the three figures of every table
 
 
@@ -507,9 +508,7 @@ def card_figures(name: str) -> str:
       f"{info['false_alarm_rate']:.0%} false alarms). From `{files['info']}`.",
       table(
         header,
-        figure_rows(
-          validation, {**KIND_LABELS, "all edited": "all edited", "authentic": "untouched"}
-        ),
+        figure_rows(validation, {**EDITED_LABELS, "authentic": "untouched"}),
       ),
       "### Held-out photos (measured once, at release)",
       f"{held['test_set']} Predicted by `python -m ncl_jax.predict` at default flags and "
@@ -571,7 +570,7 @@ def recipe_tables() -> str:
   runs = arm_runs(f"{RECIPE_RUNS}/*.json")
   header = ["arm", "seed", "step", "images", "count"]
   header += ["pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
-  names = {**KIND_LABELS, "all edited": "all edited", "authentic": "untouched"}
+  names = {**EDITED_LABELS, "authentic": "untouched"}
   rows = [
     [run["arm"], run["seed"], run["step"], *row]
     for run in runs
@@ -617,10 +616,9 @@ def spread(values) -> str:
 def spread_per_kind(runs) -> list:
   """Rows [kind, pixel F1, pixel AUC, image AUC] of `runs` (each with "figures"),
   each figure their mean and range, for every kind of edit and all edited images."""
-  names = {**KIND_LABELS, "all edited": "all edited"}
   return [
     [label] + [spread([run["figures"][kind][key] for run in runs]) for key in FIGURE_KEYS]
-    for kind, label in names.items()
+    for kind, label in EDITED_LABELS.items()
   ]
 
 
@@ -776,7 +774,6 @@ def fitted_head_table() -> list:
 
 
 OPERATING_POINTS = "docs/results/operating_points"
-KIND_COLUMNS = {"all edited": "all edited", **KIND_LABELS}
 
 
 def operating_point_runs() -> list:
@@ -823,13 +820,13 @@ def map_threshold_table() -> list:
   runs = operating_point_runs()
   if not runs:
     return []
-  header = ["threshold", *(f"pixel F1, {kind}" for kind in KIND_COLUMNS.values())]
+  header = ["threshold", *(f"pixel F1, {kind}" for kind in EDITED_LABELS.values())]
   header.append("untouched pixels above")
   rows = []
   for index, entry in enumerate(runs[0][1]["map_thresholds"]):
     points = [run["map_thresholds"][index] for _, run in runs]
     row = [number(entry["threshold"], 2)]
-    row += [" / ".join(number(p["pixel_f1"][kind]) for p in points) for kind in KIND_COLUMNS]
+    row += [" / ".join(number(p["pixel_f1"][kind]) for p in points) for kind in EDITED_LABELS]
     row.append(" / ".join(number(p["untouched_pixels_above"]) for p in points))
     rows.append(row)
   return [
