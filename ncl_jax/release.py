@@ -1,9 +1,11 @@
 r"""Release a trained model into the package, with its decision threshold.
 
   python -m ncl_jax.release --workdir=runs/photos-v1 --name=photos-v1
+  python -m ncl_jax.release --workdir=runs/a,runs/b --name=photos-v4   # an ensemble
 
-Takes the workdir's best checkpoint (highest validation pixel F1, or `--step`),
-predicts every image of its config's validation split exactly as
+Takes the workdir's best checkpoint (highest validation pixel F1, or `--step`);
+several workdirs (runs of one network) make an ensemble whose maps are averaged.
+It predicts every image of its config's validation split exactly as
 `ncl_jax.predict` does with default flags (each image's file, read as that
 program reads files), and sets the decision threshold on the image score so that
 at most `--false_alarm_rate` of the validation's untouched images are called
@@ -23,7 +25,7 @@ from flax import serialization
 from ncl_jax import data, metrics, provenance
 from ncl_jax.serving import pretrained
 from ncl_jax.serving.predictor import Predictor
-from ncl_jax.serving.restore import restore
+from ncl_jax.serving.restore import restore_runs
 
 FLAGS = flags.FLAGS
 MAX_MODEL_BYTES = 25 * 2**20
@@ -31,11 +33,14 @@ MAX_MODEL_BYTES = 25 * 2**20
 
 def define_flags():
   """Flags, defined only when run as a program."""
-  flags.DEFINE_string("workdir", None, "The training run's workdir.")
+  flags.DEFINE_list("workdir", None, "The training run's workdir; several: an ensemble.")
   flags.DEFINE_string("name", None, "The model's name, '<family>-v<version>' (photos-v1).")
   flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
   flags.DEFINE_float("false_alarm_rate", 0.05, "Share of untouched validation images allowed.")
   flags.DEFINE_string("models_dir", str(pretrained.MODELS_DIR), "Where shipped models live.")
+  flags.DEFINE_float(
+    "image_score_quantile", None, "The map quantile that scores an image (default: the run's)."
+  )
   flags.mark_flags_as_required(["workdir", "name"])
 
 
@@ -57,6 +62,35 @@ def decision_threshold(authentic_scores, false_alarm_rate: float) -> float:
   return float(scores[len(scores) - 1 - allowed])
 
 
+def one_or_each(values: list):
+  """The value where all are one (a single run, or an ensemble's runs at one step),
+  else the list: how JSON records the runs' workdirs and steps."""
+  return values[0] if len(set(values)) == 1 else list(values)
+
+
+def restored_predictor(workdirs, step=None, image_score_quantile=None):
+  """(Predictor of the runs' checkpoints as predict runs them at default flags, their
+  steps): one run, or several as an ensemble (restore_runs); its image score the
+  map's `image_score_quantile` where given, else the runs' config's."""
+  runs = restore_runs(workdirs, step)
+  config = runs.config
+  if image_score_quantile is not None:
+    config.image_score_quantile = image_score_quantile
+  return Predictor(config, runs.variables, members=runs.members), runs.steps
+
+
+def predicted_validation(predictor):
+  """(predicted_records of every image of the predictor's config's validation
+  split, as a generator; the split's description)."""
+  config = predictor.config
+  split = config.dataset.eval_split
+  source = data.get_builder(config.dataset).as_data_source(split)
+  description = f"{config.dataset.name} {split}: {len(source)} forgeries"
+  print(f"predicting {description}")
+  records = map(source.__getitem__, range(len(source)))
+  return predicted_records(predictor, records), description
+
+
 def predicted_records(predictor, records):
   """Yields (kind, probabilities [H, W], mask [H, W], score) of each record, predicted
   from its file as ncl_jax.predict reads files."""
@@ -68,11 +102,6 @@ def predicted_records(predictor, records):
       path.unlink()
       mask = np.asarray(record["mask"]).squeeze()
       yield record["manipulation_type"], prediction.probabilities, mask, prediction.score
-
-
-def predict_records(predictor, records) -> list:
-  """predicted_records of every record, as a list."""
-  return list(predicted_records(predictor, records))
 
 
 def validation_figures(results, threshold: float) -> dict:
@@ -121,29 +150,26 @@ def main(argv):
   """Releases the model."""
   del argv
   version = version_of(FLAGS.name)
-  restored = restore(FLAGS.workdir, FLAGS.step)
-  config = restored.config
-  predictor = Predictor(config, restored.variables)
-  split = config.dataset.eval_split
-  source = data.get_builder(config.dataset).as_data_source(split)
-  print(
-    f"predicting the {len(source)} images of {config.dataset.name} {split} (step {restored.step})"
-  )
-  results = predict_records(predictor, (source[i] for i in range(len(source))))
+  predictor, steps = restored_predictor(FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile)
+  config = predictor.config
+  predicted, split = predicted_validation(predictor)
+  results = list(predicted)
   scores = [r[3] for r in results if r[0] == "authentic"]
   threshold = decision_threshold(scores, FLAGS.false_alarm_rate)
   predictor.decision_threshold = threshold
   info = {
     "name": FLAGS.name,
     "version": version,
-    "step": restored.step,
+    "step": one_or_each(steps),
+    "members": predictor.members,
+    "runs": [{"workdir": workdir, "step": step} for workdir, step in zip(FLAGS.workdir, steps)],
     "decision_threshold": threshold,
     "false_alarm_rate": FLAGS.false_alarm_rate,
     # The image score: the image-level head's probability, or this quantile of the map.
     "image_head": config.model.image_head,
     "image_score_quantile": config.image_score_quantile,
     "validation": {
-      "split": f"{config.dataset.name} {split}",
+      "split": split,
       "figures": validation_figures(results, threshold),
     },
     **provenance.provenance(),

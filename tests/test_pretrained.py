@@ -2,7 +2,9 @@
 checked, a decision threshold set at a false-alarm rate; the names' errors."""
 
 import json
+import shutil
 
+import jax
 import numpy as np
 import pytest
 
@@ -72,3 +74,49 @@ def test_damaged_or_unknown_models_are_refused_by_name(models_dir, monkeypatch):
   monkeypatch.setitem(pretrained.RETIRED, "tiny-v0", "0.9.0")
   with pytest.raises(LookupError, match="'tiny-v0' was last shipped with ncl_jax 0.9.0"):
     inference.Predictor.from_pretrained("tiny-v0")
+
+
+def test_an_ensemble_averages_its_networks_maps_through_release_and_export(tmp_path, monkeypatch):
+  from ncl_jax.serving import export, prediction, restore
+
+  single = restore.restore_runs([str(CHECKPOINT)])
+  assert single.members == 1 and single.steps == [1]
+  other = jax.tree.map(lambda x: x * 0.9 + 0.01, single.variables)  # a second network
+  members = [single.variables, other]
+  ensemble = inference.Predictor(
+    single.config, prediction.stack_members(members), members=2, views=2
+  )
+  maps = [
+    inference.Predictor(single.config, variables, views=2).predict(fixed_image()).probabilities
+    for variables in members
+  ]
+  probabilities = ensemble.predict(fixed_image()).probabilities
+  np.testing.assert_allclose(probabilities, np.mean(maps, axis=0), atol=1e-6)
+  assert np.abs(maps[0] - maps[1]).max() > 1e-3  # the two networks do differ
+
+  ensemble.decision_threshold = 0.25
+  info = {"name": "tiny-v3", "version": 3, "decision_threshold": 0.25, "members": 2}
+  release.write_model(tmp_path / "tiny-v3", ensemble, {**info, "false_alarm_rate": 0.05})
+  monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path)
+  loaded = inference.Predictor.from_pretrained("tiny-v3", views=2)
+  assert loaded.members == 2
+  np.testing.assert_array_equal(loaded.predict(fixed_image()).probabilities, probabilities)
+  function, metadata = export.load_exported(tmp_path / "tiny-v3/export")
+  assert metadata["members"] == 2
+  windows = np.random.default_rng(0).normal(size=metadata["input_shape"]).astype(np.float32)
+  np.testing.assert_allclose(function(windows), ensemble._run(windows), atol=1e-6)
+  with pytest.raises(ValueError, match="not 3 networks stacked"):
+    prediction.predict_probabilities(ensemble.model, ensemble.variables, windows, members=3)
+
+
+def test_runs_served_differently_make_no_ensemble(tmp_path):
+  from ncl_jax.serving import restore
+
+  other = tmp_path / "other"
+  shutil.copytree(CHECKPOINT, other)
+  metadata = other / "checkpoints/1/config/metadata"
+  config = json.loads(metadata.read_text())
+  config["prediction_views"] = 8 if config["prediction_views"] != 8 else 4
+  metadata.write_text(json.dumps(config))
+  with pytest.raises(ValueError, match=f"{other}: its prediction_views differ"):
+    restore.restore_runs([str(CHECKPOINT), str(other)])

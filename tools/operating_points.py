@@ -15,9 +15,7 @@ import json
 import numpy as np
 from absl import app, flags
 
-from ncl_jax import data, metrics, paths, provenance, release
-from ncl_jax.serving.predictor import Predictor
-from ncl_jax.serving.restore import restore
+from ncl_jax import metrics, paths, provenance, release
 
 FLAGS = flags.FLAGS
 ALL_EDITED = "all edited"
@@ -25,7 +23,7 @@ ALL_EDITED = "all edited"
 
 def define_flags():
   """Flags, defined only when run as a program."""
-  flags.DEFINE_string("workdir", None, "The training run's workdir.")
+  flags.DEFINE_list("workdir", None, "The training run's workdir; several: their ensemble.")
   flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
   flags.DEFINE_list("quantiles", ["0.9", "0.95", "0.98", "0.99", "0.995", "0.999", "1"], "")
   flags.DEFINE_list("thresholds", [f"{t / 20:g}" for t in range(2, 19)], "Map thresholds.")
@@ -98,17 +96,14 @@ def main(argv):
   del argv
   quantiles = [float(q) for q in FLAGS.quantiles]
   thresholds = [float(t) for t in FLAGS.thresholds]
-  restored = restore(FLAGS.workdir, FLAGS.step)
-  config = restored.config
-  source = data.get_builder(config.dataset).as_data_source(config.dataset.eval_split)
-  records = map(source.__getitem__, range(len(source)))
-  results = release.predicted_records(Predictor(config, restored.variables), records)
+  predictor, steps = release.restored_predictor(FLAGS.workdir, FLAGS.step)
+  results, split = release.predicted_validation(predictor)
   arrays = operating_point_arrays(results, quantiles, thresholds)
   edited = arrays["kinds"] != "authentic"
   record = {
-    "workdir": FLAGS.workdir,
-    "step": restored.step,
-    "validation": f"{config.dataset.name} {config.dataset.eval_split}: {len(source)} forgeries",
+    "workdir": release.one_or_each(FLAGS.workdir),
+    "step": release.one_or_each(steps),
+    "validation": split,
     "num_edited": int(edited.sum()),
     "num_untouched": int((~edited).sum()),
     "false_alarm_rate": FLAGS.false_alarm_rate,

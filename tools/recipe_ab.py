@@ -18,9 +18,7 @@ import pathlib
 
 from absl import app, flags
 
-from ncl_jax import data, provenance, release
-from ncl_jax.serving.predictor import Predictor
-from ncl_jax.serving.restore import restore
+from ncl_jax import provenance, release
 
 FLAGS = flags.FLAGS
 
@@ -28,28 +26,28 @@ FLAGS = flags.FLAGS
 def define_flags():
   """Flags, defined only when run as a program."""
   flags.DEFINE_string("arm", None, "The arm's name (configs/recipe_ab.py), for the table.")
-  flags.DEFINE_string("workdir", None, "The arm's training workdir.")
+  flags.DEFINE_list("workdir", None, "The arm's training workdir; several: their ensemble.")
   flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
   flags.DEFINE_integer("seed", 0, "The training seed of the run, for the table.")
   flags.DEFINE_string("trained_at", None, "The commit of the code that trained the run.")
   flags.DEFINE_string("output", None, "Where to write the JSON.")
+  flags.DEFINE_float(
+    "image_score_quantile", None, "The map quantile that scores an image (default: the run's)."
+  )
   flags.mark_flags_as_required(["arm", "workdir", "output", "trained_at"])
 
 
-def arm_figures(workdir, step=None) -> dict:
-  """The checkpoint's validation figures per kind, its step, the threshold and
-  the validation split's description."""
-  restored = restore(workdir, step)
-  config = restored.config
-  split = config.dataset.eval_split
-  source = data.get_builder(config.dataset).as_data_source(split)
-  results = release.predict_records(
-    Predictor(config, restored.variables), map(source.__getitem__, range(len(source)))
-  )
+def arm_figures(workdirs, step=None, image_score_quantile=None) -> dict:
+  """The validation figures per kind of the runs' checkpoint (several runs: their
+  ensemble), its step, the threshold and the validation split's description."""
+  predictor, steps = release.restored_predictor(workdirs, step, image_score_quantile)
+  predicted, split = release.predicted_validation(predictor)
+  results = list(predicted)
   threshold = release.decision_threshold([r[3] for r in results if r[0] == "authentic"], 0.05)
   return {
-    "step": restored.step,
-    "validation": f"{config.dataset.name} {split}: {len(source)} forgeries",
+    "step": release.one_or_each(steps),
+    "validation": split,
+    "image_score_quantile": predictor.config.image_score_quantile,
     "threshold_at_5_percent_false_alarms": threshold,
     "figures": release.validation_figures(results, threshold),
   }
@@ -61,10 +59,10 @@ def main(argv):
   record = {
     "arm": FLAGS.arm,
     "seed": FLAGS.seed,
-    "workdir": FLAGS.workdir,
+    "workdir": release.one_or_each(FLAGS.workdir),
     "trained_at": FLAGS.trained_at,
   }
-  record.update(arm_figures(FLAGS.workdir, FLAGS.step))
+  record.update(arm_figures(FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile))
   record.update(provenance.provenance())
   output = pathlib.Path(FLAGS.output)
   output.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 runs without our model code.
 
   directory/model.stablehlo   the prediction function, [batch, S, S, 3] -> [batch, S, S]
-  directory/variables.npz     its parameters and BatchNorm statistics
+  directory/variables.npz     its parameters and BatchNorm statistics (an ensemble's
+                              stacked on a leading [members] axis)
   directory/export.json       input shape, normalization, views and the image score
 """
 
@@ -29,7 +30,9 @@ def export(predictor, directory):
   directory = paths.resolve(directory)
   directory.mkdir(parents=True, exist_ok=True)
   shape = (predictor.batch_size, predictor.image_size, predictor.image_size, 3)
-  forward = functools.partial(predict_probabilities, predictor.model, views=predictor.views)
+  forward = functools.partial(
+    predict_probabilities, predictor.model, views=predictor.views, members=predictor.members
+  )
   exported = jax.export.export(jax.jit(forward))(
     jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), predictor.variables),
     jax.ShapeDtypeStruct(shape, jnp.float32),
@@ -48,6 +51,9 @@ def export(predictor, directory):
         "mean": IMAGENET_MEAN.tolist(),
         "std": IMAGENET_STD.tolist(),
         "views": predictor.views,
+        # An ensemble: the variables are this many networks' ([members, ...] arrays),
+        # their maps averaged inside the function.
+        "members": predictor.members,
         "output": "manipulation probabilities [batch, S, S]",
         # The image score: where `image_head` is given, the logistic regression of its
         # statistics of an image's map; else this quantile of the map. Edited above

@@ -1,5 +1,6 @@
 """The one prediction function: normalized images -> manipulation probabilities,
-optionally averaged over flips and transposes of each image (test-time views).
+optionally averaged over flips and transposes of each image (test-time views) and
+over the networks of an ensemble.
 
 Evaluation compiles it over a device mesh; `Predictor` and the export compile it
 for one device.
@@ -7,6 +8,7 @@ for one device.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 PREDICTION_VIEWS = (1, 2, 4, 8)
 
@@ -18,7 +20,17 @@ def check_views(views):
   return views
 
 
-def predict_probabilities(model, variables, images_batch, views=1):
+def stack_members(members_variables) -> dict:
+  """The variables of several networks of one architecture as one ensemble's:
+  each array stacked on a leading [members] axis. ValueError where they differ."""
+  structures = {jax.tree.structure(v) for v in members_variables}
+  shapes = {tuple(np.shape(x) for x in jax.tree.leaves(v)) for v in members_variables}
+  if len(structures) != 1 or len(shapes) != 1:
+    raise ValueError("an ensemble's networks must share one architecture; these differ")
+  return jax.tree.map(lambda *arrays: jnp.stack(arrays), *members_variables)
+
+
+def predict_probabilities(model, variables, images_batch, views=1, members=1):
   """The one prediction function: images [b, H, W, 3] (normalized) ->
   manipulation probabilities [b, H, W].
 
@@ -26,7 +38,19 @@ def predict_probabilities(model, variables, images_batch, views=1):
   (test-time augmentation): the identity, the horizontal flip, the vertical flip,
   both flips, then the same four of the transpose (8 needs H == W). The views run
   one after another (lax.map), so memory stays that of one batch.
+
+  `members` > 1: `variables` are an ensemble's (stack_members: [members, ...]
+  arrays) and the probabilities are the mean of its networks', each with its views;
+  the networks also run one after another.
   """
+  if members > 1:
+    if {np.shape(x)[:1] for x in jax.tree.leaves(variables)} != {(members,)}:
+      raise ValueError(f"variables are not {members} networks stacked (stack_members)")
+
+    def member_probabilities(member_variables):
+      return predict_probabilities(model, member_variables, images_batch, views)
+
+    return jnp.mean(jax.lax.map(member_probabilities, variables), axis=0)
 
   def probabilities(images):
     return jax.nn.sigmoid(model.apply(variables, images, train=False)["logits"][..., 0])

@@ -84,7 +84,9 @@ class Predictor:
 
   `decision_threshold`: the image score above which `Prediction.edited` is true
   (None: no decision); `model_info`: what identifies the model in outputs (a
-  shipped model's name, version and SHA-256, or a checkpoint's path and step).
+  shipped model's name, version and SHA-256, or a checkpoint's path and step);
+  `members` > 1: `variables` are an ensemble of that many networks of `config`'s
+  architecture (prediction.stack_members), whose maps are averaged.
   """
 
   def __init__(
@@ -97,13 +99,19 @@ class Predictor:
     views=None,
     decision_threshold=None,
     model_info=None,
+    members=1,
   ):
     strategy = config.get("prediction_strategy", "resize") if strategy is None else strategy
     if strategy not in STRATEGIES:
       raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     # Checked here too, so that a bad value fails before anything compiles.
     self.views = check_views(config.prediction_views if views is None else views)
-    self.config, self.variables = config, variables
+    self.config, self.variables, self.members = config, variables, members
+    if members > 1 and config.model.get("image_head", "none") != "none":
+      raise ValueError(
+        f"an ensemble's image score is its map's quantile; its networks have "
+        f"model.image_head={config.model.image_head!r}"
+      )
     self.image_size = config.image_size
     self.strategy, self.batch_size, self.overlap = strategy, batch_size, overlap
     self.decision_threshold, self.model_info = decision_threshold, dict(model_info or {})
@@ -115,7 +123,7 @@ class Predictor:
 
   def _probabilities(self, variables, images_batch):
     self.traces += 1
-    return predict_probabilities(self.model, variables, images_batch, self.views)
+    return predict_probabilities(self.model, variables, images_batch, self.views, self.members)
 
   @classmethod
   def from_checkpoint(cls, path, step=None, **kwargs) -> "Predictor":
@@ -135,6 +143,7 @@ class Predictor:
       model.variables,
       decision_threshold=model.info["decision_threshold"],
       model_info=info,
+      members=model.info.get("members", 1),
       **kwargs,
     )
     predictor.false_alarm_rate = model.info["false_alarm_rate"]

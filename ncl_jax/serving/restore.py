@@ -2,7 +2,8 @@
 parameters and BatchNorm statistics, never the optimizer or the input pipeline.
 
 Training, evaluation, robustness, `predict`, `Predictor` and the page all restore
-through `restore`. A workdir holds `checkpoints/<step>/{state,config}`; its best
+through `restore`; `restore_runs` makes one model of several runs (an ensemble).
+A workdir holds `checkpoints/<step>/{state,config}`; its best
 checkpoint is the one with the highest validation pixel F1 (the latest where none
 was selected on validation).
 """
@@ -17,9 +18,19 @@ from etils import epath
 
 from ncl_jax import models, paths
 from ncl_jax.config_schema import with_legacy_defaults
+from ncl_jax.serving.prediction import stack_members
 
 BEST_METRIC = "validation_pixel_f1"
 CONFIG_FILE = "config.json"
+# The config keys that make a network and how it is served: an ensemble's runs share them.
+SERVING_KEYS = (
+  "model",
+  "patch_size",
+  "image_size",
+  "prediction_views",
+  "prediction_strategy",
+  "image_score_quantile",
+)
 
 
 def checkpoint_dir(workdir) -> epath.Path:
@@ -104,3 +115,37 @@ def restore(path, step: int | None = None, sharding=None) -> Restored:
     models.create_model(config.model, config.patch_size), config, sharding
   )
   return Restored(step, restore_variables(step_dir, abstract), config)
+
+
+class Runs(NamedTuple):
+  """One model of one or more training runs: an ensemble where there are several."""
+
+  steps: list[int]  # each run's checkpoint
+  variables: dict  # one run's, or the runs' stacked ([members, ...]: stack_members)
+  config: Any  # the first run's
+  members: int  # how many runs
+
+
+def _serving_value(config, key):
+  value = config.get(key)
+  return value.to_dict() if hasattr(value, "to_dict") else value
+
+
+def restore_runs(workdirs, step: int | None = None) -> Runs:
+  """Each run's best checkpoint (or `step`) as one model (`Predictor(..., members=)`
+  averages their maps). ValueError naming the run whose SERVING_KEYS differ."""
+  restored = [restore(workdir, step) for workdir in workdirs]
+  first = restored[0].config
+  for workdir, run in zip(workdirs[1:], restored[1:]):
+    differing = [
+      key for key in SERVING_KEYS if _serving_value(run.config, key) != _serving_value(first, key)
+    ]
+    if differing:
+      raise ValueError(
+        f"{workdir}: its {', '.join(differing)} differ from {workdirs[0]}'s; an ensemble's "
+        f"runs must share the network and how it is served"
+      )
+  variables = restored[0].variables
+  if len(restored) > 1:
+    variables = stack_members([run.variables for run in restored])
+  return Runs([run.step for run in restored], variables, first, len(restored))
