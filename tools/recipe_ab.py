@@ -28,8 +28,8 @@ def define_flags():
   flags.DEFINE_string("arm", None, "The arm's name (configs/recipe_ab.py), for the table.")
   flags.DEFINE_list("workdir", None, "The arm's training workdir; several: their ensemble.")
   flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
-  flags.DEFINE_integer("seed", 0, "The training seed of the run, for the table.")
-  flags.DEFINE_string("trained_at", None, "The commit of the code that trained the run.")
+  flags.DEFINE_list("seed", ["0"], "The training seed of the run (of each), for the table.")
+  flags.DEFINE_list("trained_at", None, "The commit of the code that trained the run (each).")
   flags.DEFINE_string("output", None, "Where to write the JSON.")
   flags.DEFINE_float(
     "image_score_quantile", None, "The map quantile that scores an image (default: the run's)."
@@ -58,9 +58,9 @@ def main(argv):
   del argv
   record = {
     "arm": FLAGS.arm,
-    "seed": FLAGS.seed,
+    "seed": release.one_or_each([int(seed) for seed in FLAGS.seed]),
     "workdir": release.one_or_each(FLAGS.workdir),
-    "trained_at": FLAGS.trained_at,
+    "trained_at": release.one_or_each(FLAGS.trained_at),
   }
   record.update(arm_figures(FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile))
   record.update(provenance.provenance())
