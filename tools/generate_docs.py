@@ -595,6 +595,7 @@ def recipe_tables() -> str:
       *fitted_head_table(),
       *quantile_table(),
       *map_threshold_table(),
+      *ensemble_table(),
       *training_length(),
       "### What a removal costs",
       f"Milliseconds per removal on one core, camera images of "
@@ -838,6 +839,64 @@ def map_threshold_table() -> list:
     + ".",
     table(header, rows),
     operating_point_sources(runs),
+  ]
+
+
+ENSEMBLES = "docs/results/ensembles"
+# The runs averaged by the ensemble of ENSEMBLES/photos_v2_seeds01.json: (name, the
+# JSON of its pixel figures, the JSON of its image score at each quantile).
+ENSEMBLE_MEMBERS = (
+  (
+    "photos-v2's run (seed 0)",
+    f"{RECIPE_FULL_LENGTH}/baseline_seed0.json",
+    f"{OPERATING_POINTS}/photos_v2_seed0.json",
+  ),
+  (
+    "photos-v2's recipe, seed 1",
+    f"{RECIPE_FULL_LENGTH}/baseline_seed1.json",
+    f"{OPERATING_POINTS}/photos_v2_seed1.json",
+  ),
+)
+
+
+def at_quantile(operating_points: dict, quantile: float) -> dict:
+  """The image AUC and share called edited of the image score at `quantile`."""
+  return next(f for f in operating_points["figures"] if abs(f["quantile"] - quantile) < 1e-9)
+
+
+def ensemble_table() -> list:
+  """The heading, table and sources of the ensemble against each run it averages, on
+  the validation: pixel F1 per kind, pixel AUC, and the image score at the
+  ensemble's quantile."""
+  path = f"{ENSEMBLES}/photos_v2_seeds01.json"
+  if not (ROOT / path).is_file():
+    return []
+  ensemble = load(path)
+  quantile = ensemble["image_score_quantile"]
+  rows = []
+  for name, pixel_path, points_path in ENSEMBLE_MEMBERS:
+    figures, score = load(pixel_path)["figures"], at_quantile(load(points_path), quantile)
+    rows.append([name, figures, score["image_auc"], score["called_edited"]])
+  edited = ensemble["figures"]["all edited"]
+  rows.append(
+    ["the two averaged", ensemble["figures"], edited["image_auc"], edited["called_edited"]]
+  )
+  header = ["network", *(f"{label} F1" for label in EDITED_LABELS.values())]
+  header += ["pixel AUC", "image AUC", "called edited at 5%"]
+  body = [
+    [name]
+    + [number(figures[kind]["pixel_f1"]) for kind in EDITED_LABELS]
+    + [number(figures["all edited"]["pixel_auc"]), number(auc), number(called)]
+    for name, figures, auc, called in rows
+  ]
+  sources = ", ".join(f"`{pixel}`, `{points}`" for _, pixel, points in ENSEMBLE_MEMBERS)
+  return [
+    "### Two runs averaged",
+    f"Pixel F1 at 0.5 per kind and on all edited validation images, pixel AUC on all "
+    f"edited; image AUC and the share called edited at 5% false alarms with the map's "
+    f"{quantile} quantile as the image score. From `{path}` (`{ensemble['command']}` at "
+    f"commit {ensemble['commit'][:10]}, {ensemble['machine']['cpu']}) and {sources}.",
+    table(header, body),
   ]
 
 
