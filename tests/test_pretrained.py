@@ -26,6 +26,11 @@ def test_decision_threshold_is_the_lowest_with_at_most_the_rate_of_false_alarms(
     release.decision_threshold([], 0.05)
 
 
+def test_one_or_each_records_a_shared_value_once():
+  assert release.one_or_each([2000]) == 2000 and release.one_or_each([2000, 2000]) == 2000
+  assert release.one_or_each([1500, 2000]) == [1500, 2000]
+
+
 def test_version_of_names():
   assert release.version_of("photos-v12") == 12
   with pytest.raises(ValueError, match="must end in -v<number>"):

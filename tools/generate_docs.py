@@ -843,20 +843,16 @@ def map_threshold_table() -> list:
 
 
 ENSEMBLES = "docs/results/ensembles"
-# The runs averaged by the ensemble of ENSEMBLES/photos_v2_seeds01.json: (name, the
-# JSON of its pixel figures, the JSON of its image score at each quantile).
-ENSEMBLE_MEMBERS = (
-  (
-    "photos-v2's run (seed 0)",
-    f"{RECIPE_FULL_LENGTH}/baseline_seed0.json",
-    f"{OPERATING_POINTS}/photos_v2_seed0.json",
-  ),
-  (
-    "photos-v2's recipe, seed 1",
-    f"{RECIPE_FULL_LENGTH}/baseline_seed1.json",
-    f"{OPERATING_POINTS}/photos_v2_seed1.json",
-  ),
-)
+# The runs the ensembles of ENSEMBLES average, by seed: (name, the JSON of its pixel
+# figures, the JSON of its image score at each quantile).
+ENSEMBLE_MEMBERS = {
+  seed: (
+    "photos-v2's run (seed 0)" if seed == 0 else f"photos-v2's recipe, seed {seed}",
+    f"{RECIPE_FULL_LENGTH}/baseline_seed{seed}.json",
+    f"{OPERATING_POINTS}/photos_v2_seed{seed}.json",
+  )
+  for seed in (0, 1, 2)
+}
 
 
 def at_quantile(operating_points: dict, quantile: float) -> dict:
@@ -865,22 +861,26 @@ def at_quantile(operating_points: dict, quantile: float) -> dict:
 
 
 def ensemble_table() -> list:
-  """The heading, table and sources of the ensemble against each run it averages, on
-  the validation: pixel F1 per kind, pixel AUC, and the image score at the
-  ensemble's quantile."""
-  path = f"{ENSEMBLES}/photos_v2_seeds01.json"
-  if not (ROOT / path).is_file():
+  """The heading, table and sources of the ensembles against each run they average,
+  on the validation: pixel F1 per kind, pixel AUC, and the image score at the
+  ensembles' quantile."""
+  ensembles = [load(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{ENSEMBLES}/*.json"))]
+  if not ensembles:
     return []
-  ensemble = load(path)
-  quantile = ensemble["image_score_quantile"]
-  rows = []
-  for name, pixel_path, points_path in ENSEMBLE_MEMBERS:
+  quantile = ensembles[0]["image_score_quantile"]
+  rows, sources = [], []
+  for seed in sorted({seed for ensemble in ensembles for seed in ensemble["seed"]}):
+    name, pixel_path, points_path = ENSEMBLE_MEMBERS[seed]
     figures, score = load(pixel_path)["figures"], at_quantile(load(points_path), quantile)
     rows.append([name, figures, score["image_auc"], score["called_edited"]])
-  edited = ensemble["figures"]["all edited"]
-  rows.append(
-    ["the two averaged", ensemble["figures"], edited["image_auc"], edited["called_edited"]]
-  )
+    sources.append(f"`{pixel_path}`, `{points_path}`")
+  for ensemble in ensembles:
+    edited = ensemble["figures"]["all edited"]
+    name = f"seeds {', '.join(map(str, ensemble['seed']))} averaged"
+    rows.append([name, ensemble["figures"], edited["image_auc"], edited["called_edited"]])
+    sources.append(
+      f"`{ensemble['command']}` at commit {ensemble['commit'][:10]} ({ensemble['machine']['cpu']})"
+    )
   header = ["network", *(f"{label} F1" for label in EDITED_LABELS.values())]
   header += ["pixel AUC", "image AUC", "called edited at 5%"]
   body = [
@@ -889,13 +889,11 @@ def ensemble_table() -> list:
     + [number(figures["all edited"]["pixel_auc"]), number(auc), number(called)]
     for name, figures, auc, called in rows
   ]
-  sources = ", ".join(f"`{pixel}`, `{points}`" for _, pixel, points in ENSEMBLE_MEMBERS)
   return [
-    "### Two runs averaged",
+    "### Runs averaged",
     f"Pixel F1 at 0.5 per kind and on all edited validation images, pixel AUC on all "
     f"edited; image AUC and the share called edited at 5% false alarms with the map's "
-    f"{quantile} quantile as the image score. From `{path}` (`{ensemble['command']}` at "
-    f"commit {ensemble['commit'][:10]}, {ensemble['machine']['cpu']}) and {sources}.",
+    f"{quantile} quantile as the image score. From {'; '.join(sources)}.",
     table(header, body),
   ]
 
@@ -910,7 +908,11 @@ def training_length() -> list:
   candidates = [str(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{RELEASE_CANDIDATES}/*.json"))]
   paths = [model_files(name)["info"] for name in pretrained.shipped()] + candidates
   longer = [(path, load(path)) for path in paths]
-  longer = [(path, info) for path, info in longer if info["step"] > screen_steps]
+  longer = [
+    (path, info)
+    for path, info in longer
+    if info.get("members", 1) == 1 and info["step"] > screen_steps  # one run each
+  ]
   if not longer:
     return []
   seeds = ", ".join(str(run["seed"]) for run in baseline)
