@@ -1,7 +1,7 @@
 r"""Release a trained model into the package, with its decision threshold.
 
   python -m ncl_jax.release --workdir=runs/photos-v1 --name=photos-v1
-  python -m ncl_jax.release --workdir=runs/a,runs/b --name=photos-v4   # an ensemble
+  python -m ncl_jax.release --workdir=runs/a,runs/b --name=photos-v5   # an ensemble
 
 Takes the workdir's best checkpoint (highest validation pixel F1, or `--step`);
 several workdirs (runs of one network) make an ensemble whose maps are averaged.
