@@ -91,6 +91,15 @@ def predicted_validation(predictor):
   return predicted_records(predictor, records), description
 
 
+def measure_validation(predictor, false_alarm_rate: float) -> tuple[str, float, dict]:
+  """(the validation split's description, the decision threshold that calls at most
+  `false_alarm_rate` of its untouched images edited, validation_figures at it)."""
+  predicted, split = predicted_validation(predictor)
+  results = list(predicted)
+  threshold = decision_threshold([r[3] for r in results if r[0] == "authentic"], false_alarm_rate)
+  return split, threshold, validation_figures(results, threshold)
+
+
 def predicted_records(predictor, records):
   """Yields (kind, probabilities [H, W], mask [H, W], score) of each record, predicted
   from its file as ncl_jax.predict reads files."""
@@ -152,10 +161,7 @@ def main(argv):
   version = version_of(FLAGS.name)
   predictor, steps = restored_predictor(FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile)
   config = predictor.config
-  predicted, split = predicted_validation(predictor)
-  results = list(predicted)
-  scores = [r[3] for r in results if r[0] == "authentic"]
-  threshold = decision_threshold(scores, FLAGS.false_alarm_rate)
+  split, threshold, figures = measure_validation(predictor, FLAGS.false_alarm_rate)
   predictor.decision_threshold = threshold
   info = {
     "name": FLAGS.name,
@@ -170,7 +176,7 @@ def main(argv):
     "image_score_quantile": config.image_score_quantile,
     "validation": {
       "split": split,
-      "figures": validation_figures(results, threshold),
+      "figures": figures,
     },
     **provenance.provenance(),
   }

@@ -41,15 +41,13 @@ def arm_figures(workdirs, step=None, image_score_quantile=None) -> dict:
   """The validation figures per kind of the runs' checkpoint (several runs: their
   ensemble), its step, the threshold and the validation split's description."""
   predictor, steps = release.restored_predictor(workdirs, step, image_score_quantile)
-  predicted, split = release.predicted_validation(predictor)
-  results = list(predicted)
-  threshold = release.decision_threshold([r[3] for r in results if r[0] == "authentic"], 0.05)
+  split, threshold, figures = release.measure_validation(predictor, 0.05)
   return {
     "step": release.one_or_each(steps),
     "validation": split,
     "image_score_quantile": predictor.config.image_score_quantile,
     "threshold_at_5_percent_false_alarms": threshold,
-    "figures": release.validation_figures(results, threshold),
+    "figures": figures,
   }
 
 
