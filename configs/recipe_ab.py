@@ -4,8 +4,9 @@ on the same forgeries (photos-v1's recipe on the sources it holds out).
   python -m ncl_jax.main --config=configs/recipe_ab.py:ARM --workdir=runs/ab/ARM
   python -m ncl_jax.main --config=configs/recipe_ab.py:ARM,runlocal ...   # a smoke run
 
-ARM is one of ARMS. The table of what each arm changed on validation is in
-docs/recipe.md.
+ARM is one of ARMS. VALIDATIONS are other forgeries of the same held-out photos
+that tools/recipe_ab.py can measure a finished run on. The table of what each arm
+changed on validation is in docs/recipe.md.
 """
 
 import copy
@@ -69,6 +70,24 @@ ARMS = {
   "post_processing": post_processing,
   "native_resolution": native_resolution,
 }
+
+
+def object_removals(dataset):
+  """Validation forgeries that are all removals of objects (as real removals take
+  objects away) or untouched, at the usual share: each removal a cut-out's
+  silhouette (dilated, up to a quarter of the image, over texture) filled by
+  inpainting, a smooth fill reaching the region's inside, or a cloned patch.
+  Changes `dataset` (a config's `dataset`) in place."""
+  validation = copy.deepcopy(dataset.get("validation_synthesis") or dataset.synthesis)
+  validation.splicing_weight, validation.copy_move_weight, validation.removal_weight = 0, 0, 1
+  validation.removal_silhouette_probability = 1.0
+  validation.smooth_fill_levels = 8
+  dataset.validation_synthesis = validation
+
+
+# Other validation forgeries to measure a finished run on (tools/recipe_ab.py
+# --validation), beside the fixed ones every arm selects its checkpoint on.
+VALIDATIONS = {"object_removals": object_removals}
 
 
 def get_config(arg="baseline"):

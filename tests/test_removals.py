@@ -115,3 +115,35 @@ def test_validation_forgeries_follow_their_own_recipe(tmp_path):
     pinned.as_data_source("train")[0]["image"]
     == trained_on_other.as_data_source("train")[0]["image"]
   )
+
+
+def test_object_removals_validation_removes_cutouts_and_keeps_the_training_stream(tmp_path):
+  """configs/recipe_ab.py VALIDATIONS["object_removals"]: every edited validation
+  image is a removal of a cut-out's silhouette; the training forgeries stay."""
+  import ml_collections
+
+  from configs import recipe_ab
+  from ncl_jax import data
+
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 256, (80, 100, 3), np.uint8)).save(tmp_path / "a.png")
+  rgba = np.zeros((60, 60, 4), np.uint8)
+  rgba[5:55, 20:40] = 255  # a tall bar
+  Image.fromarray(rgba).save(tmp_path / "stamp.png")
+  config = {
+    "name": "photo_forgeries",
+    "manual_dir": str(tmp_path),
+    "options": {"num_validation": 8},
+    "synthesis": {"camera_long_side": (64, 96), "authentic_fraction": 0.25},
+  }
+  dataset = ml_collections.ConfigDict(config)
+  recipe_ab.VALIDATIONS["object_removals"](dataset)
+  assert dataset.synthesis.to_dict() == config["synthesis"]  # training's recipe unchanged
+  plain, removals = data.get_builder(config), data.get_builder(dataset)
+  validation = removals.as_data_source("validation")
+  kinds = [validation[index]["manipulation_type"] for index in range(8)]
+  assert set(kinds) <= {"removal", "authentic"} and "removal" in kinds
+  for index in (i for i, kind in enumerate(kinds) if kind == "removal"):
+    top, bottom, left, right = regions.bounding_box(validation[index]["mask"].squeeze())
+    assert bottom - top > right - left  # the bar's silhouette, not a blob
+  assert plain.as_data_source("train")[0]["image"] == removals.as_data_source("train")[0]["image"]

@@ -10,7 +10,8 @@ writes pixel F1 at 0.5, pixel AUC and image AUC per kind of edit, with the share
 of each called edited at the threshold that calls 5% of the untouched ones
 edited. The arms of configs/recipe_ab.py validate on the same forgeries
 (`dataset.validation_synthesis`), so their files compare; docs/recipe.md is
-generated from them (tools/generate_docs.py).
+generated from them (tools/generate_docs.py). `--validation=NAME` measures on
+other forgeries of the same held-out photos (configs/recipe_ab.py VALIDATIONS).
 """
 
 import json
@@ -18,6 +19,7 @@ import pathlib
 
 from absl import app, flags
 
+from configs import recipe_ab as recipe_arms
 from ncl_jax import provenance, release
 
 FLAGS = flags.FLAGS
@@ -34,17 +36,28 @@ def define_flags():
   flags.DEFINE_float(
     "image_score_quantile", None, "The map quantile that scores an image (default: the run's)."
   )
+  flags.DEFINE_enum(
+    "validation",
+    "",
+    ["", *recipe_arms.VALIDATIONS],
+    "Other forgeries of the held-out photos (configs/recipe_ab.py VALIDATIONS; "
+    "default: the run's own validation).",
+  )
   flags.mark_flags_as_required(["arm", "workdir", "output", "trained_at"])
 
 
-def arm_figures(workdirs, step=None, image_score_quantile=None) -> dict:
+def arm_figures(workdirs, step=None, image_score_quantile=None, validation="") -> dict:
   """The validation figures per kind of the runs' checkpoint (several runs: their
-  ensemble), its step, the threshold and the validation split's description."""
+  ensemble), its step, the threshold and the validation split's description; on the
+  forgeries of VALIDATIONS[`validation`] where given."""
   predictor, steps = release.restored_predictor(workdirs, step, image_score_quantile)
+  if validation:
+    recipe_arms.VALIDATIONS[validation](predictor.config.dataset)
   split, threshold, figures = release.measure_validation(predictor, 0.05)
   return {
     "step": release.one_or_each(steps),
     "validation": split,
+    "validation_recipe": validation or "the run's",
     "image_score_quantile": predictor.config.image_score_quantile,
     "threshold_at_5_percent_false_alarms": threshold,
     "figures": figures,
@@ -60,7 +73,9 @@ def main(argv):
     "workdir": release.one_or_each(FLAGS.workdir),
     "trained_at": release.one_or_each(FLAGS.trained_at),
   }
-  record.update(arm_figures(FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile))
+  record.update(
+    arm_figures(FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile, FLAGS.validation)
+  )
   record.update(provenance.provenance())
   output = pathlib.Path(FLAGS.output)
   output.parent.mkdir(parents=True, exist_ok=True)
