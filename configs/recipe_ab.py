@@ -21,6 +21,13 @@ def real_removals(config):
   config.dataset.synthesis.smooth_fill_levels = 8
 
 
+def quarter_silhouettes(config):
+  """real_removals with a quarter of the removals taking a cut-out's silhouette
+  instead of half."""
+  real_removals(config)
+  config.dataset.synthesis.removal_silhouette_probability = 0.25
+
+
 def image_head(config):
   """A trained image-level decision (its probability is the image score), with
   two in five training images untouched instead of one in four."""
@@ -64,6 +71,7 @@ def native_resolution(config):
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
+  "quarter_silhouettes": quarter_silhouettes,
   "image_head": image_head,
   "image_head_detached": image_head_detached,
   "more_untouched": more_untouched,

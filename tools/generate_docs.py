@@ -592,6 +592,7 @@ def recipe_tables() -> str:
       sources,
       *seeded_screen(),
       *full_length_screen(),
+      *object_removal_table(),
       *fitted_head_table(),
       *quantile_table(),
       *map_threshold_table(),
@@ -708,6 +709,37 @@ def full_length_screen() -> list:
     "All edited images, mean over seeds (lowest-highest), on the same validation "
     "forgeries as the screens above:",
     *screen_tables(runs),
+    run_sources(runs),
+  ]
+
+
+OBJECT_REMOVALS = "docs/results/object_removals"
+
+
+def object_removal_table() -> list:
+  """The heading, table and sources of the 2,000-step runs on the forgeries of
+  object removals, beside the same run's removals of the fixed validation set."""
+  runs = arm_runs(f"{OBJECT_REMOVALS}/*_seed*.json")
+  if not runs:
+    return []
+  header = ["arm", "seed", "removals", "pixel F1 at 0.5", "pixel AUC", "image AUC"]
+  header += ["called edited at 5%", "fixed set's removal pixel F1"]
+  rows = []
+  for run in runs:
+    removal = run["figures"]["removal"]
+    fixed = load(f"{RECIPE_FULL_LENGTH}/{run['arm']}_seed{run['seed']}.json")["figures"]["removal"]
+    rows.append(
+      [run["arm"], run["seed"], removal["num_images"]]
+      + [number(removal[key]) for key in (*FIGURE_KEYS, "called_edited")]
+      + [number(fixed["pixel_f1"])]
+    )
+  return [
+    "### On object removals",
+    "Removals of cut-outs' silhouettes (`--validation=object_removals`) against the "
+    f"{runs[0]['figures']['authentic']['num_images']} untouched images of that set, "
+    "each run at its step 2,000; last column: the same run's removals in the fixed "
+    'validation set ("At the shipped length").',
+    table(header, rows),
     run_sources(runs),
   ]
 
