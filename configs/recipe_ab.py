@@ -28,6 +28,12 @@ def quarter_silhouettes(config):
   config.dataset.synthesis.removal_silhouette_probability = 0.25
 
 
+def smooth_fill_inside(config):
+  """The smooth fill reaches a region's inside, so that no removal leaves black
+  (real_removals' second change, alone)."""
+  config.dataset.synthesis.smooth_fill_levels = 8
+
+
 def image_head(config):
   """A trained image-level decision (its probability is the image score), with
   two in five training images untouched instead of one in four."""
@@ -72,6 +78,7 @@ ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
   "quarter_silhouettes": quarter_silhouettes,
+  "smooth_fill_inside": smooth_fill_inside,
   "image_head": image_head,
   "image_head_detached": image_head_detached,
   "more_untouched": more_untouched,
