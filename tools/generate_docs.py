@@ -737,7 +737,7 @@ def object_removal_table() -> list:
     "### On object removals",
     "Removals of cut-outs' silhouettes (`--validation=object_removals`) against the "
     f"{runs[0]['figures']['authentic']['num_images']} untouched images of that set, "
-    "each run at its step 2,000; last column: the same run's removals in the fixed "
+    f"each run at its step {runs[0]['step']:,}; last column: the same run's removals in the fixed "
     'validation set ("At the shipped length").',
     table(header, rows),
     run_sources(runs),
