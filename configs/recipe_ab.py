@@ -14,11 +14,17 @@ import copy
 from configs import photos_v1
 
 
+def smooth_fill_inside(config):
+  """The smooth fill reaches a region's inside, so that no removal leaves black
+  (real_removals' second change, alone)."""
+  config.dataset.synthesis.smooth_fill_levels = 8
+
+
 def real_removals(config):
   """Half the removals take a cut-out's silhouette (dilated, up to a quarter of
   the image, over texture), and the smooth fill reaches a region's inside."""
   config.dataset.synthesis.removal_silhouette_probability = 0.5
-  config.dataset.synthesis.smooth_fill_levels = 8
+  smooth_fill_inside(config)
 
 
 def quarter_silhouettes(config):
@@ -26,12 +32,6 @@ def quarter_silhouettes(config):
   instead of half."""
   real_removals(config)
   config.dataset.synthesis.removal_silhouette_probability = 0.25
-
-
-def smooth_fill_inside(config):
-  """The smooth fill reaches a region's inside, so that no removal leaves black
-  (real_removals' second change, alone)."""
-  config.dataset.synthesis.smooth_fill_levels = 8
 
 
 def image_head(config):
