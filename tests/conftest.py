@@ -51,26 +51,53 @@ TINY_DATASET_OPTIONS = dict(
 )
 
 
+def repo_env():
+  """This environment, with the repository importable (for `import configs`, `tests`)."""
+  return dict(os.environ, PYTHONPATH=REPO_ROOT)
+
+
 def device_env(devices):
   """The environment for a program the tests start on `devices` CPU devices."""
   return dict(
-    os.environ,
-    PYTHONPATH=REPO_ROOT,
+    repo_env(),
     XLA_FLAGS=f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}",
   )
 
 
-def start_main(config_file, workdir, *flags, env=None) -> subprocess.Popen:
-  """`python -m ncl_jax.main --config=... --workdir=... FLAGS` in the background,
-  its output piped as text (default environment: this one, with the repository)."""
-  return subprocess.Popen(
-    [sys.executable, "-m", "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}"]
-    + list(flags),
+def _module_command(module, args):
+  return [sys.executable, "-m", module, *(str(arg) for arg in args)]
+
+
+def run_module(module, *args, env=None, timeout=600) -> subprocess.CompletedProcess:
+  """`python -m MODULE ARGS` from the repository's root, run to its end, its output
+  captured as text (default environment: repo_env())."""
+  return subprocess.run(
+    _module_command(module, args),
     cwd=REPO_ROOT,
-    env=env or dict(os.environ, PYTHONPATH=REPO_ROOT),
+    env=env or repo_env(),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
+
+
+def start_module(module, *args, env=None) -> subprocess.Popen:
+  """`python -m MODULE ARGS` from the repository's root in the background, its
+  output piped as text (default environment: repo_env())."""
+  return subprocess.Popen(
+    _module_command(module, args),
+    cwd=REPO_ROOT,
+    env=env or repo_env(),
     stdout=subprocess.PIPE,
     stderr=subprocess.PIPE,
     text=True,
+  )
+
+
+def start_main(config_file, workdir, *flags, env=None) -> subprocess.Popen:
+  """`python -m ncl_jax.main --config=... --workdir=... FLAGS` in the background."""
+  return start_module(
+    "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}", *flags, env=env
   )
 
 

@@ -4,8 +4,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from PIL import Image
 
 from ncl_jax import data
 from tests import benchmark_fixtures
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_module
 
 
 def build(name, manual_dir, data_dir, **options):
@@ -138,20 +136,11 @@ def test_unknown_names():
 
 def test_build_cli(tmp_path):
   benchmark_fixtures.make_imd2020(tmp_path / "download")
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  run = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "ncl_jax.data.build",
-      "imd2020",
-      f"--manual_dir={tmp_path / 'download'}",
-      f"--data_dir={tmp_path / 'tfds'}",
-    ],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
+  run = run_module(
+    "ncl_jax.data.build",
+    "imd2020",
+    f"--manual_dir={tmp_path / 'download'}",
+    f"--data_dir={tmp_path / 'tfds'}",
     timeout=300,
   )
   assert run.returncode == 0, run.stderr[-3000:]

@@ -5,8 +5,6 @@ import glob
 import importlib
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -14,7 +12,7 @@ from configs import coverage, protocol_mvss
 from ncl_jax.config_schema import validate_config
 from ncl_jax.training import train
 from tests import benchmark_fixtures
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, run_module
 
 CONFIG_NAMES = sorted(
   os.path.basename(p)[:-3]
@@ -44,15 +42,7 @@ def test_benchmark_configs_override_only_the_dataset():
 
 
 def run_main(*args):
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  return subprocess.run(
-    [sys.executable, "-m", "ncl_jax.main", *args],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
+  return run_module("ncl_jax.main", *args)
 
 
 def test_without_data_it_says_where_it_looked(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from ncl_jax.input import imaging
 from ncl_jax.training import checkpointing, preemption, train
-from tests.conftest import REPO_ROOT, start_main, tiny_config, tiny_config_file
+from tests.conftest import repo_env, start_main, tiny_config, tiny_config_file
 
 # A run that trains until stopped, logging every step and saving only when told to.
 ENDLESS_RUN = dict(
@@ -21,7 +21,7 @@ ENDLESS_RUN = dict(
 
 
 def start_training(config_file, workdir, *flags):
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT, PYTHONUNBUFFERED="1")
+  env = dict(repo_env(), PYTHONUNBUFFERED="1")
   return start_main(config_file, workdir, *flags, env=env)
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 from ncl_jax import synthesis
 from ncl_jax.input import imaging, stage_profile
 from ncl_jax.synthesis import edits, regions
-from tests.conftest import REPO_ROOT, tiny_config_file
+from tests.conftest import REPO_ROOT, run_module, tiny_config_file
 
 KNOBS = synthesis.SynthesisConfig()
 
@@ -130,10 +130,14 @@ def test_benchmark_of_the_pipeline_alone(tmp_path, tiny_data_dir):
   synthesis package imports first (a config file imports it before ncl_jax.data)."""
   config_file = tiny_config_file(tmp_path, tiny_data_dir)
   output = tmp_path / "pipeline.json"
-  command = [sys.executable, "-m", "ncl_jax.benchmark", f"--config={config_file}"]
-  command += ["--pipeline_only", "--pipeline_batches=2", "--profile_examples=4"]
-  run = subprocess.run(
-    command + [f"--output={output}"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+  run = run_module(
+    "ncl_jax.benchmark",
+    f"--config={config_file}",
+    "--pipeline_only",
+    "--pipeline_batches=2",
+    "--profile_examples=4",
+    f"--output={output}",
+    timeout=300,
   )
   assert run.returncode == 0, run.stderr[-3000:]
   result = json.loads(output.read_text())

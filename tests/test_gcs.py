@@ -6,8 +6,6 @@ events written as new objects, predict reading and writing gs://."""
 
 import io
 import json
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -18,7 +16,7 @@ from PIL import Image
 from ncl_jax import inference, paths, predict
 from ncl_jax.serving.restore import read_config
 from ncl_jax.training import checkpointing, metric_writers, train
-from tests.conftest import REPO_ROOT, TINY_DATASET_OPTIONS, tiny_config
+from tests.conftest import TINY_DATASET_OPTIONS, run_module, tiny_config
 from tests.test_train import crash_on_the_third_step, final_state
 
 pytestmark = pytest.mark.slow
@@ -29,20 +27,12 @@ def test_the_readme_tpu_command_runs_with_a_gcs_workdir_and_data_dir(gcs_bucket,
   the dataset is built locally and uploaded, training and evaluation write to GCS."""
   workdir, data_dir = f"{gcs_bucket}/readme/run", f"{gcs_bucket}/readme/tfds"
   options = [f"--config.dataset.options.{k}={v}" for k, v in TINY_DATASET_OPTIONS.items()]
-  run = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "ncl_jax.main",
-      "--config=configs/synthetic.py:runlocal",
-      f"--workdir={workdir}",
-      f"--config.dataset.data_dir={data_dir}",
-      *options,
-    ],
-    cwd=REPO_ROOT,
-    capture_output=True,
-    text=True,
-    timeout=600,
+  run = run_module(
+    "ncl_jax.main",
+    "--config=configs/synthetic.py:runlocal",
+    f"--workdir={workdir}",
+    f"--config.dataset.data_dir={data_dir}",
+    *options,
   )
   assert run.returncode == 0, run.stderr[-3000:]
   assert "Uploading" in run.stdout

@@ -2,10 +2,8 @@
 
 import io
 import json
-import os
 import pathlib
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,7 +19,7 @@ from ncl_jax.serving.prediction import predict_probabilities
 from ncl_jax.serving.restore import restore
 from ncl_jax.training import train
 from ncl_jax.training.devices import DeviceMesh
-from tests.conftest import REPO_ROOT, tiny_config
+from tests.conftest import run_module, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -204,15 +202,7 @@ def f1_from_pngs(prediction_dir, mask_dir):
 
 def run_predict_cli(checkpoint, output, *args) -> subprocess.CompletedProcess:
   """`python -m ncl_jax.predict --checkpoint=... --output=... ARGS`, finished."""
-  return subprocess.run(
-    [sys.executable, "-m", "ncl_jax.predict", f"--checkpoint={checkpoint}", f"--output={output}"]
-    + [str(arg) for arg in args],
-    cwd=REPO_ROOT,
-    env=dict(os.environ, PYTHONPATH=REPO_ROOT),
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
+  return run_module("ncl_jax.predict", f"--checkpoint={checkpoint}", f"--output={output}", *args)
 
 
 def test_cli_masks_match_the_eval_json(trained, tmp_path):
@@ -301,15 +291,7 @@ def test_perturbations():
 
 def test_robustness_cli_writes_json_and_plot(trained):
   _, workdir = trained
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  run = subprocess.run(
-    [sys.executable, "-m", "ncl_jax.robustness", f"--workdir={workdir}"],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
+  run = run_module("ncl_jax.robustness", f"--workdir={workdir}")
   assert run.returncode == 0, run.stderr[-3000:]
   result = json.load(open(workdir / "robustness" / "ncl_synthetic-test-paper.json"))
   assert set(result["results"]) == {

@@ -2,23 +2,14 @@
 loss, value and gradients, on 4 CPU devices."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 
-from tests.conftest import REPO_ROOT, device_env
+from tests.conftest import device_env, run_module
 
 
 def test_sharded_loss_and_gradients_equal_single_device():
-  run = subprocess.run(
-    [sys.executable, "-m", "tests.programs.sharded_loss"],
-    cwd=REPO_ROOT,
-    env=device_env(4),
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
+  run = run_module("tests.programs.sharded_loss", env=device_env(4))
   assert run.returncode == 0, run.stderr[-3000:]
   results = json.loads(run.stdout.strip().splitlines()[-1])
   for role, result in results.items():

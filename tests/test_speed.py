@@ -2,9 +2,7 @@
 once, bfloat16 compute with float32 parameters and losses, the benchmark's JSON."""
 
 import json
-import os
 import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +10,7 @@ import numpy as np
 import pytest
 
 from ncl_jax import benchmark, provenance
-from tests.conftest import REPO_ROOT, make_runtime, tiny_config, tiny_config_file
+from tests.conftest import REPO_ROOT, make_runtime, run_module, tiny_config, tiny_config_file
 
 
 def test_bfloat16_steps_compile_once_in_bf16_with_float32_parameters_and_loss(tmp_path):
@@ -41,24 +39,14 @@ def test_bfloat16_steps_compile_once_in_bf16_with_float32_parameters_and_loss(tm
 @pytest.mark.slow
 def test_benchmark_writes_json(tmp_path, tiny_data_dir):
   config_file = tiny_config_file(tmp_path, tiny_data_dir)
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  run = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "ncl_jax.benchmark",
-      f"--config={config_file}",
-      "--steps=2",
-      "--warmup=1",
-      "--pipeline_batches=2",
-      "--sweep=4",
-      f"--output={tmp_path / 'bench.json'}",
-    ],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=600,
+  run = run_module(
+    "ncl_jax.benchmark",
+    f"--config={config_file}",
+    "--steps=2",
+    "--warmup=1",
+    "--pipeline_batches=2",
+    "--sweep=4",
+    f"--output={tmp_path / 'bench.json'}",
   )
   assert run.returncode == 0, run.stderr[-3000:]
   runs = json.load(open(tmp_path / "bench.json"))

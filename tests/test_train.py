@@ -3,8 +3,6 @@
 import copy
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import ml_collections
@@ -16,7 +14,13 @@ from ncl_jax.config_schema import ConfigError, validate_config
 from ncl_jax.serving.restore import read_config
 from ncl_jax.training import checkpointing, train
 from ncl_jax.training.state import StateFactory
-from tests.conftest import REPO_ROOT, device_env, tiny_config, tiny_config_file
+from tests.conftest import (
+  device_env,
+  run_module,
+  start_module,
+  tiny_config,
+  tiny_config_file,
+)
 
 EVAL_KEYS = (
   "pixel_f1",
@@ -211,15 +215,12 @@ def test_cli_eval_mode_evaluates_a_trained_workdir(tmp_path, tiny_data_dir):
   workdir = tmp_path / "cli"
   train.train_and_evaluate(tiny_config(tiny_data_dir), str(workdir))
   os.remove(workdir / "eval" / "ncl_synthetic-test.json")
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  base = [sys.executable, "-m", "ncl_jax.main", f"--config={config_file}", f"--workdir={workdir}"]
-  run = subprocess.run(
-    base + ["--mode=eval", "--split=validation"],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=600,
+  run = run_module(
+    "ncl_jax.main",
+    f"--config={config_file}",
+    f"--workdir={workdir}",
+    "--mode=eval",
+    "--split=validation",
   )
   assert run.returncode == 0, run.stderr[-3000:]
   result = json.load(open(workdir / "eval" / "ncl_synthetic-validation.json"))
@@ -268,17 +269,7 @@ def test_four_devices_match_one_device(tmp_path):
   """The same global batches (forgeries synthesized on the fly) on a 4-device mesh and
   on 1 device: same losses, parameters and evaluation."""
   # Both start at once: start-up and compilation are mostly single-threaded.
-  runs = [
-    subprocess.Popen(
-      [sys.executable, "-m", "tests.programs.train_steps"],
-      cwd=REPO_ROOT,
-      env=device_env(devices),
-      stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE,
-      text=True,
-    )
-    for devices in (1, 4)
-  ]
+  runs = [start_module("tests.programs.train_steps", env=device_env(devices)) for devices in (1, 4)]
   outputs = []
   for run in runs:
     stdout, stderr = run.communicate(timeout=600)
