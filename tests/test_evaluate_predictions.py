@@ -119,10 +119,12 @@ def test_image_score_quantiles_against_numpy():
   maps = [rng.random((20, 30)) ** (1 + 3 * (i % 2)) for i in range(41)]
   results = [("authentic" if i % 2 else "splicing", m, None, None) for i, m in enumerate(maps)]
   quantiles = [0.5, 0.99, 1.0]
-  arrays = operating_points.operating_point_arrays(iter(results), quantiles, [0.5])
+  points = operating_points.score_points(["0"], quantiles)
+  arrays = operating_points.operating_point_arrays(iter(results), points, [0.5])
   scores, edited = arrays["scores"], arrays["kinds"] != "authentic"
-  figures = operating_points.quantile_figures(scores, edited, quantiles, 0.05)
+  figures = operating_points.quantile_figures(scores, edited, points, 0.05)
   for column, (quantile, figure) in enumerate(zip(quantiles, figures)):
+    assert (figure["window"], figure["quantile"]) == (0.0, quantile)
     expected = np.array([np.quantile(m, quantile) for m in maps])
     np.testing.assert_allclose(scores[:, column], expected)
     positives, negatives = expected[edited], expected[~edited]
@@ -132,6 +134,20 @@ def test_image_score_quantiles_against_numpy():
     # One untouched image of 20 may score above the threshold, no more.
     assert np.sum(negatives > figure["threshold"]) == 1
     assert figure["called_edited"] == pytest.approx(np.mean(positives > figure["threshold"]))
+
+
+def test_window_means_against_numpy():
+  """Each score's window mean is the plain mean of that window of the map."""
+  probabilities = np.random.default_rng(5).random((12, 20))
+  means = operating_points.window_means(probabilities, 0.25)  # 3 x 3 windows
+  assert means.shape == (10, 18)
+  for row, column in [(0, 0), (4, 7), (9, 17)]:
+    window = probabilities[row : row + 3, column : column + 3]
+    assert means[row, column] == pytest.approx(window.mean())
+  np.testing.assert_array_equal(operating_points.window_means(probabilities, 0.05), probabilities)
+  points = operating_points.score_points(["0", "0.25"], ["0.5", "1"])
+  expected = [np.median(probabilities), probabilities.max(), np.median(means), means.max()]
+  np.testing.assert_allclose(operating_points.image_scores(probabilities, points), expected)
 
 
 def test_map_thresholds_against_numpy():
@@ -145,7 +161,7 @@ def test_map_thresholds_against_numpy():
   results = [(k, p, m, None) for k, p, m in zip(kinds, maps, masks)]
   results.append(("removal", rng.random((16, 24)), np.zeros((16, 24), bool), None))
   thresholds = [0.3, 0.5, 0.8]
-  arrays = operating_points.operating_point_arrays(iter(results), [1.0], thresholds)
+  arrays = operating_points.operating_point_arrays(iter(results), [(0.0, 1.0)], thresholds)
   figures = operating_points.threshold_figures(
     arrays["kinds"], arrays["pixel_f1"], arrays["flagged"], thresholds
   )
