@@ -595,6 +595,7 @@ def recipe_tables() -> str:
       *object_removal_table(),
       *fitted_head_table(),
       *quantile_table(),
+      *window_score_table(),
       *map_threshold_table(),
       *ensemble_table(),
       *training_length(),
@@ -807,11 +808,12 @@ def fitted_head_table() -> list:
 
 
 OPERATING_POINTS = "docs/results/operating_points"
+WINDOW_SCORES = "docs/results/window_scores"
 
 
-def operating_point_runs() -> list:
-  """(name, record) of each JSON of tools/operating_points.py (OPERATING_POINTS)."""
-  paths = sorted(ROOT.glob(f"{OPERATING_POINTS}/*.json"))
+def operating_point_runs(directory=OPERATING_POINTS) -> list:
+  """(name, record) of each JSON of tools/operating_points.py in `directory`."""
+  paths = sorted(ROOT.glob(f"{directory}/*.json"))
   return [(p.stem, load(str(p.relative_to(ROOT)))) for p in paths]
 
 
@@ -842,6 +844,31 @@ def quantile_table() -> list:
     "### The image score's quantile",
     "All edited validation images against the untouched; called edited: at the threshold "
     "that calls 5% of the untouched images edited; 1 is the map's maximum.",
+    table(header, rows),
+    operating_point_sources(runs),
+  ]
+
+
+def window_score_table() -> list:
+  """The heading and table of the window means' quantiles (WINDOW_SCORES) on
+  validation, one column per measured run, each cell image AUC / share called edited."""
+  runs = operating_point_runs(WINDOW_SCORES)
+  if not runs:
+    return []
+  header = ["window", "quantile"] + [name for name, _ in runs] + ["mean image AUC"]
+  rows = []
+  for index, entry in enumerate(runs[0][1]["figures"]):
+    points = [run["figures"][index] for _, run in runs]
+    window = entry["window"]
+    row = [f"1/{round(1 / window)}" if window else "0", number(entry["quantile"])]
+    row += [f"{number(p['image_auc'])} / {number(p['called_edited'])}" for p in points]
+    rows.append(row + [number(sum(p["image_auc"] for p in points) / len(points))])
+  return [
+    "### The image score of the map's window means",
+    "All edited validation images against the untouched; each run's cell: image AUC / "
+    "the share of the edited images called edited at the threshold that calls 5% of "
+    "the untouched images edited. Window: its side as a fraction of the map's short "
+    "side (0: the map itself); quantile 1: the densest window.",
     table(header, rows),
     operating_point_sources(runs),
   ]
