@@ -74,6 +74,11 @@ def native_resolution(config):
   config.prediction_views = 4
 
 
+def no_cutouts(config):
+  """Every splice takes a region of another photo, never a whole cut-out object."""
+  config.dataset.synthesis.cutout_probability = 0.0
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -84,6 +89,7 @@ ARMS = {
   "more_untouched": more_untouched,
   "post_processing": post_processing,
   "native_resolution": native_resolution,
+  "no_cutouts": no_cutouts,
 }
 
 
