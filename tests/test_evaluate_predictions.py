@@ -1,7 +1,9 @@
 """tools/evaluate_predictions.py, the scorer of the held-out photos, against NumPy
 on predictions laid out as `ncl_jax.predict` writes them; and the image score's
-quantiles and map thresholds of tools/operating_points.py."""
+quantiles and map thresholds of tools/operating_points.py; the pictures of
+tools/false_alarms.py."""
 
+import io
 import json
 import pathlib
 import subprocess
@@ -12,7 +14,8 @@ import pytest
 from PIL import Image
 
 from ncl_jax import metrics
-from tools import operating_points
+from ncl_jax.serving import visualize
+from tools import false_alarms, operating_points
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SIZE = 24
@@ -183,3 +186,21 @@ def test_map_thresholds_against_numpy():
   for kind, p, m, _ in results:
     evaluator.add(p, m, label=kind != "authentic")
   assert figures[1]["pixel_f1"]["all edited"] == pytest.approx(evaluator.result()["pixel_f1"])
+
+
+def test_false_alarms_are_the_highest_scores_drawn_beside_their_photos():
+  rng = np.random.default_rng(6)
+  photos = [rng.integers(0, 256, (6, 4, 3), dtype=np.uint8) for _ in range(5)]
+  records = []
+  for photo in photos:
+    encoded = io.BytesIO()
+    Image.fromarray(photo).save(encoded, format="PNG")
+    records.append({"image": encoded.getvalue()})
+  maps = [rng.random((6, 4)) for _ in photos]
+  scores = [0.2, 0.9, 0.5, 0.7, 0.1]
+  predictions = (("authentic", m, None, s) for m, s in zip(maps, scores))
+  highest = false_alarms.highest_scoring(records, predictions, 2)
+  assert [(score, records.index(record)) for score, record, _ in highest] == [(0.9, 1), (0.7, 3)]
+  picture = false_alarms.photo_beside_map(records[1]["image"], highest[0][2])
+  np.testing.assert_array_equal(picture[:, :4], photos[1])
+  np.testing.assert_array_equal(picture[:, 4:], visualize.heatmap(maps[1]))
