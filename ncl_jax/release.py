@@ -79,15 +79,20 @@ def restored_predictor(workdirs, step=None, image_score_quantile=None):
   return Predictor(config, runs.variables, members=runs.members), runs.steps
 
 
-def predicted_validation(predictor):
-  """(predicted_records of every image of the predictor's config's validation
-  split, as a generator; the split's description)."""
-  config = predictor.config
+def validation_records(config):
+  """(every record of the config's validation split, in order, as an iterator; the
+  split's description)."""
   split = config.dataset.eval_split
   source = data.get_builder(config.dataset).as_data_source(split)
   description = f"{config.dataset.name} {split}: {len(source)} forgeries"
+  return map(source.__getitem__, range(len(source))), description
+
+
+def predicted_validation(predictor):
+  """(predicted_records of every image of the predictor's config's validation
+  split, as a generator; the split's description)."""
+  records, description = validation_records(predictor.config)
   print(f"predicting {description}")
-  records = map(source.__getitem__, range(len(source)))
   return predicted_records(predictor, records), description
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from ncl_jax import data, paths, provenance, release
+from ncl_jax import paths, provenance, release
 from ncl_jax.serving import visualize
 
 FLAGS = flags.FLAGS
@@ -55,9 +55,7 @@ def main(argv):
   """Predicts the untouched validation images and writes the highest-scoring."""
   del argv
   predictor, steps = release.restored_predictor(FLAGS.workdir, FLAGS.step)
-  config = predictor.config
-  source = data.get_builder(config.dataset).as_data_source(config.dataset.eval_split)
-  records = [source[index] for index in range(len(source))]
+  records, _ = release.validation_records(predictor.config)
   untouched = [r for r in records if r["manipulation_type"] == "authentic"]
   predictions = release.predicted_records(predictor, untouched)
   output = pathlib.Path(FLAGS.output)
@@ -69,14 +67,14 @@ def main(argv):
     name = f"{rank:02d}_{score:.3f}.png"
     Image.fromarray(photo_beside_map(record["image"], probabilities)).save(output / name)
     listed.append({"picture": name, "score": score, "photo": str(record.get("photo", ""))})
-  record = {
+  summary = {
     "workdir": release.one_or_each(FLAGS.workdir),
     "step": release.one_or_each(steps),
     "untouched_images": len(untouched),
     "highest_scoring": listed,
     **provenance.provenance(),
   }
-  paths.write_json(str(output / "false_alarms.json"), record, indent=1)
+  paths.write_json(str(output / "false_alarms.json"), summary, indent=1)
   print(json.dumps(listed, indent=1))
 
 
