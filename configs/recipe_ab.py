@@ -79,6 +79,12 @@ def no_cutouts(config):
   config.dataset.synthesis.cutout_probability = 0.0
 
 
+def map_image_loss(config):
+  """A binary cross-entropy of the final map's top 1% of pixels against "edited",
+  weighted as the image head's, beside the other terms."""
+  config.pc.map_image_weight = 1.0
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -90,6 +96,7 @@ ARMS = {
   "post_processing": post_processing,
   "native_resolution": native_resolution,
   "no_cutouts": no_cutouts,
+  "map_image_loss": map_image_loss,
 }
 
 

@@ -246,6 +246,9 @@ SCHEMA = {
     "mode": Key("pivot", one_of(("pivot", "bce"))),  # the paper, or plain BCE on the outputs
     # Beyond the paper: this weight times a soft Dice loss of the final map (0: none).
     "dice_weight": Key(0.0, NON_NEGATIVE, legacy=0.0),
+    # Beyond the paper: this weight times a binary cross-entropy of the mean of the
+    # final map's highest 1% of probabilities against "edited" (0: none).
+    "map_image_weight": Key(0.0, NON_NEGATIVE, legacy=0.0),
     # The weight of the image-level decision's binary cross-entropy (model.image_head).
     "image_weight": Key(1.0, NON_NEGATIVE, legacy=1.0),
   },

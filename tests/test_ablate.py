@@ -28,7 +28,14 @@ def test_bce_mode_is_plain_mean_bce(tmp_path):
   assert "ncl_total" not in terms
 
 
-def test_dice_weight_adds_the_weighted_dice_of_the_final_map(tmp_path):
+@pytest.mark.parametrize(
+  "weight, term, loss",
+  [
+    ("dice_weight", "dice_final", "dice_loss"),
+    ("map_image_weight", "map_image_bce", "top_pixels_bce"),
+  ],
+)
+def test_a_weight_adds_its_weighted_term_of_the_final_map(tmp_path, weight, term, loss):
   config = tiny_config(tmp_path)
   rng = np.random.default_rng(1)
   logits = jnp.asarray(rng.normal(size=(2, 64, 64, 1)), jnp.float32)
@@ -37,14 +44,14 @@ def test_dice_weight_adds_the_weighted_dice_of_the_final_map(tmp_path):
   targets = objective.make_targets(mask, jnp.zeros(2, jnp.uint32), config)
   config.ncl.weight = 0.0
   without = objective.compute_loss(outputs, targets, config, 0)
-  assert "dice_final" not in without
-  config.pc.dice_weight = 0.5
+  assert term not in without
+  config.pc[weight] = 0.5
   terms = objective.compute_loss(outputs, targets, config, 0)
   np.testing.assert_allclose(
-    float(terms["dice_final"]), float(losses.dice_loss(logits, mask)), rtol=1e-6
+    float(terms[term]), float(getattr(losses, loss)(logits, mask)), rtol=1e-6
   )
   np.testing.assert_allclose(
-    float(terms["loss"]), float(without["loss"]) + 0.5 * float(terms["dice_final"]), rtol=1e-6
+    float(terms["loss"]), float(without["loss"]) + 0.5 * float(terms[term]), rtol=1e-6
   )
 
 

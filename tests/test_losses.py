@@ -205,3 +205,18 @@ def test_dice_loss_is_zero_for_a_perfect_prediction_and_pushes_untouched_images_
   gradient = jax.grad(losses.dice_loss)(jnp.zeros((2, 8, 8)), jnp.asarray(mask))
   assert np.all(np.asarray(gradient[1]) > 0)  # untouched: every logit goes down
   assert np.all(np.asarray(gradient[0])[mask[0] > 0] < 0)  # edited pixels go up
+
+
+def test_top_pixels_bce_matches_numpy_and_pushes_only_the_top_of_untouched_maps_down():
+  rng = np.random.default_rng(5)
+  logits = rng.normal(size=(3, 10, 10, 1)) * 2
+  mask = np.zeros((3, 20, 20), np.float32)
+  mask[0, 4:9, 2:7] = 1  # images 1 and 2 untouched
+  top = np.sort(1 / (1 + np.exp(-logits.reshape(3, -1))), axis=1)[:, ::-1][:, :2].mean(axis=1)
+  edited = np.array([1.0, 0.0, 0.0])
+  want = -np.mean(edited * np.log(top) + (1 - edited) * np.log(1 - top))
+  got = losses.top_pixels_bce(jnp.asarray(logits), jnp.asarray(mask), fraction=0.02)
+  np.testing.assert_allclose(float(got), want, rtol=1e-5)
+  gradient = np.asarray(jax.grad(losses.top_pixels_bce)(jnp.asarray(logits), jnp.asarray(mask)))
+  assert np.count_nonzero(gradient[1]) == 1 and gradient[1].max() > 0  # its max goes down
+  assert gradient[0].min() < 0  # an edited image's top pixel goes up

@@ -1,5 +1,6 @@
 """The training objective, L = omega * L_NCL + sum over output maps of L_PC
-(+ a Dice loss of the final map where `pc.dice_weight` > 0; docs/method.md):
+(+ a Dice loss of the final map where `pc.dice_weight` > 0, a binary cross-entropy
+of its top pixels against "edited" where `pc.map_image_weight` > 0; docs/method.md):
 everything from the ground-truth mask and the model's outputs to the total loss.
 
 A training step reads in one direction:
@@ -115,6 +116,14 @@ def dice_terms(outputs, targets: Targets, config) -> dict:
   return {"dice_final": losses.dice_loss(outputs["logits"], targets.mask)}
 
 
+def map_image_terms(outputs, targets: Targets, config) -> dict:
+  """The binary cross-entropy of the final map's top pixels against "edited" (beyond
+  the paper), where its weight is > 0."""
+  if config.pc.map_image_weight <= 0:
+    return {}
+  return {"map_image_bce": losses.top_pixels_bce(outputs["logits"], targets.mask)}
+
+
 def image_terms(outputs, targets: Targets) -> dict:
   """The binary cross-entropy of the image-level decision (beyond the paper), where
   the model has one: an image is edited where its mask has a positive."""
@@ -127,19 +136,22 @@ def image_terms(outputs, targets: Targets) -> dict:
 
 
 def compute_loss(outputs, targets: Targets, config, step, mesh=None) -> dict:
-  """omega * L_NCL + L_PC (+ pc.dice_weight * Dice, + pc.image_weight * the image
-  decision's BCE) as `loss`, with every term for logging."""
+  """omega * L_NCL + L_PC (+ pc.dice_weight * Dice, + pc.map_image_weight * the
+  map's top pixels' BCE, + pc.image_weight * the image decision's BCE) as `loss`,
+  with every term for logging."""
   terms = {}
   if config.ncl.weight > 0:
     ncl = ncl_terms(contrastive_inputs(outputs, targets.patches), config, step, mesh)
     terms.update({f"ncl_{k}": v for k, v in ncl.items()})
   terms.update(pivot_consistent_terms(outputs, targets, config))
   terms.update(dice_terms(outputs, targets, config))
+  terms.update(map_image_terms(outputs, targets, config))
   terms.update(image_terms(outputs, targets))
   terms["loss"] = (
     config.ncl.weight * terms.get("ncl_total", 0.0)
     + terms["pc_total"]
     + config.pc.dice_weight * terms.get("dice_final", 0.0)
+    + config.pc.map_image_weight * terms.get("map_image_bce", 0.0)
     + config.pc.image_weight * terms.get("image_bce", 0.0)
   )
   return terms
