@@ -79,6 +79,12 @@ def no_cutouts(config):
   config.dataset.synthesis.cutout_probability = 0.0
 
 
+def quarter_cutouts(config):
+  """A quarter of the splices paste a whole cut-out object instead of half; the
+  others take a region of another photo."""
+  config.dataset.synthesis.cutout_probability = 0.25
+
+
 def map_image_loss(config):
   """A binary cross-entropy of the final map's top 1% of pixels against "edited",
   weighted as the image head's, beside the other terms."""
@@ -96,6 +102,7 @@ ARMS = {
   "post_processing": post_processing,
   "native_resolution": native_resolution,
   "no_cutouts": no_cutouts,
+  "quarter_cutouts": quarter_cutouts,
   "map_image_loss": map_image_loss,
 }
 
