@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ncl_jax.models.image_head import STATISTICS, pooled_statistics
+
 CONTOUR_ROLES = ("switch", "alternate", "positive", "negative", "drop")
 # Finite stand-in for log(0): exp() of it underflows to exactly 0 and, unlike
 # -inf, never produces NaN in a gradient.
@@ -224,10 +226,10 @@ def dice_loss(logits, mask, smooth=1.0):
   return jnp.mean(1.0 - (2.0 * overlap + smooth) / (total + smooth))
 
 
-def top_pixels_bce(logits, mask, fraction=0.01):
-  """Binary cross-entropy between the mean probability of each map's highest
-  `fraction` of pixels (at least one) and whether its image is edited, averaged
-  over the batch.
+def top_pixels_bce(logits, mask):
+  """Binary cross-entropy between the mean probability of each map's highest 1% of
+  pixels (at least one: the image head's "top 1% mean") and whether its image is
+  edited, averaged over the batch.
 
   Beyond the paper (`pc.map_image_weight`, docs/method.md): the image score reads
   the top of the map, so this trains that read as MVSS-Net trains its image
@@ -243,9 +245,7 @@ def top_pixels_bce(logits, mask, fraction=0.01):
     scalar.
   """
   probability = jax.nn.sigmoid(_as_map(logits))
-  flat = probability.reshape(probability.shape[0], -1)
-  count = max(1, int(flat.shape[1] * fraction))
-  top = jnp.mean(jax.lax.top_k(flat, count)[0], axis=1)
+  top = pooled_statistics(probability)[:, STATISTICS.index("top 1% mean")]
   edited = jnp.max(_as_map(mask).reshape(mask.shape[0], -1), axis=1)
   top = jnp.clip(top, 1e-6, 1.0 - 1e-6)
   return -jnp.mean(edited * jnp.log(top) + (1.0 - edited) * jnp.log1p(-top))
