@@ -14,7 +14,7 @@ Overrides of configs/photos_v2.py: `dataset.synthesis.cutout_probability=0.25`, 
 
 import copy
 
-from configs import photos_v2
+from configs import photos_v2, recipe_ab
 
 
 def get_config(arg=""):
@@ -22,5 +22,5 @@ def get_config(arg=""):
   config = photos_v2.get_config(arg)
   # Validated on photos-v2's forgeries, so that the two models meet on one set.
   config.dataset.validation_synthesis = copy.deepcopy(config.dataset.synthesis)
-  config.dataset.synthesis.cutout_probability = 0.25
+  recipe_ab.quarter_cutouts(config)
   return config
