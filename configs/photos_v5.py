@@ -1,8 +1,8 @@
-r"""The candidate for photos-v5 (docs/recipe.md, "At the shipped length"): photos-v2's
-recipe (configs/photos_v2.py: the photo collection, the validation held out by
-source, 2,000 steps) with a quarter of the splices pasting a whole cut-out object
-instead of half. Released only if it beats photos-v2 on validation (docs/development.md,
-"Releasing a model").
+r"""The candidate for photos-v5 that validation did not release (docs/recipe.md, "At the
+shipped length"): photos-v2's recipe (configs/photos_v2.py: the photo collection, the
+validation held out by source, 2,000 steps) with a quarter of the splices pasting a
+whole cut-out object instead of half. It was to be released only if it beat photos-v2
+on validation (docs/development.md, "Releasing a model").
 
   python tools/gather_photos.py --output=~/ncl_photos
   python -m ncl_jax.main --config=configs/photos_v5.py --workdir=runs/photos-v5
