@@ -15,7 +15,7 @@ photos command (the map's 99.5th percentile, docs/recipe.md "Which quantile of t
 
 import copy
 
-from configs import photos_v2, recipe_ab
+from configs import photos, photos_v2, recipe_ab
 
 
 def get_config(arg=""):
@@ -25,5 +25,5 @@ def get_config(arg=""):
   config.dataset.validation_synthesis = copy.deepcopy(config.dataset.synthesis)
   recipe_ab.quarter_cutouts(config)
   # The image score chosen after photos-v2 shipped; no training step reads it.
-  config.image_score_quantile = 0.995
+  config.image_score_quantile = photos.IMAGE_SCORE_QUANTILE
   return config
