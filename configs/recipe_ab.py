@@ -91,6 +91,13 @@ def map_image_loss(config):
   config.pc.map_image_weight = 1.0
 
 
+def colour_matched_splices(config):
+  """Every splice's pasted content has its colours moved toward the host's where
+  it lands (half of them in the baseline), so that standing out from the
+  background is no sign of a splice."""
+  config.dataset.synthesis.colour_match_probability = 1.0
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -104,6 +111,7 @@ ARMS = {
   "no_cutouts": no_cutouts,
   "quarter_cutouts": quarter_cutouts,
   "map_image_loss": map_image_loss,
+  "colour_matched_splices": colour_matched_splices,
 }
 
 
