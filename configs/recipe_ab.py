@@ -98,6 +98,12 @@ def colour_matched_splices(config):
   config.dataset.synthesis.colour_match_probability = 1.0
 
 
+def learned_residuals(config):
+  """Three learned noise residuals (constrained 5x5 filters of the grey level) beside
+  the fixed SRM ones, so that the encoder can learn which local noise a paste breaks."""
+  config.model.constrained_residuals = 3
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -112,6 +118,7 @@ ARMS = {
   "quarter_cutouts": quarter_cutouts,
   "map_image_loss": map_image_loss,
   "colour_matched_splices": colour_matched_splices,
+  "learned_residuals": learned_residuals,
 }
 
 
