@@ -12,15 +12,20 @@ edited. The arms of configs/recipe_ab.py validate on the same forgeries
 (`dataset.validation_synthesis`), so their files compare; docs/recipe.md is
 generated from them (tools/generate_docs.py). `--validation=NAME` measures on
 other forgeries of the same held-out photos (configs/recipe_ab.py VALIDATIONS).
+`--pretrained=NAME` averages a shipped model's map with the runs': an ensemble of
+networks that need not share an architecture, measured here only.
 """
 
 import json
 import pathlib
 
+import numpy as np
 from absl import app, flags
 
 from configs import recipe_ab as recipe_arms
 from ncl_jax import provenance, release
+from ncl_jax.serving.predictor import Prediction, Predictor
+from ncl_jax.serving.scoring import image_scorer
 
 FLAGS = flags.FLAGS
 
@@ -32,6 +37,9 @@ def define_flags():
   flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
   flags.DEFINE_list("seed", ["0"], "The training seed of the run (of each), for the table.")
   flags.DEFINE_list("trained_at", None, "The commit of the code that trained the run (each).")
+  flags.DEFINE_list(
+    "pretrained", [], "Shipped models whose maps are averaged with the runs' (unlike networks)."
+  )
   flags.DEFINE_string("output", None, "Where to write the JSON.")
   flags.DEFINE_float(
     "image_score_quantile", None, "The map quantile that scores an image (default: the run's)."
@@ -46,11 +54,37 @@ def define_flags():
   flags.mark_flags_as_required(["arm", "workdir", "output", "trained_at"])
 
 
-def arm_figures(workdirs, step=None, image_score_quantile=None, validation="") -> dict:
+class AveragedPredictors:
+  """Predictors of networks that need not share an architecture, as one: each
+  image's probability maps [H, W] averaged, the average scored by the first
+  predictor's config (the map's quantile). Offers what release.measure_validation
+  reads: `config` and `predict`."""
+
+  def __init__(self, predictors):
+    heads = [p.config.model.get("image_head", "none") for p in predictors]
+    with_head = [p.model_info for p, head in zip(predictors, heads) if head != "none"]
+    if with_head:
+      raise ValueError(f"an average's image score is its map's quantile; {with_head} have a head")
+    self.predictors, self.config = predictors, predictors[0].config
+    self.image_scorer = image_scorer(self.config, None)
+
+  def predict(self, image) -> Prediction:
+    """The Prediction of one image (a path, PIL image or uint8 array) from the average."""
+    probabilities = np.mean([p.predict(image).probabilities for p in self.predictors], axis=0)
+    return Prediction(probabilities, self.image_scorer(probabilities), None)
+
+
+def arm_figures(
+  workdirs, step=None, image_score_quantile=None, validation="", pretrained=()
+) -> dict:
   """The validation figures per kind of the runs' checkpoint (several runs: their
-  ensemble), its step, the threshold and the validation split's description; on the
-  forgeries of VALIDATIONS[`validation`] where given."""
+  ensemble; with `pretrained` shipped models: the average of its map and theirs), its
+  step, the threshold and the validation split's description; on the forgeries of
+  VALIDATIONS[`validation`] where given."""
   predictor, steps = release.restored_predictor(workdirs, step, image_score_quantile)
+  if pretrained:
+    shipped = [Predictor.from_pretrained(name) for name in pretrained]
+    predictor = AveragedPredictors([predictor, *shipped])
   if validation:
     recipe_arms.VALIDATIONS[validation](predictor.config.dataset)
   split, threshold, figures = release.measure_validation(predictor, 0.05)
@@ -73,8 +107,12 @@ def main(argv):
     "workdir": release.one_or_each(FLAGS.workdir),
     "trained_at": release.one_or_each(FLAGS.trained_at),
   }
+  if FLAGS.pretrained:
+    record["pretrained"] = FLAGS.pretrained
   record.update(
-    arm_figures(FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile, FLAGS.validation)
+    arm_figures(
+      FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile, FLAGS.validation, FLAGS.pretrained
+    )
   )
   record.update(provenance.provenance())
   output = pathlib.Path(FLAGS.output)
