@@ -104,6 +104,11 @@ def learned_residuals(config):
   config.model.constrained_residuals = 3
 
 
+def dice_weight_1(config):
+  """The Dice term of the final map weighted 1 instead of 3."""
+  config.pc.dice_weight = 1.0
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -119,6 +124,7 @@ ARMS = {
   "map_image_loss": map_image_loss,
   "colour_matched_splices": colour_matched_splices,
   "learned_residuals": learned_residuals,
+  "dice_weight_1": dice_weight_1,
 }
 
 
