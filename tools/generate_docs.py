@@ -902,16 +902,44 @@ def map_threshold_table() -> list:
 
 
 ENSEMBLES = "docs/results/ensembles"
-# The runs the ensembles of ENSEMBLES average, by seed: (name, the JSON of its pixel
-# figures, the JSON of its image score at each quantile).
+# The networks the ensembles of ENSEMBLES average, by (arm, seed): (name, the JSON
+# of its pixel figures, the JSON of its image score at each quantile).
 ENSEMBLE_MEMBERS = {
-  seed: (
+  ("baseline", seed): (
     "photos-v2's run (seed 0)" if seed == 0 else f"photos-v2's recipe, seed {seed}",
     f"{RECIPE_FULL_LENGTH}/baseline_seed{seed}.json",
     f"{OPERATING_POINTS}/photos_v2_seed{seed}.json",
   )
   for seed in (0, 1, 2)
 }
+ENSEMBLE_MEMBERS["learned_residuals", 0] = (
+  "learned_residuals (seed 0)",
+  f"{RECIPE_FULL_LENGTH}/learned_residuals_seed0.json",
+  "docs/results/arm_operating_points/learned_residuals_seed0.json",
+)
+# The shipped models an ensemble averages with runs (tools/recipe_ab.py --pretrained),
+# as the run each was released from.
+PRETRAINED_MEMBERS = {"photos-v2": ("baseline", 0)}
+
+
+def ensemble_members(ensemble: dict) -> list:
+  """(arm, seed) of each network an ensemble's JSON averages: its runs (of the
+  baseline's recipe unless it averages shipped models with an arm's run), then
+  its shipped models."""
+  seeds = ensemble["seed"] if isinstance(ensemble["seed"], list) else [ensemble["seed"]]
+  pretrained = ensemble.get("pretrained", [])
+  arm = "baseline"
+  if pretrained:  # one arm's run beside shipped models: named by its workdir
+    arm = pathlib.Path(ensemble["workdir"]).name.removesuffix(f"_seed{seeds[0]}")
+  return [(arm, seed) for seed in seeds] + [PRETRAINED_MEMBERS[name] for name in pretrained]
+
+
+def ensemble_name(ensemble: dict) -> str:
+  """How the table names an ensemble: its seeds, or its arm's run and shipped models."""
+  if "pretrained" not in ensemble:
+    return f"seeds {', '.join(map(str, ensemble['seed']))} averaged"
+  arm, seed = ensemble_members(ensemble)[0]
+  return f"{arm} (seed {seed}) and {', '.join(ensemble['pretrained'])} averaged"
 
 
 def at_quantile(operating_points: dict, quantile: float) -> dict:
@@ -920,23 +948,24 @@ def at_quantile(operating_points: dict, quantile: float) -> dict:
 
 
 def ensemble_table() -> list:
-  """The heading, table and sources of the ensembles against each run they average,
-  on the validation: pixel F1 per kind, pixel AUC, and the image score at the
-  ensembles' quantile."""
+  """The heading, table and sources of the ensembles against each network they
+  average, on the validation: pixel F1 per kind, pixel AUC, and the image score at
+  the ensembles' quantile; then the ensembles measured on object removals."""
   ensembles = [load(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{ENSEMBLES}/*.json"))]
   if not ensembles:
     return []
   quantile = ensembles[0]["image_score_quantile"]
   rows, sources = [], []
-  for seed in sorted({seed for ensemble in ensembles for seed in ensemble["seed"]}):
-    name, pixel_path, points_path = ENSEMBLE_MEMBERS[seed]
+  members = sorted({m for ensemble in ensembles for m in ensemble_members(ensemble)})
+  for member in sorted(members, key=lambda m: (m[0] != "baseline", m)):
+    name, pixel_path, points_path = ENSEMBLE_MEMBERS[member]
     figures, score = load(pixel_path)["figures"], at_quantile(load(points_path), quantile)
     rows.append([name, figures, score["image_auc"], score["called_edited"]])
     sources.append(f"`{pixel_path}`, `{points_path}`")
   for ensemble in ensembles:
     edited = ensemble["figures"]["all edited"]
-    name = f"seeds {', '.join(map(str, ensemble['seed']))} averaged"
-    rows.append([name, ensemble["figures"], edited["image_auc"], edited["called_edited"]])
+    rows.append([ensemble_name(ensemble), ensemble["figures"], edited["image_auc"]])
+    rows[-1].append(edited["called_edited"])
     sources.append(
       f"`{ensemble['command']}` at commit {ensemble['commit'][:10]} ({ensemble['machine']['cpu']})"
     )
@@ -954,7 +983,25 @@ def ensemble_table() -> list:
     f"edited; image AUC and the share called edited at 5% false alarms with the map's "
     f"{quantile} quantile as the image score. From {'; '.join(sources)}.",
     table(header, body),
+    *ensemble_object_removals(),
   ]
+
+
+def ensemble_object_removals() -> list:
+  """A line per ensemble measured on object removals (`--validation=object_removals`)."""
+  paths = sorted(ROOT.glob(f"{ENSEMBLES}/object_removals/*.json"))
+  lines = []
+  for path in paths:
+    ensemble = load(path.relative_to(ROOT))
+    removal = ensemble["figures"]["removal"]
+    lines.append(
+      f"- {ensemble_name(ensemble)}, on object removals ({removal['num_images']} removals): "
+      f"pixel F1 {number(removal['pixel_f1'])}, pixel AUC {number(removal['pixel_auc'])}, "
+      f"image AUC {number(removal['image_auc'])}, called edited at 5% "
+      f"{number(removal['called_edited'])}; from `{ensemble['command']}` at commit "
+      f"{ensemble['commit'][:10]} ({ensemble['machine']['cpu']})"
+    )
+  return ["\n".join(lines)] if lines else []
 
 
 def training_length() -> list:
