@@ -817,13 +817,14 @@ def operating_point_runs(directory=OPERATING_POINTS) -> list:
   return [(p.stem, load(str(p.relative_to(ROOT)))) for p in paths]
 
 
+def measured_by(record: dict) -> str:
+  """The command, commit and CPU a measurement's JSON records, as the sources say them."""
+  return f"`{record['command']}` at commit {record['commit'][:10]} ({record['machine']['cpu']})"
+
+
 def operating_point_sources(runs) -> str:
   """The command, commit and machine of each run's JSON, a line each."""
-  return "\n".join(
-    f"- {name}: `{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}); "
-    f"{run['validation']}"
-    for name, run in runs
-  )
+  return "\n".join(f"- {name}: {measured_by(run)}; {run['validation']}" for name, run in runs)
 
 
 def quantile_table() -> list:
@@ -956,7 +957,7 @@ def ensemble_table() -> list:
     return []
   quantile = ensembles[0]["image_score_quantile"]
   rows, sources = [], []
-  members = sorted({m for ensemble in ensembles for m in ensemble_members(ensemble)})
+  members = {member for ensemble in ensembles for member in ensemble_members(ensemble)}
   for member in sorted(members, key=lambda m: (m[0] != "baseline", m)):
     name, pixel_path, points_path = ENSEMBLE_MEMBERS[member]
     figures, score = load(pixel_path)["figures"], at_quantile(load(points_path), quantile)
@@ -964,11 +965,9 @@ def ensemble_table() -> list:
     sources.append(f"`{pixel_path}`, `{points_path}`")
   for ensemble in ensembles:
     edited = ensemble["figures"]["all edited"]
-    rows.append([ensemble_name(ensemble), ensemble["figures"], edited["image_auc"]])
-    rows[-1].append(edited["called_edited"])
-    sources.append(
-      f"`{ensemble['command']}` at commit {ensemble['commit'][:10]} ({ensemble['machine']['cpu']})"
-    )
+    name = ensemble_name(ensemble)
+    rows.append([name, ensemble["figures"], edited["image_auc"], edited["called_edited"]])
+    sources.append(measured_by(ensemble))
   header = ["network", *(f"{label} F1" for label in EDITED_LABELS.values())]
   header += ["pixel AUC", "image AUC", "called edited at 5%"]
   body = [
@@ -998,8 +997,7 @@ def ensemble_object_removals() -> list:
       f"- {ensemble_name(ensemble)}, on object removals ({removal['num_images']} removals): "
       f"pixel F1 {number(removal['pixel_f1'])}, pixel AUC {number(removal['pixel_auc'])}, "
       f"image AUC {number(removal['image_auc'])}, called edited at 5% "
-      f"{number(removal['called_edited'])}; from `{ensemble['command']}` at commit "
-      f"{ensemble['commit'][:10]} ({ensemble['machine']['cpu']})"
+      f"{number(removal['called_edited'])}; from {measured_by(ensemble)}"
     )
   return ["\n".join(lines)] if lines else []
 
