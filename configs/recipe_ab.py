@@ -109,6 +109,12 @@ def dice_weight_1(config):
   config.pc.dice_weight = 1.0
 
 
+def head_lr_x1(config):
+  """Every module outside the encoder (ASPP, decoder, output heads, pivot branches)
+  trained at the encoder's learning rate instead of ten times it."""
+  config.optimizer.head_lr_multiplier = 1.0
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -125,6 +131,7 @@ ARMS = {
   "colour_matched_splices": colour_matched_splices,
   "learned_residuals": learned_residuals,
   "dice_weight_1": dice_weight_1,
+  "head_lr_x1": head_lr_x1,
 }
 
 
