@@ -115,6 +115,11 @@ def head_lr_x1(config):
   config.optimizer.head_lr_multiplier = 1.0
 
 
+def strong_weight_decay(config):
+  """AdamW's weight decay 0.05 instead of 1e-4."""
+  config.optimizer.weight_decay = 0.05
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -132,6 +137,7 @@ ARMS = {
   "learned_residuals": learned_residuals,
   "dice_weight_1": dice_weight_1,
   "head_lr_x1": head_lr_x1,
+  "strong_weight_decay": strong_weight_decay,
 }
 
 
