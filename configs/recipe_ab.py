@@ -120,6 +120,11 @@ def strong_weight_decay(config):
   config.optimizer.weight_decay = 0.05
 
 
+def no_contrastive(config):
+  """No contrastive term (NCL's omega 0): the pivot-consistent and Dice losses alone."""
+  config.ncl.weight = 0.0
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -138,6 +143,7 @@ ARMS = {
   "dice_weight_1": dice_weight_1,
   "head_lr_x1": head_lr_x1,
   "strong_weight_decay": strong_weight_decay,
+  "no_contrastive": no_contrastive,
 }
 
 
