@@ -699,6 +699,40 @@ def seeded_screen() -> list:
   ]
 
 
+def auc_standard_error(auc: float, num_positive: int, num_negative: int) -> float:
+  """The standard error of an AUC measured on `num_positive` positive and
+  `num_negative` negative examples, over draws of such a set of independent
+  examples (Hanley and McNeil 1982)."""
+  q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+  variance = (
+    auc * (1 - auc) + (num_positive - 1) * (q1 - auc**2) + (num_negative - 1) * (q2 - auc**2)
+  ) / (num_positive * num_negative)
+  return math.sqrt(variance)
+
+
+def image_auc_resolution(baseline_runs) -> str:
+  """A sentence: how finely the validation set's images measure image AUC, at the
+  baseline runs' mean."""
+  counts = {
+    (run["figures"]["all edited"]["num_images"], run["figures"]["authentic"]["num_images"])
+    for run in baseline_runs
+  }
+  if len(counts) != 1:
+    raise ValueError(f"the baseline runs were measured on different images: {sorted(counts)}")
+  ((edited, untouched),) = counts
+  aucs = [run["figures"]["all edited"]["image_auc"] for run in baseline_runs]
+  auc = sum(aucs) / len(aucs)
+  return (
+    f"How finely these images measure the image decision: with {edited} edited and "
+    f"{untouched} untouched images, an image AUC of {auc:.3f} (the baseline runs' mean) "
+    f"has a standard error of {auc_standard_error(auc, edited, untouched):.3f} over draws "
+    "of such a validation set, were its images independent (Hanley and McNeil 1982); "
+    "they are many forgeries of few held-out photos, so a figure on them may lie "
+    "further than that from the same network's on other photos. The rules above compare "
+    "runs on the same images, which share this error."
+  )
+
+
 def full_length_screen() -> list:
   """The heading, tables and sources of the A/B runs at the shipped model's
   length (RECIPE_FULL_LENGTH), each trained and measured on a CPU."""
@@ -710,6 +744,7 @@ def full_length_screen() -> list:
     "All edited images, mean over seeds (lowest-highest), on the same validation "
     "forgeries as the screens above:",
     *screen_tables(runs),
+    image_auc_resolution([run for run in runs if run["arm"] == "baseline"]),
     run_sources(runs),
   ]
 
