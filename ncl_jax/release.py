@@ -3,8 +3,9 @@ r"""Release a trained model into the package, with its decision threshold.
   python -m ncl_jax.release --workdir=runs/photos-v1 --name=photos-v1
   python -m ncl_jax.release --workdir=runs/a,runs/b --name=photos-v5   # an ensemble
 
-Takes the workdir's best checkpoint (highest validation pixel F1, or `--step`);
-several workdirs (runs of one network) make an ensemble whose maps are averaged.
+Takes the workdir's best checkpoint (highest validation pixel F1, or `--step`, or
+with `--average_steps` the mean of those checkpoints' weights); several workdirs
+(runs of one network) make an ensemble whose maps are averaged.
 It predicts every image of its config's validation split exactly as
 `ncl_jax.predict` does with default flags (each image's file, read as that
 program reads files), and sets the decision threshold on the image score so that
@@ -36,12 +37,20 @@ def define_flags():
   flags.DEFINE_list("workdir", None, "The training run's workdir; several: an ensemble.")
   flags.DEFINE_string("name", None, "The model's name, '<family>-v<version>' (photos-v1).")
   flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
+  define_average_steps_flag()
   flags.DEFINE_float("false_alarm_rate", 0.05, "Share of untouched validation images allowed.")
   flags.DEFINE_string("models_dir", str(pretrained.MODELS_DIR), "Where shipped models live.")
   flags.DEFINE_float(
     "image_score_quantile", None, "The map quantile that scores an image (default: the run's)."
   )
   flags.mark_flags_as_required(["workdir", "name"])
+
+
+def define_average_steps_flag():
+  """The flag that averages a run's weights over several of its checkpoints."""
+  flags.DEFINE_list(
+    "average_steps", [], "Average each run's weights over these checkpoints instead of --step."
+  )
 
 
 def version_of(name: str) -> int:
@@ -68,11 +77,12 @@ def one_or_each(values: list):
   return values[0] if len(set(values)) == 1 else list(values)
 
 
-def restored_predictor(workdirs, step=None, image_score_quantile=None):
+def restored_predictor(workdirs, step=None, image_score_quantile=None, average_steps=()):
   """(Predictor of the runs' checkpoints as predict runs them at default flags, their
-  steps): one run, or several as an ensemble (restore_runs); its image score the
-  map's `image_score_quantile` where given, else the runs' config's."""
-  runs = restore_runs(workdirs, step)
+  steps): one run, or several as an ensemble, each its checkpoint `step` or the mean
+  of its checkpoints `average_steps` (restore_runs); its image score the map's
+  `image_score_quantile` where given, else the runs' config's."""
+  runs = restore_runs(workdirs, step, average_steps)
   config = runs.config
   if image_score_quantile is not None:
     config.image_score_quantile = image_score_quantile
@@ -164,7 +174,10 @@ def main(argv):
   """Releases the model."""
   del argv
   version = version_of(FLAGS.name)
-  predictor, steps = restored_predictor(FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile)
+  average_steps = [int(step) for step in FLAGS.average_steps]
+  predictor, steps = restored_predictor(
+    FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile, average_steps
+  )
   config = predictor.config
   split, threshold, figures = measure_validation(predictor, FLAGS.false_alarm_rate)
   predictor.decision_threshold = threshold
@@ -172,6 +185,8 @@ def main(argv):
     "name": FLAGS.name,
     "version": version,
     "step": one_or_each(steps),
+    # Where not null, each run's weights are the mean of these checkpoints'.
+    "averaged_steps": average_steps or None,
     "members": predictor.members,
     "runs": [{"workdir": workdir, "step": step} for workdir, step in zip(FLAGS.workdir, steps)],
     "decision_threshold": threshold,

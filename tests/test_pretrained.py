@@ -125,3 +125,31 @@ def test_runs_served_differently_make_no_ensemble(tmp_path):
   metadata.write_text(json.dumps(config))
   with pytest.raises(ValueError, match=f"{other}: its prediction_views differ"):
     restore.restore_runs([str(CHECKPOINT), str(other)])
+
+
+def test_a_runs_checkpoints_averaged_are_their_parameters_mean(tmp_path):
+  import orbax.checkpoint as ocp
+
+  from ncl_jax.serving import restore
+
+  run = tmp_path / "run"
+  shutil.copytree(CHECKPOINT, run)
+  state = ocp.PyTreeCheckpointer().restore((run / "checkpoints/1/state").resolve())
+  later = jax.tree.map(lambda x: x * 0.5 + 0.25 if x.dtype.kind == "f" else x, state)
+  ocp.PyTreeCheckpointer().save((run / "checkpoints/3/state").resolve(), later)
+  shutil.copytree(run / "checkpoints/1/config", run / "checkpoints/3/config")
+
+  first, last = (restore.restore(run, step).variables for step in (1, 3))
+  averaged = restore.restore_average(run, [3, 1])
+  assert averaged.step == 3
+  assert len(jax.tree.leaves(averaged.variables)) == len(jax.tree.leaves(first)) > 10
+  for a, b, mean in zip(*map(jax.tree.leaves, (first, last, averaged.variables))):
+    np.testing.assert_allclose(mean, (np.asarray(a) + np.asarray(b)) / 2, rtol=1e-6, atol=1e-7)
+  runs = restore.restore_runs([str(run)], average_steps=[1, 3])
+  assert runs.steps == [3] and runs.members == 1
+  for mean, ran in zip(*map(jax.tree.leaves, (averaged.variables, runs.variables))):
+    np.testing.assert_array_equal(mean, ran)
+  with pytest.raises(ValueError, match="either one checkpoint"):
+    restore.restore_runs([str(run)], step=3, average_steps=[1, 3])
+  with pytest.raises(FileNotFoundError):
+    restore.restore_average(run, [1, 2])

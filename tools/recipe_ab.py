@@ -14,6 +14,8 @@ generated from them (tools/generate_docs.py). `--validation=NAME` measures on
 other forgeries of the same held-out photos (configs/recipe_ab.py VALIDATIONS).
 `--pretrained=NAME` averages a shipped model's map with the runs': an ensemble of
 networks that need not share an architecture, measured here only.
+`--average_steps=1500,1750,2000` measures each run's weights averaged over those
+checkpoints, as `ncl_jax.release --average_steps` would release them.
 """
 
 import json
@@ -35,6 +37,7 @@ def define_flags():
   flags.DEFINE_string("arm", None, "The arm's name (configs/recipe_ab.py), for the table.")
   flags.DEFINE_list("workdir", None, "The arm's training workdir; several: their ensemble.")
   flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
+  release.define_average_steps_flag()
   flags.DEFINE_list("seed", ["0"], "The training seed of the run (of each), for the table.")
   flags.DEFINE_list("trained_at", None, "The commit of the code that trained the run (each).")
   flags.DEFINE_list(
@@ -75,13 +78,14 @@ class AveragedPredictors:
 
 
 def arm_figures(
-  workdirs, step=None, image_score_quantile=None, validation="", pretrained=()
+  workdirs, step=None, image_score_quantile=None, validation="", pretrained=(), average_steps=()
 ) -> dict:
   """The validation figures per kind of the runs' checkpoint (several runs: their
-  ensemble; with `pretrained` shipped models: the average of its map and theirs), its
-  step, the threshold and the validation split's description; on the forgeries of
+  ensemble; with `pretrained` shipped models: the average of its map and theirs; with
+  `average_steps`: each run's weights averaged over those checkpoints), its step, the
+  threshold and the validation split's description; on the forgeries of
   VALIDATIONS[`validation`] where given."""
-  predictor, steps = release.restored_predictor(workdirs, step, image_score_quantile)
+  predictor, steps = release.restored_predictor(workdirs, step, image_score_quantile, average_steps)
   if pretrained:
     shipped = [Predictor.from_pretrained(name) for name in pretrained]
     predictor = AveragedPredictors([predictor, *shipped])
@@ -90,6 +94,7 @@ def arm_figures(
   split, threshold, figures = release.measure_validation(predictor, 0.05)
   return {
     "step": release.one_or_each(steps),
+    "averaged_steps": list(average_steps) or None,
     "validation": split,
     "validation_recipe": validation or "the run's",
     "image_score_quantile": predictor.config.image_score_quantile,
@@ -111,7 +116,12 @@ def main(argv):
     record["pretrained"] = FLAGS.pretrained
   record.update(
     arm_figures(
-      FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile, FLAGS.validation, FLAGS.pretrained
+      FLAGS.workdir,
+      FLAGS.step,
+      FLAGS.image_score_quantile,
+      FLAGS.validation,
+      FLAGS.pretrained,
+      [int(step) for step in FLAGS.average_steps],
     )
   )
   record.update(provenance.provenance())

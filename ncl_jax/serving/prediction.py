@@ -20,12 +20,17 @@ def check_views(views):
   return views
 
 
+def one_architecture(variables_list) -> bool:
+  """Whether several networks' variables share one tree and every array's shape."""
+  structures = {jax.tree.structure(v) for v in variables_list}
+  shapes = {tuple(np.shape(x) for x in jax.tree.leaves(v)) for v in variables_list}
+  return len(structures) == 1 and len(shapes) == 1
+
+
 def stack_members(members_variables) -> dict:
   """The variables of several networks of one architecture as one ensemble's:
   each array stacked on a leading [members] axis. ValueError where they differ."""
-  structures = {jax.tree.structure(v) for v in members_variables}
-  shapes = {tuple(np.shape(x) for x in jax.tree.leaves(v)) for v in members_variables}
-  if len(structures) != 1 or len(shapes) != 1:
+  if not one_architecture(members_variables):
     raise ValueError("an ensemble's networks must share one architecture; these differ")
   return jax.tree.map(lambda *arrays: jnp.stack(arrays), *members_variables)
 

@@ -2,7 +2,9 @@
 parameters and BatchNorm statistics, never the optimizer or the input pipeline.
 
 Training, evaluation, robustness, `predict`, `Predictor` and the page all restore
-through `restore`; `restore_runs` makes one model of several runs (an ensemble).
+through `restore`; `restore_average` makes one model of several checkpoints of one
+run (their weights averaged), `restore_runs` one model of several runs (an
+ensemble).
 A workdir holds `checkpoints/<step>/{state,config}`; its best
 checkpoint is the one with the highest validation pixel F1 (the latest where none
 was selected on validation).
@@ -18,7 +20,7 @@ from etils import epath
 
 from ncl_jax import models, paths
 from ncl_jax.config_schema import with_legacy_defaults
-from ncl_jax.serving.prediction import stack_members
+from ncl_jax.serving.prediction import one_architecture, stack_members
 
 BEST_METRIC = "validation_pixel_f1"
 CONFIG_FILE = "config.json"
@@ -117,6 +119,25 @@ def restore(path, step: int | None = None, sharding=None) -> Restored:
   return Restored(step, restore_variables(step_dir, abstract), config)
 
 
+def _mean(*arrays):
+  # Summed in float32 whatever the stored dtype, so that the mean does not round per term.
+  return (sum(a.astype("float32") for a in arrays) / len(arrays)).astype(arrays[0].dtype)
+
+
+def restore_average(path, steps, sharding=None) -> Restored:
+  """The mean of checkpoints `steps` of one run, parameter by parameter (BatchNorm
+  statistics alike): the run's weights averaged over its last checkpoints. Its step
+  and config are those of the last of `steps`. ValueError where the checkpoints'
+  networks differ."""
+  if not steps:
+    raise ValueError(f"{path}: no checkpoint steps to average")
+  restored = [restore(path, int(step), sharding) for step in sorted(set(map(int, steps)))]
+  if not one_architecture([run.variables for run in restored]):
+    raise ValueError(f"{path}: checkpoints {steps} hold different networks; cannot average them")
+  mean = jax.tree.map(_mean, *[run.variables for run in restored])
+  return Restored(restored[-1].step, mean, restored[-1].config)
+
+
 class Runs(NamedTuple):
   """One model of one or more training runs: an ensemble where there are several."""
 
@@ -131,10 +152,16 @@ def _serving_value(config, key):
   return value.to_dict() if hasattr(value, "to_dict") else value
 
 
-def restore_runs(workdirs, step: int | None = None) -> Runs:
-  """Each run's best checkpoint (or `step`) as one model (`Predictor(..., members=)`
-  averages their maps). ValueError naming the run whose SERVING_KEYS differ."""
-  restored = [restore(workdir, step) for workdir in workdirs]
+def restore_runs(workdirs, step: int | None = None, average_steps=()) -> Runs:
+  """Each run's best checkpoint (or `step`; or the mean of its checkpoints
+  `average_steps`: restore_average) as one model (`Predictor(..., members=)` averages
+  their maps). ValueError naming the run whose SERVING_KEYS differ."""
+  if average_steps and step not in (None, ""):
+    raise ValueError(f"either one checkpoint (step {step}) or an average of {average_steps}")
+  if average_steps:
+    restored = [restore_average(workdir, average_steps) for workdir in workdirs]
+  else:
+    restored = [restore(workdir, step) for workdir in workdirs]
   first = restored[0].config
   for workdir, run in zip(workdirs[1:], restored[1:]):
     differing = [
