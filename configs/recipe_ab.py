@@ -125,6 +125,13 @@ def no_contrastive(config):
   config.ncl.weight = 0.0
 
 
+def more_photos(config):
+  """The photographs of tools/photo_collection.json's training-only packages
+  (gcompris-qt-data's monuments and animals) trained on beside the collection's
+  training photos, never held out: the validation forgeries stay the same."""
+  config.dataset.options.training_only_dirs = ("~/ncl_photos/training_only",)
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -144,6 +151,7 @@ ARMS = {
   "head_lr_x1": head_lr_x1,
   "strong_weight_decay": strong_weight_decay,
   "no_contrastive": no_contrastive,
+  "more_photos": more_photos,
 }
 
 

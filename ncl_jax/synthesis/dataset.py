@@ -12,7 +12,9 @@ that training recipes compare on one validation set), `manual_dir` (the photo
 folder; empty: scikit-image's bundled photos) and `options`: `source` ("folder", "bundled" or
 "tfds"), `tfds_name`, `tfds_split`, `image_key` (for "tfds"; `data_dir` is where
 it is built), `validation_fraction`, `num_validation`, `seed`, `cache_mb` (the memory, in MiB,
-of the decoded photos each process keeps).
+of the decoded photos each process keeps), `training_only_dirs` (folders of photos
+that are trained on and never held out: adding them leaves the validation
+forgeries as they were).
 """
 
 import pathlib
@@ -32,6 +34,7 @@ DEFAULT_OPTIONS = {
   "num_validation": 200,
   "seed": 0,
   "cache_mb": 1024,
+  "training_only_dirs": (),
 }
 # Held-out photos need a collection of at least this many; smaller ones validate
 # on new forgeries of the training photos.
@@ -94,13 +97,19 @@ class PhotoForgeries:
     # changes a forgery, so it is dropped.
     self.options.pop("cache_size", None)
     self.knobs, self.validation_knobs = knobs, validation_knobs or knobs
-    self.source = photo_source(dataset_config, self.options)
+    held_out_from = photo_source(dataset_config, self.options)
     self.train_photos, self.validation_photos = split_photos(
-      self.source,
+      held_out_from,
       self.options["validation_fraction"],
       self.options["seed"],
       self.options["hold_out_by"],
     )
+    self.source = held_out_from
+    extra = [photos_lib.FolderPhotos(d) for d in self.options["training_only_dirs"]]
+    if extra:
+      # Appended, so that the held-out photos keep their indices and forgeries.
+      self.source = photos_lib.CombinedPhotos([held_out_from, *extra])
+      self.train_photos = [*self.train_photos, *range(len(held_out_from), len(self.source))]
     where = dataset_config.get("manual_dir") or "scikit-image's bundled photos"
     self.data_path = str(paths.resolve(where)) if dataset_config.get("manual_dir") else where
 
@@ -125,7 +134,8 @@ class PhotoForgeries:
   def describe(self) -> str:
     """The photos and how they are split, in one line."""
     return (
-      f"{len(self.source)} photos in {self.data_path}: {len(self.train_photos)} for "
-      f"training, {len(self.validation_photos)} for validation (held out by "
-      f"{self.options['hold_out_by']})"
+      f"{len(self.source)} photos in {self.data_path}"
+      + "".join(f" and {d}" for d in self.options["training_only_dirs"])
+      + f": {len(self.train_photos)} for training, {len(self.validation_photos)} for "
+      f"validation (held out by {self.options['hold_out_by']})"
     )

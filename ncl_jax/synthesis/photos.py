@@ -14,9 +14,11 @@ has one, and holds as many as fit in its memory budget, so a collection that fit
 is decoded once per process, not again for every forgery.
 """
 
+import bisect
 import collections
 import dataclasses
 import io
+import itertools
 import logging
 import os
 import threading
@@ -102,6 +104,39 @@ class FolderPhotos:
   def may_have_alpha(self, index: int) -> bool:
     """Whether the file may carry transparency (a cut-out)."""
     return self.alpha[index]
+
+
+class CombinedPhotos:
+  """Several photo collections as one: the first keeps its photos' indices and
+  names, each next one's photos follow, named below their folder's name."""
+
+  def __init__(self, sources):
+    self.sources = list(sources)
+    self.starts = list(itertools.accumulate([len(source) for source in self.sources], initial=0))
+
+  def __len__(self):
+    return self.starts[-1]
+
+  def _locate(self, index: int):
+    if not 0 <= index < len(self):
+      raise IndexError(f"photo {index} out of range for {len(self)} photos")
+    which = bisect.bisect_right(self.starts, index) - 1
+    return which, self.sources[which], index - self.starts[which]
+
+  def name(self, index: int) -> str:
+    """The first collection's names as they are; the others' below their folder."""
+    which, source, local = self._locate(index)
+    return source.name(local) if which == 0 else f"{source.root.name}/{source.name(local)}"
+
+  def encoded(self, index: int) -> bytes:
+    """The file's bytes."""
+    _, source, local = self._locate(index)
+    return source.encoded(local)
+
+  def may_have_alpha(self, index: int) -> bool:
+    """Whether the file may carry transparency (a cut-out)."""
+    _, source, local = self._locate(index)
+    return source.may_have_alpha(local)
 
 
 class TfdsPhotos:
