@@ -261,7 +261,11 @@ def test_photos_inside_an_archive_gather_into_training_only(tmp_path):
     "kind": "deb",
     "version": "1:2.0-1",
     "training_only": True,
-    "photos": {f"{member}/strip.png": "strip", f"{member}/noise.png": "noise"},
+    "photos": {
+      f"{member}/strip.png": "strip",
+      f"{member}/noise.png": "noise",
+      f"{member}/gone.png": "gone",
+    },
   }
   collection = gather_photos.gather(
     {"packages": [spec]},
@@ -276,4 +280,5 @@ def test_photos_inside_an_archive_gather_into_training_only(tmp_path):
   assert kept["split"] == "training_only"
   written = (tmp_path / "out" / kept["file"]).read_bytes()
   assert written == (QT_RESOURCES / "res/animals/strip.png").read_bytes()
-  assert [r["reason"] for r in collection["rejections"]] == ["long side 16 px < 640"]
+  reasons = [r["reason"] for r in collection["rejections"]]
+  assert reasons == ["long side 16 px < 640", "not in the package"]

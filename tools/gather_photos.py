@@ -182,16 +182,22 @@ def qt_resources(data: bytes) -> dict:
   return dict(walk(0, ""))
 
 
-def package_file(package: Package, path: str, archives: dict) -> bytes | None:
-  """A file of the package, or a member of a Qt resource archive in it
-  (`ARCHIVE::MEMBER`, each archive read once into `archives`); None if absent."""
+def package_file(package: Package, path: str, archives: dict) -> tuple:
+  """(bytes, "") of a file of the package, or of a member of a Qt resource archive
+  in it (`ARCHIVE::MEMBER`, each archive read once into `archives`); (None, why
+  not) where it cannot be read."""
   if QT_RESOURCE_MEMBER not in path:
-    return package.files.get(path)
+    data = package.files.get(path)
+    return data, "" if data is not None else "not in the package"
   archive, member = path.split(QT_RESOURCE_MEMBER, 1)
   if archive not in archives:
     data = package.files.get(archive)
     archives[archive] = qt_resources(data) if data is not None else {}
-  return archives[archive].get(member)
+  if member not in archives[archive]:
+    return None, "not in the package"
+  if archives[archive][member] is None:
+    return None, "compressed with zstd, which Python's standard library does not read"
+  return archives[archive][member], ""
 
 
 def flat_share(rgba: np.ndarray) -> float:
@@ -271,8 +277,7 @@ def gather_package(spec, package, output, test_fraction, seed, seen, log):
   """Checks and writes one package's files; (entries, rejections)."""
   entries, rejections, archives = [], [], {}
   for path, source, role in candidates(spec, package):
-    data = package_file(package, path, archives)
-    problem = "not in the package" if data is None else ""
+    data, problem = package_file(package, path, archives)
     if not problem:
       problem = photo_problem(data) if role == "photo" else cutout_problem(data)
     digest = hashlib.sha256(data).hexdigest() if data is not None else ""
