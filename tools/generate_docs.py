@@ -1084,14 +1084,10 @@ WEIGHT_AVERAGES = "docs/results/weight_averages"
 AVERAGED_FIGURES = ("pixel_f1", "pixel_auc", "image_auc", "called_edited")
 
 
-def single_checkpoint_runs() -> dict:
+def single_checkpoint_runs(remeasured) -> dict:
   """{workdir: JSON} of the 2,000-step runs measured at one checkpoint: the
-  full-length screen's, and those measured again beside their averages."""
-  paths = [
-    *ROOT.glob(f"{RECIPE_FULL_LENGTH}/*.json"),
-    *ROOT.glob(f"{WEIGHT_AVERAGES}/single/*.json"),
-  ]
-  runs = [load(path.relative_to(ROOT)) for path in sorted(paths)]
+  full-length screen's, and `remeasured` (measured again beside their averages)."""
+  runs = arm_runs(f"{RECIPE_FULL_LENGTH}/*.json") + remeasured
   return {run["workdir"]: run for run in runs if not run.get("averaged_steps")}
 
 
@@ -1104,10 +1100,11 @@ def weight_average_table() -> list:
   """The heading, table and sources of each run's last checkpoints averaged against
   the same run's step 2,000, on all edited images, with the count of runs where each
   figure rose and its mean change."""
-  averages = [load(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{WEIGHT_AVERAGES}/*.json"))]
+  averages = arm_runs(f"{WEIGHT_AVERAGES}/*.json")
   if not averages:
     return []
-  singles = single_checkpoint_runs()
+  remeasured = arm_runs(f"{WEIGHT_AVERAGES}/single/*.json")
+  singles = single_checkpoint_runs(remeasured)
   pairs = [(singles[run["workdir"]], run) for run in averages]
   rows = [
     [f"`{run['arm']}` seed {run['seed']}"]
@@ -1128,9 +1125,6 @@ def weight_average_table() -> list:
   steps = ", ".join(f"{step:,}" for step in averages[0]["averaged_steps"])
   header = ["run (step 2,000 -> mean of steps " + steps + ")"]
   header += ["pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
-  remeasured = [
-    load(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{WEIGHT_AVERAGES}/single/*.json"))
-  ]
   return [
     "### A run's last checkpoints averaged",
     "On all edited validation images, each run at step 2,000 and the mean of its "
