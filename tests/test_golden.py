@@ -93,8 +93,12 @@ def golden_config():
 # parameter, whose rounding grows with the number of terms and whose signed sum cancels,
 # so they are compared relative to the tree's absolute sum. Any change of the method
 # (a loss term, an initializer, the optimizer) moves the later steps' losses by far more.
+# The evaluation's metrics rank pixels and images, so such a last-bit change can swap
+# two nearly tied probabilities and move an AUC by one pair over all pairs: they are
+# compared as another XLA's values are.
 RECORDED_WITH_JAX = "0.10.2"
 CHECKSUM_RTOL = 1e-5
+EVALUATION_RTOL = 1e-5
 
 
 def assert_behaviour_close(got, expected, rtol):
@@ -109,9 +113,10 @@ def assert_behaviour_close(got, expected, rtol):
         atol=CHECKSUM_RTOL * scale,
         err_msg=f"{tree} {key}",
       )
-  for part in ("steps", "evaluation"):
+  for part, part_rtol in (("steps", rtol), ("evaluation", max(rtol, EVALUATION_RTOL))):
     for a, b in zip(jax.tree.leaves(got[part]), jax.tree.leaves(expected[part])):
-      np.testing.assert_allclose(a, b, rtol=rtol, atol=0 if rtol < 1e-5 else 1e-6, err_msg=part)
+      atol = 0 if part_rtol < 1e-5 else 1e-6
+      np.testing.assert_allclose(a, b, rtol=part_rtol, atol=atol, err_msg=part)
 
 
 def test_behaviour_equals_the_golden_values():
