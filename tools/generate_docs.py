@@ -92,7 +92,7 @@ def synthetic_section() -> str:
       f"{provenance['machine']['cores']} cores, at commit {provenance['commit'][:10]}. "
       "XLA:CPU compiles for the processor it runs on, so on another processor the last "
       "bits differ, the 3,000 steps drift apart and the figures differ; image AUC rests "
-      f"on {result['num_images'] - result['num_manipulated']} untouched images.",
+      f"on {result['num_authentic']} untouched images.",
     ]
   )
 
