@@ -87,6 +87,7 @@ def fixture_packages(tmp_path):
     "usr/share/pics/gray.png": encoded(noise(rng, 700, 700, 1)[..., 0], "PNG"),
     "usr/share/pics/broken.jpg": photo[:200],
     "usr/share/stamps/animals/cat.png": encoded(cutout, "PNG"),
+    "usr/share/stamps/wild/animals/cat.png": encoded(np.roll(cutout, 7, axis=0), "PNG"),
     "usr/share/stamps/shapes/square.png": encoded(drawing, "PNG"),
   }
   build_deb(tmp_path, deb)
@@ -134,14 +135,14 @@ def test_gather_checks_logs_and_copies_each_file(packages):
   assert sorted(kept) == [
     "tiny_pics/data/field.png",
     "usr/share/pics/lake.jpg",
-    "usr/share/stamps/animals/cat.png",
+    "usr/share/stamps/wild/animals/cat.png",  # the later of two cat.png of one source
   ]
   for path, entry in kept.items():
     copied = (tmp_path / "out" / entry["file"]).read_bytes()
     assert copied == files[path]  # byte for byte
     assert entry["sha256"] == hashlib.sha256(files[path]).hexdigest()
   assert kept["usr/share/pics/lake.jpg"]["file"] == "training/tiny-photos/lake/lake.jpg"
-  assert kept["usr/share/stamps/animals/cat.png"]["source"] == "tiny-photos/animals"
+  assert kept["usr/share/stamps/wild/animals/cat.png"]["source"] == "tiny-photos/animals"
   assert kept["usr/share/pics/lake.jpg"]["licence"] == "CC0-1.0"
   assert kept["usr/share/pics/lake.jpg"]["attribution"] == "Ann Lee (CC0)"
   assert kept["usr/share/pics/lake.jpg"]["version"] == "1:2.0-1"
@@ -153,6 +154,9 @@ def test_gather_checks_logs_and_copies_each_file(packages):
   assert reasons["usr/share/pics/broken.jpg"].startswith("does not decode")
   assert reasons["usr/share/pics/missing.jpg"] == "not in the package"
   assert reasons["usr/share/stamps/shapes/square.png"].startswith("a drawing")
+  assert reasons["usr/share/stamps/animals/cat.png"] == (
+    "its name is taken by tiny-photos:usr/share/stamps/wild/animals/cat.png"
+  )
   assert any("rejected tiny-photos:usr/share/pics/small.jpg" in line for line in lines)
   on_disk = json.loads((tmp_path / "out/collection.json").read_text())
   assert on_disk["files"] == collection["files"]

@@ -273,9 +273,38 @@ def candidates(spec: dict, package: Package):
         yield path, str(pathlib.PurePosixPath(path).parent.name), "cutout"
 
 
+def file_entry(package, path, source, role, digest, split, output) -> dict:
+  """collection.json's record of one kept file."""
+  key = f"{package.name}/{source}"
+  folder = output / "test" / f"{role}s" if split == "test" else output / split
+  target = folder / package.name / source / pathlib.PurePosixPath(path).name
+  return {
+    "file": str(target.relative_to(output)),
+    "package": package.name,
+    "version": package.version,
+    "licence": package.licence,
+    "path_in_package": path,
+    "sha256": digest,
+    "attribution": attribution(package, path),
+    "source": key,
+    "role": role,
+    "split": split,
+  }
+
+
 def gather_package(spec, package, output, test_fraction, seed, seen, log):
-  """Checks and writes one package's files; (entries, rejections)."""
-  entries, rejections, archives = [], [], {}
+  """Checks and writes one package's files; (entries, rejections).
+
+  Two files of one source with the same name would land on one path: the later
+  one (in the manifest's order, cut-outs sorted by path) is kept, as it was when
+  the shipped models' collection was written, and the earlier one is rejected.
+  """
+  kept, rejections, archives = {}, [], {}
+
+  def reject(path, problem):
+    rejections.append({"package": package.name, "path": path, "reason": problem})
+    log(f"rejected {package.name}:{path}: {problem}")
+
   for path, source, role in candidates(spec, package):
     data, problem = package_file(package, path, archives)
     if not problem:
@@ -284,37 +313,26 @@ def gather_package(spec, package, output, test_fraction, seed, seen, log):
     if not problem and digest in seen:
       problem = f"the same file as {seen[digest]}"
     if problem:
-      rejections.append({"package": package.name, "path": path, "reason": problem})
-      log(f"rejected {package.name}:{path}: {problem}")
+      reject(path, problem)
       continue
-    key = f"{package.name}/{source}"
-    split = "test" if seeded_fraction(key, seed) < test_fraction else "training"
-    if spec.get("training_only"):
-      split = "training_only"
-    folder = output / "test" / f"{role}s" if split == "test" else output / split
-    target = folder / package.name / source / pathlib.PurePosixPath(path).name
+    held_out = seeded_fraction(f"{package.name}/{source}", seed) < test_fraction
+    split = "training_only" if spec.get("training_only") else "test" if held_out else "training"
+    entry = file_entry(package, path, source, role, digest, split, output)
+    if entry["file"] in kept:
+      earlier = kept[entry["file"]][0]
+      del seen[earlier["sha256"]]
+      reject(earlier["path_in_package"], f"its name is taken by {package.name}:{path}")
+    kept[entry["file"]] = entry, data  # an earlier name keeps its place in the order
+    seen[digest] = f"{package.name}:{path}"
+  for entry, data in kept.values():
+    target = output / entry["file"]
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
-    seen[digest] = f"{package.name}:{path}"
-    entries.append(
-      {
-        "file": str(target.relative_to(output)),
-        "package": package.name,
-        "version": package.version,
-        "licence": package.licence,
-        "path_in_package": path,
-        "sha256": digest,
-        "attribution": attribution(package, path),
-        "source": key,
-        "role": role,
-        "split": split,
-      }
-    )
   log(
-    f"{package.name} {package.version} ({package.licence}): {len(entries)} kept, "
+    f"{package.name} {package.version} ({package.licence}): {len(kept)} kept, "
     f"{len(rejections)} rejected"
   )
-  return entries, rejections
+  return [entry for entry, _ in kept.values()], rejections
 
 
 def gather(manifest, output, packages_dir, download=True, test_fraction=0.12, seed=0, log=print):
