@@ -27,3 +27,16 @@ def test_auc_standard_error_matches_repeated_draws():
   assert abs(aucs.mean() - auc) < 0.002
   expected = generate_docs.auc_standard_error(auc, edited, untouched)
   assert abs(aucs.std() / expected - 1) < 0.05, (aucs.std(), expected)
+
+
+def test_a_model_card_lists_training_only_photos_only_where_its_config_trained_on_them():
+  collection = generate_docs.load(generate_docs.COLLECTION)
+  extra = {p["name"] for p in collection["packages"] if p.get("training_only")}
+  assert extra, "the collection has a training-only package"
+  config = {"dataset": {"options": {}}}
+  plain = generate_docs.trained_on(collection, config)
+  kept = {e["package"] for e in plain["files"]} | {p["name"] for p in plain["packages"]}
+  assert not extra & kept
+  assert len(plain["files"]) == sum(e["split"] != "training_only" for e in collection["files"])
+  config["dataset"]["options"]["training_only_dirs"] = ["~/ncl_photos/training_only"]
+  assert generate_docs.trained_on(collection, config) == collection

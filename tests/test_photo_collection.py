@@ -265,6 +265,7 @@ def test_photos_inside_an_archive_gather_into_training_only(tmp_path):
     "kind": "deb",
     "version": "1:2.0-1",
     "training_only": True,
+    "attributions": {f"{member}/strip.png": "Ann Lee (CC0-1.0)"},
     "photos": {
       f"{member}/strip.png": "strip",
       f"{member}/noise.png": "noise",
@@ -282,7 +283,44 @@ def test_photos_inside_an_archive_gather_into_training_only(tmp_path):
   (kept,) = collection["files"]
   assert kept["file"] == "training_only/tiny-photos/strip/strip.png"
   assert kept["split"] == "training_only"
+  assert kept["attribution"] == "Ann Lee (CC0-1.0)"  # the manifest's, where none is in the package
   written = (tmp_path / "out" / kept["file"]).read_bytes()
   assert written == (QT_RESOURCES / "res/animals/strip.png").read_bytes()
   reasons = [r["reason"] for r in collection["rejections"]]
   assert reasons == ["long side 16 px < 640", "not in the package"]
+
+
+GCOMPRIS_README = b"""Copyright: Ann Lee, 2018
+License: CC-BY-SA 4.0
+Files:
+key.svg
+egypt/egypt.svg
+
+Copyright: Bo Chen
+License: CC0-1.0
+Source: https://commons.wikimedia.org/wiki/File:Pyramid.jpg
+Files:
+egypt/pyramid.webp
+
+Copyright: Cy Dee
+Source: https://example.org/alpaca
+License: CC-BY-SA-4.0
+Comments: cropping, sharpening
+Files: alpaca.webp
+"""
+
+
+def test_an_archive_members_credit_comes_from_the_nearest_readme_naming_it():
+  """READMEs laid out as GCompris 3.1's resource folders have them."""
+  members = {"a/resource/README": GCOMPRIS_README}
+  credit = gather_photos.archive_attribution
+  assert credit(members, "a/resource/egypt/pyramid.webp") == (
+    "Bo Chen (CC0-1.0), https://commons.wikimedia.org/wiki/File:Pyramid.jpg"
+  )
+  assert (
+    credit(members, "a/resource/alpaca.webp") == "Cy Dee (CC-BY-SA-4.0), https://example.org/alpaca"
+  )
+  assert credit(members, "a/resource/egypt/egypt.svg") == "Ann Lee, 2018 (CC-BY-SA 4.0)"
+  assert credit(members, "a/resource/egypt/sphinx.webp") == ""
+  members["a/resource/egypt/README"] = b"Copyright: Di\nLicense: CC0-1.0\nFiles: pyramid.webp\n"
+  assert credit(members, "a/resource/egypt/pyramid.webp") == "Di (CC0-1.0)"

@@ -24,7 +24,10 @@ A source is the original picture: every file of a source lands in the same
 folder, so that holding out by folder never splits a picture. The held-out test
 share is chosen by a seeded hash of the source's name. Files are copied byte for
 byte: a photo keeps its camera's compression. A file inside a Qt resource
-archive (.rcc) is named `ARCHIVE::MEMBER` and read from it.
+archive (.rcc) is named `ARCHIVE::MEMBER` and read from it. Each file's author is
+recorded where its package names it per file (a wallpaper's metadata, a puzzle's
+.desktop file, a README beside the archive's member); a package's "attributions"
+give it where the package names the file wrongly.
 """
 
 import dataclasses
@@ -243,9 +246,47 @@ def cutout_problem(data: bytes) -> str:
   return ""
 
 
-def attribution(package: Package, path: str) -> str:
+def readme_credits(readme: str) -> dict:
+  """{file name below the README's folder: "Copyright (License), Source"} from a
+  GCompris resource README: stanzas of `Copyright:`, `License:`, `Source:` and
+  `Files:` (names on that line or on the lines below it), split by blank lines."""
+  credits = {}
+  for stanza in re.split(r"\n\s*\n", readme.strip()):
+    fields, names, key = {}, [], None
+    for line in stanza.splitlines():
+      field = re.match(r"^(\w+):\s*(.*)$", line)
+      if field:
+        key, value = field.group(1), field.group(2).strip()
+        fields[key] = value
+        names += value.split() if key == "Files" else []
+      elif key == "Files":
+        names += line.split()
+    text = f"{fields.get('Copyright', '')} ({fields.get('License', 'licence not stated')})"
+    text += f", {fields['Source']}" if fields.get("Source") else ""
+    credits.update(dict.fromkeys(names, text))
+  return credits
+
+
+def archive_attribution(members: dict, member: str) -> str:
+  """Who made a member of a Qt resource archive, from the nearest README above it
+  that names it ("" where none does)."""
+  path = pathlib.PurePosixPath(member)
+  for folder in path.parents:
+    readme = members.get(f"{folder}/README")
+    if readme:
+      credit = readme_credits(readme.decode(errors="replace")).get(str(path.relative_to(folder)))
+      if credit:
+        return credit
+  return ""
+
+
+def attribution(package: Package, path: str, archives: dict) -> str:
   """Who made a file, where its package says so per file: a Plasma wallpaper's
-  metadata.json, a Palapeli puzzle's .desktop file ("" elsewhere)."""
+  metadata.json, a Palapeli puzzle's .desktop file, the README beside a member of a
+  Qt resource archive (`archives`, as package_file read them); "" elsewhere."""
+  if QT_RESOURCE_MEMBER in path:
+    archive, member = path.split(QT_RESOURCE_MEMBER, 1)
+    return archive_attribution(archives.get(archive, {}), member)
   parts = pathlib.PurePosixPath(path).parts
   if "wallpapers" in parts:
     folder = "/".join(parts[: parts.index("wallpapers") + 2])
@@ -273,7 +314,7 @@ def candidates(spec: dict, package: Package):
         yield path, str(pathlib.PurePosixPath(path).parent.name), "cutout"
 
 
-def file_entry(package, path, source, role, digest, split, output) -> dict:
+def file_entry(package, path, source, role, digest, split, output, credit) -> dict:
   """collection.json's record of one kept file."""
   key = f"{package.name}/{source}"
   folder = output / "test" / f"{role}s" if split == "test" else output / split
@@ -285,7 +326,7 @@ def file_entry(package, path, source, role, digest, split, output) -> dict:
     "licence": package.licence,
     "path_in_package": path,
     "sha256": digest,
-    "attribution": attribution(package, path),
+    "attribution": credit,
     "source": key,
     "role": role,
     "split": split,
@@ -317,7 +358,9 @@ def gather_package(spec, package, output, test_fraction, seed, seen, log):
       continue
     held_out = seeded_fraction(f"{package.name}/{source}", seed) < test_fraction
     split = "training_only" if spec.get("training_only") else "test" if held_out else "training"
-    entry = file_entry(package, path, source, role, digest, split, output)
+    # The manifest's own credits are for files that their package misnames.
+    credit = spec.get("attributions", {}).get(path) or attribution(package, path, archives)
+    entry = file_entry(package, path, source, role, digest, split, output, credit)
     if entry["file"] in kept:
       earlier = kept[entry["file"]][0]
       del seen[earlier["sha256"]]

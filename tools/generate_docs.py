@@ -435,6 +435,7 @@ def model_files(name: str) -> dict:
   return {
     "card": f"docs/model-card-{name}.md",
     "info": str((pretrained.MODELS_DIR / name / pretrained.INFO_FILE).relative_to(ROOT)),
+    "config": str((pretrained.MODELS_DIR / name / pretrained.CONFIG_FILE).relative_to(ROOT)),
     "heldout": f"docs/results/{stem}_heldout.json",
     "predict_time": f"benchmarks/predict_{stem}.json",
   }
@@ -457,6 +458,18 @@ def figure_rows(figures: dict, names: dict) -> list:
       + [number(entry.get("called_edited"))]
     )
   return rows
+
+
+def trained_on(collection: dict, config: dict) -> dict:
+  """The collection's packages and files that a model with this config trained on:
+  the training-only packages only where its `dataset.options.training_only_dirs`
+  named them."""
+  if config["dataset"]["options"].get("training_only_dirs"):
+    return collection
+  packages = [p for p in collection["packages"] if not p.get("training_only")]
+  names = {p["name"] for p in packages}
+  files = [e for e in collection["files"] if e["package"] in names]
+  return {**collection, "packages": packages, "files": files}
 
 
 def collection_table(collection: dict) -> str:
@@ -492,7 +505,7 @@ def card_figures(name: str) -> str:
   """A model card's generated part: data, validation, held-out photos, speed."""
   files = model_files(name)
   info, held, timing = load(files["info"]), load(files["heldout"]), load(files["predict_time"])
-  collection = load(COLLECTION)
+  collection = trained_on(load(COLLECTION), load(files["config"]))
   header = ["images", "count", "pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
   validation = info["validation"]["figures"]
   heldout = held["figures"]
@@ -500,8 +513,9 @@ def card_figures(name: str) -> str:
   return "\n\n".join(
     [
       "### Photo collection",
-      f"From `{COLLECTION}` (written by `tools/gather_photos.py`; every file with its "
-      "SHA-256, every rejection with its reason):",
+      f"The packages of its photo collection, from `{COLLECTION}` (written by "
+      "`tools/gather_photos.py`; every file with its SHA-256, every rejection with its "
+      "reason):",
       collection_table(collection),
       "### Validation (chose the checkpoint and set the threshold)",
       f"{info['validation']['split']}, step {info['step']}, decision threshold "
