@@ -168,9 +168,20 @@ def object_removals(dataset):
   dataset.validation_synthesis = validation
 
 
+def resized_before_edit(dataset):
+  """The validation forgeries, each edited on the resized photo without the JPEG
+  save between the resize and the edit (the "camera" save), so that no JPEG grid
+  lines up with the edit, as when a photo is resized before it is edited; every
+  other draw is the validation's own. Changes `dataset` (a config's `dataset`) in
+  place."""
+  validation = copy.deepcopy(dataset.get("validation_synthesis") or dataset.synthesis)
+  validation.keep_camera_jpeg = False
+  dataset.validation_synthesis = validation
+
+
 # Other validation forgeries to measure a finished run on (tools/recipe_ab.py
 # --validation), beside the fixed ones every arm selects its checkpoint on.
-VALIDATIONS = {"object_removals": object_removals}
+VALIDATIONS = {"object_removals": object_removals, "resized_before_edit": resized_before_edit}
 
 
 def get_config(arg="baseline"):

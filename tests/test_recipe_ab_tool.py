@@ -1,13 +1,18 @@
 """tools/recipe_ab.py's average of unlike networks: each image's maps averaged and
-the average scored as the first model's config scores a map (against NumPy)."""
+the average scored as the first model's config scores a map (against NumPy); the
+validation of edits made after a resize (configs/recipe_ab.py VALIDATIONS)."""
 
 import types
 
 import ml_collections
 import numpy as np
 import pytest
+from PIL import Image
 
+from configs import recipe_ab as recipe_arms
+from ncl_jax import data
 from ncl_jax.serving.predictor import Prediction
+from ncl_jax.synthesis import SynthesisConfig, edits, recipe
 from tools import recipe_ab
 
 
@@ -34,3 +39,37 @@ def test_the_average_of_unlike_networks_is_scored_by_the_first_config():
 def test_a_network_with_an_image_head_is_refused_by_name():
   with pytest.raises(ValueError, match="pooled"):
     recipe_ab.AveragedPredictors([stand_in(np.zeros((2, 2))), stand_in(np.ones((2, 2)), "pooled")])
+
+
+def test_without_the_camera_jpeg_the_crop_is_what_the_save_would_have_compressed():
+  photo = np.random.default_rng(1).integers(0, 256, (150, 200, 3), np.uint8)
+  knobs = SynthesisConfig(camera_long_side=(64, 96), camera_jpeg_probability=1.0)
+  saved = recipe.camera_image(np.random.default_rng(3), photo, knobs)
+  unsaved = recipe.camera_image(
+    np.random.default_rng(3), photo, SynthesisConfig(**{**vars(knobs), "keep_camera_jpeg": False})
+  )
+  assert unsaved.shape == saved.shape and not np.array_equal(unsaved, saved)
+  qualities = range(knobs.camera_quality[0], knobs.camera_quality[1] + 1)
+  assert any(np.array_equal(edits.jpeg_roundtrip(unsaved, q), saved) for q in qualities)
+
+
+def test_resized_before_edit_keeps_each_forgery_but_its_camera_jpeg(tmp_path):
+  rng = np.random.default_rng(0)
+  for name in ("a", "b"):
+    Image.fromarray(rng.integers(0, 256, (120, 160, 3), np.uint8)).save(tmp_path / f"{name}.jpg")
+  config = {
+    "name": "photo_forgeries",
+    "manual_dir": str(tmp_path),
+    "options": {"num_validation": 6, "validation_fraction": 0.5},
+    "synthesis": {"camera_long_side": (64, 96), "camera_jpeg_probability": 1.0},
+  }
+  dataset = ml_collections.ConfigDict(config)
+  recipe_arms.VALIDATIONS["resized_before_edit"](dataset)
+  assert dataset.synthesis.to_dict() == config["synthesis"]  # training's recipe unchanged
+  plain, variant = data.get_builder(config), data.get_builder(dataset)
+  for index in range(6):
+    before, after = (b.as_data_source("validation")[index] for b in (plain, variant))
+    assert after["manipulation_type"] == before["manipulation_type"]
+    np.testing.assert_array_equal(after["mask"], before["mask"])
+    assert after["image"] != before["image"]
+  assert plain.as_data_source("train")[0]["image"] == variant.as_data_source("train")[0]["image"]

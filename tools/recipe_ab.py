@@ -13,7 +13,8 @@ edited. The arms of configs/recipe_ab.py validate on the same forgeries
 generated from them (tools/generate_docs.py). `--validation=NAME` measures on
 other forgeries of the same held-out photos (configs/recipe_ab.py VALIDATIONS).
 `--pretrained=NAME` averages a shipped model's map with the runs': an ensemble of
-networks that need not share an architecture, measured here only.
+networks that need not share an architecture, measured here only; without
+`--workdir`, the shipped model alone (several: their average) is measured.
 `--average_steps=1500,1750,2000` measures each run's weights averaged over those
 checkpoints, as `ncl_jax.release --average_steps` would release them.
 """
@@ -26,6 +27,7 @@ from absl import app, flags
 
 from configs import recipe_ab as recipe_arms
 from ncl_jax import provenance, release
+from ncl_jax.serving import pretrained as pretrained_lib
 from ncl_jax.serving.predictor import Prediction, Predictor
 from ncl_jax.serving.scoring import image_scorer
 
@@ -35,11 +37,11 @@ FLAGS = flags.FLAGS
 def define_flags():
   """Flags, defined only when run as a program."""
   flags.DEFINE_string("arm", None, "The arm's name (configs/recipe_ab.py), for the table.")
-  flags.DEFINE_list("workdir", None, "The arm's training workdir; several: their ensemble.")
+  flags.DEFINE_list("workdir", [], "The arm's training workdir; several: their ensemble.")
   flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
   release.define_average_steps_flag()
   flags.DEFINE_list("seed", ["0"], "The training seed of the run (of each), for the table.")
-  flags.DEFINE_list("trained_at", None, "The commit of the code that trained the run (each).")
+  flags.DEFINE_list("trained_at", [], "The commit of the code that trained the run (each).")
   flags.DEFINE_list(
     "pretrained", [], "Shipped models whose maps are averaged with the runs' (unlike networks)."
   )
@@ -54,7 +56,7 @@ def define_flags():
     "Other forgeries of the held-out photos (configs/recipe_ab.py VALIDATIONS; "
     "default: the run's own validation).",
   )
-  flags.mark_flags_as_required(["arm", "workdir", "output", "trained_at"])
+  flags.mark_flags_as_required(["arm", "output"])
 
 
 class AveragedPredictors:
@@ -85,10 +87,15 @@ def arm_figures(
   `average_steps`: each run's weights averaged over those checkpoints), its step, the
   threshold and the validation split's description; on the forgeries of
   VALIDATIONS[`validation`] where given."""
-  predictor, steps = release.restored_predictor(workdirs, step, image_score_quantile, average_steps)
-  if pretrained:
-    shipped = [Predictor.from_pretrained(name) for name in pretrained]
-    predictor = AveragedPredictors([predictor, *shipped])
+  if workdirs:
+    predictor, steps = release.restored_predictor(
+      workdirs, step, image_score_quantile, average_steps
+    )
+    predictors = [predictor] + [Predictor.from_pretrained(name) for name in pretrained]
+  else:
+    predictors = [Predictor.from_pretrained(name) for name in pretrained]
+    steps = [pretrained_lib.read_info(name)["step"] for name in pretrained]
+  predictor = predictors[0] if len(predictors) == 1 else AveragedPredictors(predictors)
   if validation:
     recipe_arms.VALIDATIONS[validation](predictor.config.dataset)
   split, threshold, figures = release.measure_validation(predictor, 0.05)
@@ -103,17 +110,31 @@ def arm_figures(
   }
 
 
+def check_flags():
+  """Runs or shipped models to measure, each run with the commit that trained it."""
+  if not FLAGS.workdir and not FLAGS.pretrained:
+    raise app.UsageError("give --workdir (a training run), --pretrained (a shipped model), or both")
+  if FLAGS.workdir and not FLAGS.trained_at:
+    raise app.UsageError("--trained_at: the commit of the code that trained each --workdir")
+  if not FLAGS.workdir and (FLAGS.step or FLAGS.average_steps or FLAGS.image_score_quantile):
+    raise app.UsageError(
+      "--step, --average_steps and --image_score_quantile choose a run's checkpoint or score; "
+      "a shipped model has its own"
+    )
+
+
 def main(argv):
   """Measures the arm and writes its JSON."""
   del argv
-  record = {
-    "arm": FLAGS.arm,
-    "seed": release.one_or_each([int(seed) for seed in FLAGS.seed]),
-    "workdir": release.one_or_each(FLAGS.workdir),
-    "trained_at": release.one_or_each(FLAGS.trained_at),
-  }
+  check_flags()
+  record = {"arm": FLAGS.arm}
+  if FLAGS.workdir:
+    record["seed"] = release.one_or_each([int(seed) for seed in FLAGS.seed])
+    record["workdir"] = release.one_or_each(FLAGS.workdir)
+    record["trained_at"] = release.one_or_each(FLAGS.trained_at)
   if FLAGS.pretrained:
     record["pretrained"] = FLAGS.pretrained
+    record["pretrained_sha256"] = [pretrained_lib.read_info(n)["sha256"] for n in FLAGS.pretrained]
   record.update(
     arm_figures(
       FLAGS.workdir,

@@ -31,6 +31,9 @@ class SynthesisConfig:
   camera_long_side: tuple[int, int] = (384, 2048)  # pixels, drawn log-uniformly
   camera_jpeg_probability: float = 0.9
   camera_quality: tuple[int, int] = (70, 98)
+  # False: the camera's JPEG save is drawn as always but not made, so every other
+  # draw, and so the forgery, stays that of True (a validation variant without it).
+  keep_camera_jpeg: bool = True
   authentic_fraction: float = 0.25
   splicing_weight: float = 0.4
   copy_move_weight: float = 0.3
@@ -115,7 +118,9 @@ def camera_image(rng, photo_rgb, knobs: SynthesisConfig) -> np.ndarray:
       interpolation=cv2.INTER_AREA,
     )
   if rng.random() < knobs.camera_jpeg_probability:
-    crop = edits.jpeg_roundtrip(crop, int(rng.integers(*knobs.camera_quality, endpoint=True)))
+    quality = int(rng.integers(*knobs.camera_quality, endpoint=True))
+    if knobs.keep_camera_jpeg:
+      crop = edits.jpeg_roundtrip(crop, quality)
   return crop
 
 
