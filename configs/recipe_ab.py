@@ -179,9 +179,27 @@ def resized_before_edit(dataset):
   dataset.validation_synthesis = validation
 
 
+def final_jpeg(quality: int):
+  """The validation forgeries, each file saved after the edit as a JPEG at `quality`
+  (none as a PNG), as when a photo is shared again; every earlier draw is the
+  validation's own. Returns the change of a config's `dataset`, made in place."""
+
+  def change(dataset):
+    validation = copy.deepcopy(dataset.get("validation_synthesis") or dataset.synthesis)
+    validation.final_png_probability = 0.0
+    validation.final_quality = (quality, quality)
+    dataset.validation_synthesis = validation
+
+  return change
+
+
 # Other validation forgeries to measure a finished run on (tools/recipe_ab.py
 # --validation), beside the fixed ones every arm selects its checkpoint on.
-VALIDATIONS = {"object_removals": object_removals, "resized_before_edit": resized_before_edit}
+VALIDATIONS = {
+  "object_removals": object_removals,
+  "resized_before_edit": resized_before_edit,
+  **{f"final_jpeg_{quality}": final_jpeg(quality) for quality in (90, 70, 50)},
+}
 
 
 def get_config(arg="baseline"):

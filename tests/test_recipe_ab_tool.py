@@ -2,8 +2,10 @@
 the average scored as the first model's config scores a map (against NumPy); the
 validation of edits made after a resize (configs/recipe_ab.py VALIDATIONS)."""
 
+import io
 import types
 
+import cv2
 import ml_collections
 import numpy as np
 import pytest
@@ -53,10 +55,12 @@ def test_without_the_camera_jpeg_the_crop_is_what_the_save_would_have_compressed
   assert any(np.array_equal(edits.jpeg_roundtrip(unsaved, q), saved) for q in qualities)
 
 
-def test_resized_before_edit_keeps_each_forgery_but_its_camera_jpeg(tmp_path):
+def validation_pair(tmp_path, name):
+  """(builders of the validation forgeries of two random photos, and of the same with
+  VALIDATIONS[`name`]); the training recipe is checked unchanged."""
   rng = np.random.default_rng(0)
-  for name in ("a", "b"):
-    Image.fromarray(rng.integers(0, 256, (120, 160, 3), np.uint8)).save(tmp_path / f"{name}.jpg")
+  for photo in ("a", "b"):
+    Image.fromarray(rng.integers(0, 256, (120, 160, 3), np.uint8)).save(tmp_path / f"{photo}.jpg")
   config = {
     "name": "photo_forgeries",
     "manual_dir": str(tmp_path),
@@ -64,12 +68,28 @@ def test_resized_before_edit_keeps_each_forgery_but_its_camera_jpeg(tmp_path):
     "synthesis": {"camera_long_side": (64, 96), "camera_jpeg_probability": 1.0},
   }
   dataset = ml_collections.ConfigDict(config)
-  recipe_arms.VALIDATIONS["resized_before_edit"](dataset)
-  assert dataset.synthesis.to_dict() == config["synthesis"]  # training's recipe unchanged
+  recipe_arms.VALIDATIONS[name](dataset)
+  assert dataset.synthesis.to_dict() == config["synthesis"]
   plain, variant = data.get_builder(config), data.get_builder(dataset)
-  for index in range(6):
-    before, after = (b.as_data_source("validation")[index] for b in (plain, variant))
+  assert plain.as_data_source("train")[0]["image"] == variant.as_data_source("train")[0]["image"]
+  return plain.as_data_source("validation"), variant.as_data_source("validation")
+
+
+def test_resized_before_edit_keeps_each_forgery_but_its_camera_jpeg(tmp_path):
+  plain, variant = validation_pair(tmp_path, "resized_before_edit")
+  for before, after in zip(plain, variant):
     assert after["manipulation_type"] == before["manipulation_type"]
     np.testing.assert_array_equal(after["mask"], before["mask"])
     assert after["image"] != before["image"]
-  assert plain.as_data_source("train")[0]["image"] == variant.as_data_source("train")[0]["image"]
+
+
+def test_final_jpeg_saves_every_validation_file_at_its_quality(tmp_path):
+  plain, variant = validation_pair(tmp_path, "final_jpeg_70")
+  blank = np.zeros((16, 16, 3), np.uint8)
+  at_70 = recipe.encode(blank, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 70])
+  with Image.open(io.BytesIO(at_70)) as reference:
+    tables = reference.quantization
+  for before, after in zip(plain, variant):
+    assert after["manipulation_type"] == before["manipulation_type"]
+    with Image.open(io.BytesIO(after["image"])) as image:
+      assert image.format == "JPEG" and image.quantization == tables
