@@ -608,6 +608,7 @@ def recipe_tables() -> str:
       *seeded_screen(),
       *full_length_screen(),
       *object_removal_table(),
+      *validation_variants_table(),
       *fitted_head_table(),
       *quantile_table(),
       *window_score_table(),
@@ -793,6 +794,59 @@ def object_removal_table() -> list:
     'validation set ("At the shipped length").',
     table(header, rows),
     run_sources(runs),
+  ]
+
+
+VALIDATION_VARIANTS = "docs/results/validation_variants"
+# The forgeries a shipped model is measured on (tools/recipe_ab.py --validation),
+# in the table's order: each JSON is <model>_<variant>.json ("": <model>.json).
+VARIANT_LABELS = {
+  "": "the validation forgeries",
+  "resized_before_edit": "the same, no JPEG save before the edit",
+  "final_jpeg_90": "the same, saved after the edit as JPEG 90",
+  "final_jpeg_70": "the same, saved after the edit as JPEG 70",
+  "final_jpeg_50": "the same, saved after the edit as JPEG 50",
+}
+
+
+def validation_variants_table() -> list:
+  """The heading, table and sources of the shipped models measured on variants of
+  their validation forgeries: all edited images, and pixel F1 per kind."""
+  stems = [path.stem for path in ROOT.glob(f"{VALIDATION_VARIANTS}/*.json")]
+  variants = [f"_{variant}" for variant in VARIANT_LABELS if variant]
+  models = sorted(stem for stem in stems if not stem.endswith(tuple(variants)))
+  if not models:
+    return []
+  header = ["model", "forgeries", "pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
+  header += [f"{label} pixel F1" for label in KIND_LABELS.values()]
+  rows, records = [], []
+  for model in models:
+    for variant, label in VARIANT_LABELS.items():
+      record = load(f"{VALIDATION_VARIANTS}/{model}{'_' + variant if variant else ''}.json")
+      records.append(record)
+      figures = record["figures"]
+      rows.append(
+        [record["arm"], label]
+        + [number(figures["all edited"][key]) for key in (*FIGURE_KEYS, "called_edited")]
+        + [number(figures[kind]["pixel_f1"]) for kind in KIND_LABELS]
+      )
+  sources = [
+    f"- {record['arm']}: `{record['command']}` "
+    f"at commit {record['commit'][:10]} ({record['machine']['cpu']}, "
+    f"{record['machine']['cores']} cores)"
+    for record in records
+  ]
+  return [
+    "### The shipped models on variants of their validation forgeries",
+    f"All edited images ({records[0]['figures']['all edited']['num_images']}) against the "
+    f"{records[0]['figures']['authentic']['num_images']} untouched ones of each set, then "
+    "pixel F1 per kind; called edited: at the threshold that calls 5% of that set's "
+    "untouched images edited; the image score the map's "
+    f"{records[0]['image_score_quantile']} quantile. Each variant keeps every other draw of "
+    "the validation forgeries (`tools/recipe_ab.py --validation`, configs/recipe_ab.py "
+    "VALIDATIONS).",
+    table(header, rows),
+    "\n".join(sources),
   ]
 
 
