@@ -193,12 +193,24 @@ def final_jpeg(quality: int):
   return change
 
 
+def final_half_size(dataset):
+  """The validation forgeries, each downscaled to half its size after the edit (the
+  synthesis's rescale, always and by 0.5), then saved as the validation's files are
+  (a JPEG or a PNG, drawn as there); every draw before the rescale is the
+  validation's own. Changes `dataset` (a config's `dataset`) in place."""
+  validation = copy.deepcopy(dataset.get("validation_synthesis") or dataset.synthesis)
+  validation.rescale_probability = 1.0
+  validation.rescale_range = (0.5, 0.5)
+  dataset.validation_synthesis = validation
+
+
 # Other validation forgeries to measure a finished run on (tools/recipe_ab.py
 # --validation), beside the fixed ones every arm selects its checkpoint on.
 VALIDATIONS = {
   "object_removals": object_removals,
   "resized_before_edit": resized_before_edit,
   **{f"final_jpeg_{quality}": final_jpeg(quality) for quality in (90, 70, 50)},
+  "final_half_size": final_half_size,
 }
 
 

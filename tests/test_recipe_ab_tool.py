@@ -55,9 +55,9 @@ def test_without_the_camera_jpeg_the_crop_is_what_the_save_would_have_compressed
   assert any(np.array_equal(edits.jpeg_roundtrip(unsaved, q), saved) for q in qualities)
 
 
-def validation_pair(tmp_path, name):
-  """(builders of the validation forgeries of two random photos, and of the same with
-  VALIDATIONS[`name`]); the training recipe is checked unchanged."""
+def validation_pair(tmp_path, name, **knobs):
+  """(the validation forgeries of two random photos, synthesized with `knobs`, and
+  the same with VALIDATIONS[`name`]); the training recipe is checked unchanged."""
   rng = np.random.default_rng(0)
   for photo in ("a", "b"):
     Image.fromarray(rng.integers(0, 256, (120, 160, 3), np.uint8)).save(tmp_path / f"{photo}.jpg")
@@ -65,7 +65,7 @@ def validation_pair(tmp_path, name):
     "name": "photo_forgeries",
     "manual_dir": str(tmp_path),
     "options": {"num_validation": 6, "validation_fraction": 0.5},
-    "synthesis": {"camera_long_side": (64, 96), "camera_jpeg_probability": 1.0},
+    "synthesis": {"camera_long_side": (64, 96), "camera_jpeg_probability": 1.0, **knobs},
   }
   dataset = ml_collections.ConfigDict(config)
   recipe_arms.VALIDATIONS[name](dataset)
@@ -93,3 +93,17 @@ def test_final_jpeg_saves_every_validation_file_at_its_quality(tmp_path):
     assert after["manipulation_type"] == before["manipulation_type"]
     with Image.open(io.BytesIO(after["image"])) as image:
       assert image.format == "JPEG" and image.quantization == tables
+
+
+def test_final_half_size_halves_every_validation_file(tmp_path):
+  # PNG files, not rescaled: a plain file is its camera image, whole.
+  plain, variant = validation_pair(
+    tmp_path, "final_half_size", rescale_probability=0.0, final_png_probability=1.0
+  )
+  for before, after in zip(plain, variant):
+    assert after["manipulation_type"] == before["manipulation_type"]
+    height, width = np.asarray(before["mask"]).squeeze().shape
+    halved = (round(height * 0.5), round(width * 0.5))
+    assert np.asarray(after["mask"]).squeeze().shape == halved
+    with Image.open(io.BytesIO(after["image"])) as image:
+      assert (image.height, image.width) == halved
