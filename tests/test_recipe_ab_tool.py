@@ -1,6 +1,7 @@
 """tools/recipe_ab.py's average of unlike networks: each image's maps averaged and
 the average scored as the first model's config scores a map (against NumPy); the
-validation of edits made after a resize (configs/recipe_ab.py VALIDATIONS)."""
+variants of the validation forgeries it measures on (configs/recipe_ab.py
+VALIDATIONS): each changes its one step and leaves the training forgeries."""
 
 import io
 import types

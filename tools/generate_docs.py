@@ -806,6 +806,7 @@ VARIANT_LABELS = {
   "final_jpeg_90": "the same, saved after the edit as JPEG 90",
   "final_jpeg_70": "the same, saved after the edit as JPEG 70",
   "final_jpeg_50": "the same, saved after the edit as JPEG 50",
+  "final_half_size": "the same, downscaled to half after the edit",
 }
 
 
@@ -842,9 +843,9 @@ def validation_variants_table() -> list:
     f"{records[0]['figures']['authentic']['num_images']} untouched ones of each set, then "
     "pixel F1 per kind; called edited: at the threshold that calls 5% of that set's "
     "untouched images edited; the image score the map's "
-    f"{records[0]['image_score_quantile']} quantile. Each variant keeps every other draw of "
-    "the validation forgeries (`tools/recipe_ab.py --validation`, configs/recipe_ab.py "
-    "VALIDATIONS).",
+    f"{records[0]['image_score_quantile']} quantile. Each variant changes one step of the "
+    "validation forgeries' life and keeps every draw before it (`tools/recipe_ab.py "
+    "--validation`, configs/recipe_ab.py VALIDATIONS).",
     table(header, rows),
     "\n".join(sources),
   ]
