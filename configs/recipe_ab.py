@@ -155,57 +155,58 @@ ARMS = {
 }
 
 
+def vary_validation(dataset, **knobs):
+  """Sets `dataset.validation_synthesis` (a config's `dataset`, in place) to the
+  validation forgeries' recipe (the training one where none is pinned) with `knobs`
+  changed."""
+  validation = copy.deepcopy(dataset.get("validation_synthesis") or dataset.synthesis)
+  validation.update(knobs)
+  dataset.validation_synthesis = validation
+
+
 def object_removals(dataset):
   """Validation forgeries that are all removals of objects (as real removals take
   objects away) or untouched, at the usual share: each removal a cut-out's
   silhouette (dilated, up to a quarter of the image, over texture) filled by
-  inpainting, a smooth fill reaching the region's inside, or a cloned patch.
-  Changes `dataset` (a config's `dataset`) in place."""
-  validation = copy.deepcopy(dataset.get("validation_synthesis") or dataset.synthesis)
-  validation.splicing_weight, validation.copy_move_weight, validation.removal_weight = 0, 0, 1
-  validation.removal_silhouette_probability = 1.0
-  validation.smooth_fill_levels = 8
-  dataset.validation_synthesis = validation
+  inpainting, a smooth fill reaching the region's inside, or a cloned patch."""
+  vary_validation(
+    dataset,
+    splicing_weight=0,
+    copy_move_weight=0,
+    removal_weight=1,
+    removal_silhouette_probability=1.0,
+    smooth_fill_levels=8,
+  )
 
 
 def resized_before_edit(dataset):
   """The validation forgeries, each edited on the resized photo without the JPEG
   save between the resize and the edit (the "camera" save), so that no JPEG grid
   lines up with the edit, as when a photo is resized before it is edited; every
-  other draw is the validation's own. Changes `dataset` (a config's `dataset`) in
-  place."""
-  validation = copy.deepcopy(dataset.get("validation_synthesis") or dataset.synthesis)
-  validation.keep_camera_jpeg = False
-  dataset.validation_synthesis = validation
+  other draw is the validation's own."""
+  vary_validation(dataset, keep_camera_jpeg=False)
 
 
 def final_jpeg(quality: int):
-  """The validation forgeries, each file saved after the edit as a JPEG at `quality`
-  (none as a PNG), as when a photo is shared again; every earlier draw is the
-  validation's own. Returns the change of a config's `dataset`, made in place."""
-
-  def change(dataset):
-    validation = copy.deepcopy(dataset.get("validation_synthesis") or dataset.synthesis)
-    validation.final_png_probability = 0.0
-    validation.final_quality = (quality, quality)
-    dataset.validation_synthesis = validation
-
-  return change
+  """The change of a config's `dataset` to validation forgeries whose files are
+  each saved after the edit as a JPEG at `quality` (none as a PNG), as when a photo
+  is shared again; every earlier draw is the validation's own."""
+  return lambda dataset: vary_validation(
+    dataset, final_png_probability=0.0, final_quality=(quality, quality)
+  )
 
 
 def final_half_size(dataset):
   """The validation forgeries, each downscaled to half its size after the edit (the
   synthesis's rescale, always and by 0.5), then saved as the validation's files are
   (a JPEG or a PNG, drawn as there); every draw before the rescale is the
-  validation's own. Changes `dataset` (a config's `dataset`) in place."""
-  validation = copy.deepcopy(dataset.get("validation_synthesis") or dataset.synthesis)
-  validation.rescale_probability = 1.0
-  validation.rescale_range = (0.5, 0.5)
-  dataset.validation_synthesis = validation
+  validation's own."""
+  vary_validation(dataset, rescale_probability=1.0, rescale_range=(0.5, 0.5))
 
 
 # Other validation forgeries to measure a finished run on (tools/recipe_ab.py
-# --validation), beside the fixed ones every arm selects its checkpoint on.
+# --validation), beside the fixed ones every arm selects its checkpoint on; each
+# changes a config's `dataset` in place.
 VALIDATIONS = {
   "object_removals": object_removals,
   "resized_before_edit": resized_before_edit,
