@@ -1,7 +1,8 @@
 """tools/recipe_ab.py's average of unlike networks: each image's maps averaged and
 the average scored as the first model's config scores a map (against NumPy); the
 variants of the validation forgeries it measures on (configs/recipe_ab.py
-VALIDATIONS): each changes its one step and leaves the training forgeries."""
+VALIDATIONS): each changes its one step and leaves the training forgeries;
+tools/prediction_scales.py's combinations of sizes (against NumPy)."""
 
 import io
 import types
@@ -14,9 +15,9 @@ from PIL import Image
 
 from configs import recipe_ab as recipe_arms
 from ncl_jax import data
-from ncl_jax.serving.predictor import Prediction
+from ncl_jax.serving.predictor import Prediction, Predictor
 from ncl_jax.synthesis import SynthesisConfig, edits, recipe
-from tools import recipe_ab
+from tools import prediction_scales, recipe_ab
 
 
 def stand_in(probabilities, image_head="none"):
@@ -108,3 +109,42 @@ def test_final_half_size_halves_every_validation_file(tmp_path):
     assert np.asarray(after["mask"]).squeeze().shape == halved
     with Image.open(io.BytesIO(after["image"])) as image:
       assert (image.height, image.width) == halved
+
+
+def pairwise_auc(scores, labels) -> float:
+  """AUC as the share of (edited, untouched) pairs ranked right, ties half."""
+  positive, negative = scores[labels][:, None], scores[~labels][None]
+  wins = (positive > negative).sum() + 0.5 * (positive == negative).sum()
+  return wins / (positive.size * negative.size)
+
+
+def test_sizes_combined_average_their_maps_before_the_figures():
+  assert prediction_scales.combinations([1, 2, 3]) == [
+    (1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3)
+  ]  # fmt: skip
+  rng = np.random.default_rng(5)
+  kinds = ["splicing", "removal", "splicing", "authentic", "authentic"]
+  maps = [{s: rng.uniform(size=(6, 5)).astype(np.float16) for s in (384, 512)} for _ in kinds]
+  masks = [(rng.uniform(size=(6, 5)) > 0.5) * (k != "authentic") for k in kinds]
+  result = prediction_scales.combination_figures(
+    list(zip(kinds, maps, masks)), (384, 512), lambda p: float(p.max())
+  )
+  means = [(m[384].astype(np.float32) + m[512]) / 2 for m in maps]
+  edited = np.array([k != "authentic" for k in kinds])
+  f1 = [2 * (m > 0.5)[t].sum() / ((m > 0.5).sum() + t.sum()) for m, t in zip(means, masks)]
+  scores = np.array([m.max() for m in means])
+  figures = result["figures"]["all edited"]
+  assert result["sizes"] == [384, 512]
+  assert figures["pixel_f1"] == pytest.approx(np.mean(np.array(f1)[edited]), rel=1e-5)
+  assert figures["image_auc"] == pytest.approx(pairwise_auc(scores, edited))
+  threshold = result["threshold_at_5_percent_false_alarms"]
+  assert figures["called_edited"] == np.mean(scores[edited] > threshold)
+  assert result["figures"]["authentic"]["called_edited"] <= 0.05
+
+
+def test_each_size_predicts_with_the_shipped_network_and_leaves_it_as_it_was():
+  shipped = Predictor.from_pretrained("photos-v2")
+  sized = prediction_scales.sized_predictors(shipped, [384, 640])
+  assert [sized[s].image_size for s in (384, 640)] == [384, 640]
+  assert shipped.image_size == shipped.config.image_size == 512
+  assert all(p.variables is shipped.variables and p.views == shipped.views for p in sized.values())
