@@ -609,6 +609,7 @@ def recipe_tables() -> str:
       *full_length_screen(),
       *object_removal_table(),
       *validation_variants_table(),
+      *prediction_sizes_table(),
       *fitted_head_table(),
       *quantile_table(),
       *window_score_table(),
@@ -846,6 +847,46 @@ def validation_variants_table() -> list:
     f"{records[0]['image_score_quantile']} quantile. Each variant changes one step of the "
     "validation forgeries' life and keeps every draw before it (`tools/recipe_ab.py "
     "--validation`, configs/recipe_ab.py VALIDATIONS).",
+    table(header, rows),
+    "\n".join(sources),
+  ]
+
+
+PREDICTION_SIZES = "docs/results/prediction_scales"
+
+
+def prediction_sizes_table() -> list:
+  """The heading, table and sources of shipped models' validation predicted at
+  several sizes (tools/prediction_scales.py): each combination of sizes averaged,
+  all edited images, and pixel F1 per kind."""
+  records = [
+    load(str(path.relative_to(ROOT))) for path in sorted(ROOT.glob(f"{PREDICTION_SIZES}/*.json"))
+  ]
+  if not records:
+    return []
+  header = ["model", "sizes px", "pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
+  header += [f"{label} pixel F1" for label in KIND_LABELS.values()]
+  rows = [
+    [record["pretrained"], " + ".join(str(size) for size in entry["sizes"])]
+    + [number(entry["figures"]["all edited"][key]) for key in (*FIGURE_KEYS, "called_edited")]
+    + [number(entry["figures"][kind]["pixel_f1"]) for kind in KIND_LABELS]
+    for record in records
+    for entry in record["combinations"]
+  ]
+  sources = [
+    f"- {record['pretrained']}: `{record['command']}` at commit {record['commit'][:10]} "
+    f"({record['machine']['cpu']}, {record['machine']['cores']} cores)"
+    for record in records
+  ]
+  first = records[0]["combinations"][0]["figures"]
+  return [
+    "### The shipped models predicting at several sizes",
+    f"All edited validation images ({first['all edited']['num_images']}) against the "
+    f"{first['authentic']['num_images']} untouched ones, then pixel F1 per kind; each file "
+    f"resized to every size of a row ({records[0]['views']} views each) and the maps "
+    "averaged at the file's size; the image score the map's "
+    f"{records[0]['image_score_quantile']} quantile; called edited: at the threshold that "
+    "calls 5% of the untouched images edited (`tools/prediction_scales.py`).",
     table(header, rows),
     "\n".join(sources),
   ]
