@@ -148,3 +148,30 @@ def test_each_size_predicts_with_the_shipped_network_and_leaves_it_as_it_was():
   assert [sized[s].image_size for s in (384, 640)] == [384, 640]
   assert shipped.image_size == shipped.config.image_size == 512
   assert all(p.variables is shipped.variables and p.views == shipped.views for p in sized.values())
+
+
+def test_figures_by_long_side_take_each_file_into_the_bin_of_its_long_side():
+  rng = np.random.default_rng(6)
+  shapes = [(6, 5), (5, 9), (12, 4), (7, 7), (3, 10), (9, 2)]
+  kinds = ["splicing", "removal", "copy_move", "authentic", "authentic", "authentic"]
+  results = []
+  for shape, kind in zip(shapes, kinds):
+    probabilities = rng.uniform(size=shape).astype(np.float32)
+    mask = (rng.uniform(size=shape) > 0.5) * (kind != "authentic")
+    results.append((kind, probabilities, mask, float(probabilities.max())))
+  bins = prediction_scales.figures_by_long_side(results, 0.9, [8])
+  assert [b["long_side"] for b in bins] == [[0, 8], [8, None]]
+  for bin_, rows in zip(bins, [[0, 3], [1, 2, 4, 5]]):
+    edited = [i for i in rows if kinds[i] != "authentic"]
+    f1 = [
+      2
+      * ((results[i][1] > 0.5) & results[i][2]).sum()
+      / ((results[i][1] > 0.5).sum() + results[i][2].sum())
+      for i in edited
+    ]
+    assert bin_["all edited"]["num_images"] == len(edited)
+    assert bin_["authentic"]["num_images"] == len(rows) - len(edited)
+    assert bin_["all edited"]["pixel_f1"] == pytest.approx(np.mean(f1))
+    scores = np.array([results[i][3] for i in rows])
+    labels = np.array([kinds[i] != "authentic" for i in rows])
+    assert bin_["all edited"]["image_auc"] == pytest.approx(pairwise_auc(scores, labels))

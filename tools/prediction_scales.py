@@ -9,7 +9,9 @@ writes them for one size.
 Each validation file is predicted once per size as `ncl_jax.predict` reads files
 (resized to that size instead of the training size, the model's views each), and
 each combination's map is the mean of its sizes' maps at the file's size; its image
-score is the map's `--image_score_quantile`. docs/recipe.md reads the JSON.
+score is the map's `--image_score_quantile`. Each combination's figures are also
+given for the files in bins of their long side (`--long_side_edges`), which selects
+nothing: it says which files each size reads best. docs/recipe.md reads the JSON.
 """
 
 import copy
@@ -35,6 +37,7 @@ def define_flags():
   flags.DEFINE_string("pretrained", None, "The shipped model.")
   flags.DEFINE_list("sizes", ["384", "512", "640"], "Sizes each file is resized to.")
   flags.DEFINE_float("image_score_quantile", 0.995, "The map quantile that scores an image.")
+  flags.DEFINE_list("long_side_edges", ["512", "768"], "Bins of the files' long side, in px.")
   flags.DEFINE_enum(
     "validation", "", ["", *recipe_arms.VALIDATIONS], "Other forgeries (configs/recipe_ab.py)."
   )
@@ -69,10 +72,28 @@ def predicted_sizes(predictors: dict, records):
       yield record["manipulation_type"], maps, np.asarray(record["mask"]).squeeze()
 
 
-def combination_figures(predicted: list, sizes: tuple, scorer, false_alarm_rate=0.05) -> dict:
+def figures_by_long_side(results, threshold: float, edges) -> list:
+  """release.validation_figures' "all edited" and "authentic" figures of the files
+  whose long side (of the map [H, W]) lies in each bin: below the first of `edges`,
+  between two, from the last on; image AUC against the bin's untouched files."""
+  bounds = [0, *edges, None]
+  bins = []
+  for low, high in zip(bounds[:-1], bounds[1:]):
+    inside = [
+      r for r in results if low <= max(r[1].shape) and (high is None or max(r[1].shape) < high)
+    ]
+    figures = release.validation_figures(inside, threshold)
+    bins.append({"long_side": [low, high], **{k: figures[k] for k in ("all edited", "authentic")}})
+  return bins
+
+
+def combination_figures(
+  predicted: list, sizes: tuple, scorer, false_alarm_rate=0.05, long_side_edges=()
+) -> dict:
   """release.validation_figures of the maps of `sizes` averaged, each scored by
   `scorer` (probabilities [H, W] -> score), at the threshold calling
-  `false_alarm_rate` of the untouched images edited; with that threshold."""
+  `false_alarm_rate` of the untouched images edited; with that threshold, and the
+  figures by the files' long side between `long_side_edges` (figures_by_long_side)."""
   results = []
   for kind, maps, mask in predicted:
     probabilities = np.mean([maps[s].astype(np.float32) for s in sizes], axis=0)
@@ -83,6 +104,7 @@ def combination_figures(predicted: list, sizes: tuple, scorer, false_alarm_rate=
     "sizes": list(sizes),
     "threshold_at_5_percent_false_alarms": threshold,
     "figures": release.validation_figures(results, threshold),
+    "by_long_side": figures_by_long_side(results, threshold, long_side_edges),
   }
 
 
@@ -90,6 +112,7 @@ def main(argv):
   """Predicts the validation at every size, measures every combination, writes the JSON."""
   del argv
   sizes = [int(size) for size in FLAGS.sizes]
+  edges = [int(edge) for edge in FLAGS.long_side_edges]
   shipped = Predictor.from_pretrained(FLAGS.pretrained)
   shipped.config.image_score_quantile = FLAGS.image_score_quantile
   if FLAGS.validation:
@@ -106,7 +129,10 @@ def main(argv):
     "image_score_quantile": FLAGS.image_score_quantile,
     "validation": split,
     "validation_recipe": FLAGS.validation or "the model's",
-    "combinations": [combination_figures(predicted, c, scorer) for c in combinations(sizes)],
+    "long_side_edges": edges,
+    "combinations": [
+      combination_figures(predicted, c, scorer, long_side_edges=edges) for c in combinations(sizes)
+    ],
     **provenance.provenance(),
   }
   output = pathlib.Path(FLAGS.output)
