@@ -609,7 +609,7 @@ def recipe_tables() -> str:
       *full_length_screen(),
       *object_removal_table(),
       *validation_variants_table(),
-      *prediction_sizes_table(),
+      *prediction_scales_table(),
       *fitted_head_table(),
       *quantile_table(),
       *window_score_table(),
@@ -852,15 +852,15 @@ def validation_variants_table() -> list:
   ]
 
 
-PREDICTION_SIZES = "docs/results/prediction_scales"
+PREDICTION_SCALES = "docs/results/prediction_scales"
 
 
-def prediction_sizes_table() -> list:
+def prediction_scales_table() -> list:
   """The heading, table and sources of shipped models' validation predicted at
   several sizes (tools/prediction_scales.py): each combination of sizes averaged,
   all edited images, and pixel F1 per kind."""
   records = [
-    load(str(path.relative_to(ROOT))) for path in sorted(ROOT.glob(f"{PREDICTION_SIZES}/*.json"))
+    load(str(path.relative_to(ROOT))) for path in sorted(ROOT.glob(f"{PREDICTION_SCALES}/*.json"))
   ]
   if not records:
     return []
@@ -889,6 +889,36 @@ def prediction_sizes_table() -> list:
     "calls 5% of the untouched images edited (`tools/prediction_scales.py`).",
     table(header, rows),
     "\n".join(sources),
+    *sizes_by_long_side(records),
+  ]
+
+
+def long_side_label(low, high) -> str:
+  """A bin of files' long sides, in px."""
+  return f"{low} and more" if high is None else f"{low}-{high - 1}"
+
+
+def sizes_by_long_side(records) -> list:
+  """The text and table of each single size and of all sizes together, by the
+  validation files' long side (tools/prediction_scales.py's by_long_side)."""
+  header = ["model", "sizes px", "file's long side px", "edited", "untouched"]
+  header += ["pixel F1 at 0.5", "pixel AUC", "image AUC"]
+  rows = []
+  for record in records:
+    entries = record["combinations"]
+    for entry in [e for e in entries if len(e["sizes"]) == 1] + [entries[-1]]:
+      for bin_ in entry["by_long_side"]:
+        edited = bin_["all edited"]
+        rows.append(
+          [record["pretrained"], " + ".join(str(size) for size in entry["sizes"])]
+          + [long_side_label(*bin_["long_side"]), edited["num_images"]]
+          + [bin_["authentic"]["num_images"]]
+          + [number(edited[key]) for key in FIGURE_KEYS]
+        )
+  return [
+    "The same predictions by the validation file's long side (each size alone, and all "
+    "together); image AUC against the untouched files of the same bin. It selects nothing.",
+    table(header, rows),
   ]
 
 
