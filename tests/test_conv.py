@@ -1,5 +1,6 @@
 """The CPU formulations of convolutions (and of the stem's max pooling) equal nn.Conv's
-(nn.max_pool's): outputs and gradients to 1e-5."""
+(nn.max_pool's): outputs and gradients to 1e-5; the CPU compiler options keep
+convolutions out of YNNPACK and change a gradient by less than that."""
 
 import flax.linen as nn
 import jax
@@ -9,6 +10,8 @@ import pytest
 
 from ncl_jax.models import conv as conv_lib
 from ncl_jax.models import pooling
+
+NHWC = ("NHWC", "HWIO", "NHWC")
 
 CASES = [
   # (input shape, features, kernel, stride, dilation, padding, expected CPU strategy)
@@ -101,3 +104,33 @@ def test_cpu_max_pool_gradient_equals_nn_max_pool(shape, ties):
     np.testing.assert_array_equal(pooling.max_pool(x, 3, 2, 1, impl), y)
   with pytest.raises(ValueError, match="conv_impl"):
     pooling.max_pool(x, 3, 2, 1, "fast")
+
+
+def compiled_weight_gradient(options):
+  """(compiled HLO text, value) of a 3x3 convolution's weight gradient over a
+  [2, 32, 32, 32] map, compiled with the XLA `options`."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 32, 32, 32)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 32, 32)), jnp.float32)
+
+  def loss(kernel, x):
+    y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=NHWC)
+    return (y**2).sum()
+
+  gradient = jax.jit(jax.grad(loss), compiler_options=options)
+  return gradient.lower(kernel, x).compile().as_text(), gradient(kernel, x)
+
+
+def test_auto_compiles_convolutions_outside_ynnpack_to_the_same_gradient(monkeypatch):
+  if not conv_lib._ynn_option_supported():
+    pytest.skip(f"this jaxlib's XLA:CPU has no {conv_lib.YNN_FUSION_OPTION}")
+  options = conv_lib.compiler_options("auto")
+  assert options == {conv_lib.YNN_FUSION_OPTION: conv_lib.YNN_MATRIX_PRODUCTS_ONLY}
+  assert conv_lib.compiler_options("xla") == {}
+  default_text, default_gradient = compiled_weight_gradient({})
+  text, gradient = compiled_weight_gradient(options)
+  assert "__ynn_fusion" in default_text and "__ynn_fusion" not in text
+  scale = float(jnp.abs(default_gradient).max())
+  np.testing.assert_allclose(gradient, default_gradient, rtol=0, atol=1e-5 * scale)
+  monkeypatch.setenv("XLA_FLAGS", f"--{conv_lib.YNN_FUSION_OPTION}=-individual_convolution")
+  assert conv_lib.compiler_options("auto") == {}  # the user's own setting stands

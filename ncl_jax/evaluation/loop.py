@@ -14,6 +14,7 @@ from tqdm import tqdm
 from ncl_jax import metrics
 from ncl_jax.evaluation.pictures import summary_picture
 from ncl_jax.input import imaging, input_pipeline
+from ncl_jax.models import conv
 from ncl_jax.serving import scoring
 from ncl_jax.serving.prediction import predict_probabilities
 from ncl_jax.training.devices import DeviceMesh
@@ -26,6 +27,7 @@ def compile_predict(model, device_mesh: DeviceMesh, views=1):
     functools.partial(predict_probabilities, model, views=views),
     in_shardings=(device_mesh.replicated, device_mesh.data_sharding),
     out_shardings=device_mesh.replicated,
+    compiler_options=conv.compiler_options(model.conv_impl),
   )
 
 

@@ -19,9 +19,16 @@ multiplies padding. So, on the CPU backend only:
 Other backends, and every other convolution, use `lax.conv_general_dilated`
 unchanged. Parameters, outputs and gradients are the same as nn.Conv's (tested
 to 1e-5); the backend is read when the function is traced.
+
+The model's compiled functions also take `compiler_options(conv_impl)`: on the CPU
+backend with "auto", XLA:CPU's own kernels run the convolutions left to XLA and
+YNNPACK keeps only the matrix products, as YNNPACK differentiates a convolution over a
+large map (the weight gradient is a convolution whose window is the whole map)
+several times slower than XLA's kernels on CPUs without AVX-512.
 """
 
 import functools
+import os
 from typing import NamedTuple
 
 import jax
@@ -263,3 +270,30 @@ def conv_general_dilated(
     precision,
     preferred_element_type,
   )
+
+
+YNN_FUSION_OPTION = "xla_cpu_experimental_ynn_fusion_type"
+YNN_MATRIX_PRODUCTS_ONLY = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+
+
+@functools.cache
+def _ynn_option_supported() -> bool:
+  """Whether this jaxlib's XLA:CPU takes the YNNPACK option (its name may change)."""
+  try:
+    options = {YNN_FUSION_OPTION: YNN_MATRIX_PRODUCTS_ONLY}
+    jax.jit(lambda x: x + 1, compiler_options=options)(jnp.zeros((), jnp.float32))
+  except jax.errors.JaxRuntimeError:
+    return False
+  return True
+
+
+def compiler_options(impl: str) -> dict:
+  """XLA options for compiling a model function with conv_impl `impl`: with "auto"
+  on the CPU backend, convolutions on XLA:CPU's own kernels and matrix products on
+  YNNPACK (the module's docstring); none elsewhere, where this jaxlib lacks the
+  option, or where XLA_FLAGS already sets it."""
+  if impl != "auto" or jax.default_backend() != "cpu":
+    return {}
+  if YNN_FUSION_OPTION in os.environ.get("XLA_FLAGS", ""):
+    return {}
+  return {YNN_FUSION_OPTION: YNN_MATRIX_PRODUCTS_ONLY} if _ynn_option_supported() else {}

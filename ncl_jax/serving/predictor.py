@@ -31,6 +31,7 @@ from PIL import Image, ImageOps
 
 from ncl_jax import models, paths
 from ncl_jax.input import imaging
+from ncl_jax.models import conv
 from ncl_jax.serving import export as export_lib
 from ncl_jax.serving import pretrained as pretrained_lib
 from ncl_jax.serving import restore as restore_lib
@@ -119,7 +120,9 @@ class Predictor:
     self.model = models.create_model(config.model, config.patch_size)
     self.image_scorer = image_scorer(config, variables)  # probabilities [H, W] -> score
     self.traces = 0  # how often the model function was compiled (tests assert on it)
-    self._forward = jax.jit(self._probabilities)
+    self._forward = jax.jit(
+      self._probabilities, compiler_options=conv.compiler_options(self.model.conv_impl)
+    )
 
   def _probabilities(self, variables, images_batch):
     self.traces += 1

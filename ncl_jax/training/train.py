@@ -27,6 +27,7 @@ from ncl_jax.evaluation import loop as evaluation
 from ncl_jax.evaluation import targets as targets_lib
 from ncl_jax.input import input_pipeline
 from ncl_jax.method import objective
+from ncl_jax.models import conv
 from ncl_jax.normalization import NORMALIZED_VALUES
 from ncl_jax.serving.restore import BEST_METRIC
 from ncl_jax.training import checkpointing, metric_writers, preemption
@@ -106,6 +107,7 @@ class Runtime:
       in_shardings=(replicated, data_sharding),
       out_shardings=(replicated, replicated),
       donate_argnums=(0,),
+      compiler_options=conv.compiler_options(config.model.conv_impl),
     )
     self.predict = evaluation.compile_predict(factory.model, self.mesh, config.prediction_views)
     self.create_state = factory.jitted_create(replicated)
