@@ -253,6 +253,43 @@ def cpu_section() -> str:
   )
 
 
+# The shipped size's train step: (JSON, where the convolutions ran).
+SHIPPED_SIZE_STEPS = (
+  ("benchmarks/cpu_recipe_ab_baseline_step.json", "YNNPACK"),
+  ("benchmarks/cpu_recipe_ab_baseline_step_amd_ynn_convolutions.json", "YNNPACK"),
+  ("benchmarks/cpu_recipe_ab_baseline_step_amd.json", "XLA:CPU's kernels"),
+)
+
+
+def shipped_size_step_section() -> str:
+  """The shipped network's train step on 2-core CPUs, with the convolutions in
+  YNNPACK (XLA:CPU's default) and on XLA:CPU's own kernels (models/conv.py)."""
+  rows, entries = [], {}
+  for relative, convolutions in SHIPPED_SIZE_STEPS:
+    e = load(relative)
+    entries[relative] = e
+    rows.append(
+      [f"`{relative}`", e["machine"]["cpu"], convolutions, e["commit"][:10]]
+      + [number(e["step_seconds_median"], 2), number(e["eval_images_per_second"], 2)]
+    )
+  header = ["JSON", "CPU", "convolutions", "commit", "train step s", "eval img/s"]
+  return "\n\n".join(
+    [
+      "## The shipped network's train step",
+      f"{entries[SHIPPED_SIZE_STEPS[0][0]]['model']} at "
+      f"{entries[SHIPPED_SIZE_STEPS[0][0]]['image_size']} px, batch "
+      f"{entries[SHIPPED_SIZE_STEPS[0][0]]['global_batch']}, on 2 cores "
+      "(`configs/recipe_ab.py:baseline`, the recipe of the shipped models). The first "
+      "two rows ran the convolutions left to XLA in YNNPACK, XLA:CPU's default; the "
+      'third on XLA:CPU\'s own kernels, as `model.conv_impl="auto"` compiles them on '
+      "the CPU (`ncl_jax/models/conv.py`, [the CPU speed notes](speed-notes.md)).",
+      table(header, rows),
+      "Commands:",
+      commands(entries),
+    ]
+  )
+
+
 def feeding_tables(feeding, step_rate) -> tuple:
   """The per-pipeline table (old and new images/s per core, all cores, cores
   to feed `step_rate`) and the per-stage milliseconds table, as markdown."""
@@ -354,6 +391,7 @@ def speed_page() -> str:
         feeding_section(),
         torch_section(),
         cpu_section(),
+        shipped_size_step_section(),
       ]
     )
     + "\n"
