@@ -24,7 +24,7 @@ The model's compiled functions also take `compiler_options(conv_impl)`: on the C
 backend with "auto", XLA:CPU's own kernels run the convolutions left to XLA and
 YNNPACK keeps only the matrix products, as YNNPACK differentiates a convolution over a
 large map (the weight gradient is a convolution whose window is the whole map)
-several times slower than XLA's kernels on CPUs without AVX-512.
+several times slower than XLA's kernels on some CPUs (docs/speed-notes.md).
 """
 
 import functools
