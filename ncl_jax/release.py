@@ -115,17 +115,25 @@ def measure_validation(predictor, false_alarm_rate: float) -> tuple[str, float, 
   return split, threshold, validation_figures(results, threshold)
 
 
-def predicted_records(predictor, records):
-  """Yields (kind, probabilities [H, W], mask [H, W], score) of each record, predicted
-  from its file as ncl_jax.predict reads files."""
+def record_files(records):
+  """Yields (record, the path of a temporary file holding its image bytes) of each
+  record, so that it is read as ncl_jax.predict reads files; each file is deleted
+  when the next record is asked for."""
   with tempfile.TemporaryDirectory() as tmp:
     for index, record in enumerate(records):
       path = pathlib.Path(tmp) / f"{index}.{record.get('image_format', 'png')}"
       path.write_bytes(record["image"])
-      prediction = predictor.predict(path)
+      yield record, path
       path.unlink()
-      mask = np.asarray(record["mask"]).squeeze()
-      yield record["manipulation_type"], prediction.probabilities, mask, prediction.score
+
+
+def predicted_records(predictor, records):
+  """Yields (kind, probabilities [H, W], mask [H, W], score) of each record, predicted
+  from its file as ncl_jax.predict reads files."""
+  for record, path in record_files(records):
+    prediction = predictor.predict(path)
+    mask = np.asarray(record["mask"]).squeeze()
+    yield record["manipulation_type"], prediction.probabilities, mask, prediction.score
 
 
 def validation_figures(results, threshold: float) -> dict:

@@ -18,7 +18,6 @@ import copy
 import itertools
 import json
 import pathlib
-import tempfile
 
 import numpy as np
 from absl import app, flags
@@ -63,13 +62,9 @@ def sized_predictors(shipped: Predictor, sizes) -> dict:
 def predicted_sizes(predictors: dict, records):
   """Yields (kind, {size: probabilities [H, W] float16}, mask [H, W]) of each record,
   each file predicted at every size as ncl_jax.predict reads files."""
-  with tempfile.TemporaryDirectory() as tmp:
-    for index, record in enumerate(records):
-      path = pathlib.Path(tmp) / f"{index}.{record.get('image_format', 'png')}"
-      path.write_bytes(record["image"])
-      maps = {s: p.predict(path).probabilities.astype(np.float16) for s, p in predictors.items()}
-      path.unlink()
-      yield record["manipulation_type"], maps, np.asarray(record["mask"]).squeeze()
+  for record, path in release.record_files(records):
+    maps = {s: p.predict(path).probabilities.astype(np.float16) for s, p in predictors.items()}
+    yield record["manipulation_type"], maps, np.asarray(record["mask"]).squeeze()
 
 
 def figures_by_long_side(results, threshold: float, edges) -> list:
