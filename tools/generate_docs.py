@@ -273,12 +273,11 @@ def shipped_size_step_section() -> str:
       + [number(e["step_seconds_median"], 2), number(e["eval_images_per_second"], 2)]
     )
   header = ["JSON", "CPU", "convolutions", "commit", "train step s", "eval img/s"]
+  first = entries[SHIPPED_SIZE_STEPS[0][0]]
   return "\n\n".join(
     [
       "## The shipped network's train step",
-      f"{entries[SHIPPED_SIZE_STEPS[0][0]]['model']} at "
-      f"{entries[SHIPPED_SIZE_STEPS[0][0]]['image_size']} px, batch "
-      f"{entries[SHIPPED_SIZE_STEPS[0][0]]['global_batch']}, on 2 cores "
+      f"{first['model']} at {first['image_size']} px, batch {first['global_batch']}, on 2 cores "
       "(`configs/recipe_ab.py:baseline`, the recipe of the shipped models). The first "
       "two rows ran the convolutions left to XLA in YNNPACK, XLA:CPU's default; the "
       'third on XLA:CPU\'s own kernels, as `model.conv_impl="auto"` compiles them on '
@@ -607,13 +606,21 @@ def arm_runs(pattern: str) -> list:
   return sorted(runs, key=lambda run: (run["arm"] != "baseline", run["arm"], run["seed"]))
 
 
+def measured_by(record: dict) -> str:
+  """The command, commit and CPU a measurement's JSON records, as the sources say them."""
+  machine = record["machine"]
+  return (
+    f"`{record['command']}` at commit {record['commit'][:10]} "
+    f"({machine['cpu']}, {machine['cores']} cores)"
+  )
+
+
 def run_sources(runs) -> str:
   """A list line per A/B run: where it was trained, and how, where and on what it
   was measured."""
   return "\n".join(
     f"- `{run['arm']}` (seed {run['seed']}): trained at {run['trained_at']}, measured by "
-    f"`{run['command']}` at commit {run['commit'][:10]} ({run['machine']['cpu']}, "
-    f"{run['machine']['cores']} cores); {run['validation']}"
+    f"{measured_by(run)}; {run['validation']}"
     for run in runs
   )
 
@@ -836,6 +843,20 @@ def object_removal_table() -> list:
   ]
 
 
+# The columns of a shipped model's validation figures: all edited images, then each
+# kind's pixel F1 (validation_cells).
+VALIDATION_COLUMNS = ["pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"] + [
+  f"{label} pixel F1" for label in KIND_LABELS.values()
+]
+
+
+def validation_cells(figures) -> list:
+  """VALIDATION_COLUMNS' cells of a measurement's `figures` (per kind, "all edited")."""
+  return [number(figures["all edited"][key]) for key in (*FIGURE_KEYS, "called_edited")] + [
+    number(figures[kind]["pixel_f1"]) for kind in KIND_LABELS
+  ]
+
+
 VALIDATION_VARIANTS = "docs/results/validation_variants"
 # The forgeries a shipped model is measured on (tools/recipe_ab.py --validation),
 # in the table's order: each JSON is <model>_<variant>.json ("": <model>.json).
@@ -857,25 +878,14 @@ def validation_variants_table() -> list:
   models = sorted(stem for stem in stems if not stem.endswith(tuple(variants)))
   if not models:
     return []
-  header = ["model", "forgeries", "pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
-  header += [f"{label} pixel F1" for label in KIND_LABELS.values()]
+  header = ["model", "forgeries", *VALIDATION_COLUMNS]
   rows, records = [], []
   for model in models:
     for variant, label in VARIANT_LABELS.items():
       record = load(f"{VALIDATION_VARIANTS}/{model}{'_' + variant if variant else ''}.json")
       records.append(record)
-      figures = record["figures"]
-      rows.append(
-        [record["arm"], label]
-        + [number(figures["all edited"][key]) for key in (*FIGURE_KEYS, "called_edited")]
-        + [number(figures[kind]["pixel_f1"]) for kind in KIND_LABELS]
-      )
-  sources = [
-    f"- {record['arm']}: `{record['command']}` "
-    f"at commit {record['commit'][:10]} ({record['machine']['cpu']}, "
-    f"{record['machine']['cores']} cores)"
-    for record in records
-  ]
+      rows.append([record["arm"], label, *validation_cells(record["figures"])])
+  sources = [f"- {record['arm']}: {measured_by(record)}" for record in records]
   return [
     "### The shipped models on variants of their validation forgeries",
     f"All edited images ({records[0]['figures']['all edited']['num_images']}) against the "
@@ -902,20 +912,13 @@ def prediction_scales_table() -> list:
   ]
   if not records:
     return []
-  header = ["model", "sizes px", "pixel F1 at 0.5", "pixel AUC", "image AUC", "called edited"]
-  header += [f"{label} pixel F1" for label in KIND_LABELS.values()]
+  header = ["model", "sizes px", *VALIDATION_COLUMNS]
   rows = [
-    [record["pretrained"], " + ".join(str(size) for size in entry["sizes"])]
-    + [number(entry["figures"]["all edited"][key]) for key in (*FIGURE_KEYS, "called_edited")]
-    + [number(entry["figures"][kind]["pixel_f1"]) for kind in KIND_LABELS]
+    [record["pretrained"], sizes_label(entry["sizes"]), *validation_cells(entry["figures"])]
     for record in records
     for entry in record["combinations"]
   ]
-  sources = [
-    f"- {record['pretrained']}: `{record['command']}` at commit {record['commit'][:10]} "
-    f"({record['machine']['cpu']}, {record['machine']['cores']} cores)"
-    for record in records
-  ]
+  sources = [f"- {record['pretrained']}: {measured_by(record)}" for record in records]
   first = records[0]["combinations"][0]["figures"]
   return [
     "### The shipped models predicting at several sizes",
@@ -929,6 +932,11 @@ def prediction_scales_table() -> list:
     "\n".join(sources),
     *sizes_by_long_side(records),
   ]
+
+
+def sizes_label(sizes) -> str:
+  """The sizes a row's maps were averaged over, in px."""
+  return " + ".join(str(size) for size in sizes)
 
 
 def long_side_label(low, high) -> str:
@@ -948,7 +956,7 @@ def sizes_by_long_side(records) -> list:
       for bin_ in entry["by_long_side"]:
         edited = bin_["all edited"]
         rows.append(
-          [record["pretrained"], " + ".join(str(size) for size in entry["sizes"])]
+          [record["pretrained"], sizes_label(entry["sizes"])]
           + [long_side_label(*bin_["long_side"]), edited["num_images"]]
           + [bin_["authentic"]["num_images"]]
           + [number(edited[key]) for key in FIGURE_KEYS]
@@ -1030,11 +1038,6 @@ def operating_point_runs(directory=OPERATING_POINTS) -> list:
   """(name, record) of each JSON of tools/operating_points.py in `directory`."""
   paths = sorted(ROOT.glob(f"{directory}/*.json"))
   return [(p.stem, load(str(p.relative_to(ROOT)))) for p in paths]
-
-
-def measured_by(record: dict) -> str:
-  """The command, commit and CPU a measurement's JSON records, as the sources say them."""
-  return f"`{record['command']}` at commit {record['commit'][:10]} ({record['machine']['cpu']})"
 
 
 def operating_point_sources(runs) -> str:
