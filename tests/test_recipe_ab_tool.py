@@ -111,6 +111,12 @@ def test_final_half_size_halves_every_validation_file(tmp_path):
       assert (image.height, image.width) == halved
 
 
+def reference_f1(probabilities, mask) -> float:
+  """F1 of probabilities > 0.5 against a non-empty mask, by its definition."""
+  predicted, mask = probabilities > 0.5, np.asarray(mask, bool)
+  return 2 * (predicted & mask).sum() / (predicted.sum() + mask.sum())
+
+
 def pairwise_auc(scores, labels) -> float:
   """AUC as the share of (edited, untouched) pairs ranked right, ties half."""
   positive, negative = scores[labels][:, None], scores[~labels][None]
@@ -131,7 +137,7 @@ def test_sizes_combined_average_their_maps_before_the_figures():
   )
   means = [(m[384].astype(np.float32) + m[512]) / 2 for m in maps]
   edited = np.array([k != "authentic" for k in kinds])
-  f1 = [2 * (m > 0.5)[t].sum() / ((m > 0.5).sum() + t.sum()) for m, t in zip(means, masks)]
+  f1 = [reference_f1(m, t) for m, t in zip(means, masks)]
   scores = np.array([m.max() for m in means])
   figures = result["figures"]["all edited"]
   assert result["sizes"] == [384, 512]
@@ -163,12 +169,7 @@ def test_figures_by_long_side_take_each_file_into_the_bin_of_its_long_side():
   assert [b["long_side"] for b in bins] == [[0, 8], [8, None]]
   for bin_, rows in zip(bins, [[0, 3], [1, 2, 4, 5]]):
     edited = [i for i in rows if kinds[i] != "authentic"]
-    f1 = [
-      2
-      * ((results[i][1] > 0.5) & results[i][2]).sum()
-      / ((results[i][1] > 0.5).sum() + results[i][2].sum())
-      for i in edited
-    ]
+    f1 = [reference_f1(results[i][1], results[i][2]) for i in edited]
     assert bin_["all edited"]["num_images"] == len(edited)
     assert bin_["authentic"]["num_images"] == len(rows) - len(edited)
     assert bin_["all edited"]["pixel_f1"] == pytest.approx(np.mean(f1))
