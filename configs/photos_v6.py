@@ -1,10 +1,10 @@
-r"""The candidate for photos-v6 (docs/recipe.md, "At the shipped length"): photos-v5's
-candidate recipe (configs/photos_v5.py: photos-v2's, with a quarter of the splices
-pasting a whole cut-out object) trained also on the collection's training-only
-photographs (gcompris-qt-data's monuments and animals), which are never held out, so
-the validation forgeries are photos-v2's. It is released only if it passes the
-release bar set in docs/recipe.md before it trained (docs/development.md, "Releasing a
-model").
+r"""The candidate for photos-v6 that validation did not release (docs/recipe.md, "At the
+shipped length"): photos-v5's candidate recipe (configs/photos_v5.py: photos-v2's, with
+a quarter of the splices pasting a whole cut-out object) trained also on the
+collection's training-only photographs (gcompris-qt-data's monuments and animals),
+which are never held out, so the validation forgeries are photos-v2's. It was to be
+released only if it passed the release bar set in docs/recipe.md before it trained
+(docs/development.md, "Releasing a model").
 
   python tools/gather_photos.py --output=~/ncl_photos
   python -m ncl_jax.main --config=configs/photos_v6.py --workdir=runs/photos-v6

@@ -1256,8 +1256,8 @@ def training_length() -> list:
     "### Training length",
     "The models trained longer than the screen, at their best validation checkpoint, "
     "released or not, against the baseline's seeded runs above (mean, lowest-highest; "
-    "their image score the map's 0.99 quantile, as every arm's), on the same validation "
-    f"forgeries. From {sources}.",
+    "their image score the map's 0.99 quantile, as every arm's; each model's the quantile "
+    f"its row names), on the same validation forgeries. From {sources}.",
     table(["run", "images", "pixel F1 at 0.5", "pixel AUC", "image AUC"], rows),
   ]
 
