@@ -17,6 +17,7 @@ from configs import recipe_ab as recipe_arms
 from ncl_jax import data
 from ncl_jax.serving.predictor import Prediction, Predictor
 from ncl_jax.synthesis import SynthesisConfig, edits, recipe
+from tests.test_evaluate_predictions import reference_auc, reference_f1
 from tools import prediction_scales, recipe_ab
 
 
@@ -111,19 +112,6 @@ def test_final_half_size_halves_every_validation_file(tmp_path):
       assert (image.height, image.width) == halved
 
 
-def reference_f1(probabilities, mask) -> float:
-  """F1 of probabilities > 0.5 against a non-empty mask, by its definition."""
-  predicted, mask = probabilities > 0.5, np.asarray(mask, bool)
-  return 2 * (predicted & mask).sum() / (predicted.sum() + mask.sum())
-
-
-def pairwise_auc(scores, labels) -> float:
-  """AUC as the share of (edited, untouched) pairs ranked right, ties half."""
-  positive, negative = scores[labels][:, None], scores[~labels][None]
-  wins = (positive > negative).sum() + 0.5 * (positive == negative).sum()
-  return wins / (positive.size * negative.size)
-
-
 def test_sizes_combined_average_their_maps_before_the_figures():
   assert prediction_scales.combinations([1, 2, 3]) == [
     (1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3)
@@ -142,7 +130,7 @@ def test_sizes_combined_average_their_maps_before_the_figures():
   figures = result["figures"]["all edited"]
   assert result["sizes"] == [384, 512]
   assert figures["pixel_f1"] == pytest.approx(np.mean(np.array(f1)[edited]), rel=1e-5)
-  assert figures["image_auc"] == pytest.approx(pairwise_auc(scores, edited))
+  assert figures["image_auc"] == pytest.approx(reference_auc(scores, edited))
   threshold = result["threshold_at_5_percent_false_alarms"]
   assert figures["called_edited"] == np.mean(scores[edited] > threshold)
   assert result["figures"]["authentic"]["called_edited"] <= 0.05
@@ -175,4 +163,4 @@ def test_figures_by_long_side_take_each_file_into_the_bin_of_its_long_side():
     assert bin_["all edited"]["pixel_f1"] == pytest.approx(np.mean(f1))
     scores = np.array([results[i][3] for i in rows])
     labels = np.array([kinds[i] != "authentic" for i in rows])
-    assert bin_["all edited"]["image_auc"] == pytest.approx(pairwise_auc(scores, labels))
+    assert bin_["all edited"]["image_auc"] == pytest.approx(reference_auc(scores, labels))
