@@ -2,10 +2,13 @@ r"""Release a trained model into the package, with its decision threshold.
 
   python -m ncl_jax.release --workdir=runs/photos-v1 --name=photos-v1
   python -m ncl_jax.release --workdir=runs/a,runs/b --name=photos-v5   # an ensemble
+  python -m ncl_jax.release --workdir=runs/a --shipped=photos-v2 --name=photos-v7
 
 Takes the workdir's best checkpoint (highest validation pixel F1, or `--step`, or
 with `--average_steps` the mean of those checkpoints' weights); several workdirs
-(runs of one network) make an ensemble whose maps are averaged.
+(runs of one network) make an ensemble whose maps are averaged, and `--shipped`
+adds models shipped in the package to it as members (the same network; their
+training runs need not be on this machine).
 It predicts every image of its config's validation split exactly as
 `ncl_jax.predict` does with default flags (each image's file, read as that
 program reads files), and sets the decision threshold on the image score so that
@@ -38,6 +41,7 @@ def define_flags():
   flags.DEFINE_string("name", None, "The model's name, '<family>-v<version>' (photos-v1).")
   flags.DEFINE_integer("step", None, "The checkpoint (default: the best on validation).")
   define_average_steps_flag()
+  flags.DEFINE_list("shipped", [], "Shipped models that join the runs as ensemble members.")
   flags.DEFINE_float("false_alarm_rate", 0.05, "Share of untouched validation images allowed.")
   flags.DEFINE_string("models_dir", str(pretrained.MODELS_DIR), "Where shipped models live.")
   flags.DEFINE_float(
@@ -77,16 +81,30 @@ def one_or_each(values: list):
   return values[0] if len(set(values)) == 1 else list(values)
 
 
-def restored_predictor(workdirs, step=None, image_score_quantile=None, average_steps=()):
+def restored_predictor(
+  workdirs, step=None, image_score_quantile=None, average_steps=(), shipped=()
+):
   """(Predictor of the runs' checkpoints as predict runs them at default flags, their
   steps): one run, or several as an ensemble, each its checkpoint `step` or the mean
-  of its checkpoints `average_steps` (restore_runs); its image score the map's
-  `image_score_quantile` where given, else the runs' config's."""
-  runs = restore_runs(workdirs, step, average_steps)
+  of its checkpoints `average_steps`, with the `shipped` models as further members
+  (restore_runs); its image score the map's `image_score_quantile` where given, else
+  the first run's config's."""
+  runs = restore_runs(workdirs, step, average_steps, shipped)
   config = runs.config
   if image_score_quantile is not None:
     config.image_score_quantile = image_score_quantile
   return Predictor(config, runs.variables, members=runs.members), runs.steps
+
+
+def members_record(workdirs, shipped, steps) -> list[dict]:
+  """What model.json records of each member: a run's workdir and checkpoint step, a
+  shipped model's name, SHA-256 and step (`steps`: the runs', then the shipped's)."""
+  runs = [{"workdir": workdir, "step": step} for workdir, step in zip(workdirs, steps)]
+  shipped_steps = steps[len(workdirs) :]
+  return runs + [
+    {"shipped": name, "sha256": pretrained.read_info(name)["sha256"], "step": step}
+    for name, step in zip(shipped, shipped_steps)
+  ]
 
 
 def validation_records(config):
@@ -184,7 +202,7 @@ def main(argv):
   version = version_of(FLAGS.name)
   average_steps = [int(step) for step in FLAGS.average_steps]
   predictor, steps = restored_predictor(
-    FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile, average_steps
+    FLAGS.workdir, FLAGS.step, FLAGS.image_score_quantile, average_steps, FLAGS.shipped
   )
   config = predictor.config
   split, threshold, figures = measure_validation(predictor, FLAGS.false_alarm_rate)
@@ -196,7 +214,7 @@ def main(argv):
     # Where not null, each run's weights are the mean of these checkpoints'.
     "averaged_steps": average_steps or None,
     "members": predictor.members,
-    "runs": [{"workdir": workdir, "step": step} for workdir, step in zip(FLAGS.workdir, steps)],
+    "runs": members_record(FLAGS.workdir, FLAGS.shipped, steps),
     "decision_threshold": threshold,
     "false_alarm_rate": FLAGS.false_alarm_rate,
     # The image score: the image-level head's probability, or this quantile of the map.

@@ -42,7 +42,8 @@ def fixture_models_dir(tmp_path, monkeypatch):
   predictor = inference.Predictor.from_checkpoint(str(CHECKPOINT))
   predictor.decision_threshold = 0.25
   for name, version in (("tiny-v1", 1), ("tiny-v2", 2)):
-    info = {"name": name, "version": version, "decision_threshold": 0.25, "false_alarm_rate": 0.05}
+    info = {"name": name, "version": version, "step": 1, "decision_threshold": 0.25}
+    info["false_alarm_rate"] = 0.05
     release.write_model(tmp_path / name, predictor, info)
   monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path)
   return tmp_path
@@ -112,6 +113,31 @@ def test_an_ensemble_averages_its_networks_maps_through_release_and_export(tmp_p
   np.testing.assert_allclose(function(windows), ensemble._run(windows), atol=1e-6)
   with pytest.raises(ValueError, match="not 3 networks stacked"):
     prediction.predict_probabilities(ensemble.model, ensemble.variables, windows, members=3)
+
+
+def test_a_shipped_model_joins_the_runs_of_an_ensemble(models_dir):
+  from ncl_jax.serving import restore
+
+  run = restore.restore_runs([str(CHECKPOINT)])
+  variables = jax.tree.map(lambda x: x * 0.9 + 0.01, run.variables)  # another network
+  info = {"name": "tiny-v3", "version": 3, "step": 7, "decision_threshold": 0.25}
+  other = inference.Predictor(run.config, variables)
+  release.write_model(models_dir / "tiny-v3", other, {**info, "false_alarm_rate": 0.05})
+  ensemble = restore.restore_runs([str(CHECKPOINT)], shipped=["tiny-v3"])
+  assert ensemble.members == 2 and ensemble.steps == [1, 7]
+  trees = (ensemble.variables, run.variables, variables)
+  for stacked, first, second in zip(*map(jax.tree.leaves, trees)):
+    np.testing.assert_allclose(stacked, np.stack([first, second]), rtol=1e-6)
+  assert release.members_record([str(CHECKPOINT)], ["tiny-v3"], ensemble.steps) == [
+    {"workdir": str(CHECKPOINT), "step": 1},
+    {"shipped": "tiny-v3", "sha256": pretrained.read_info("tiny-v3")["sha256"], "step": 7},
+  ]
+  config_file = models_dir / "tiny-v3" / pretrained.CONFIG_FILE
+  config = json.loads(config_file.read_text())
+  config["image_size"] *= 2
+  config_file.write_text(json.dumps(config))
+  with pytest.raises(ValueError, match="shipped model tiny-v3: its image_size differ"):
+    restore.restore_runs([str(CHECKPOINT)], shipped=["tiny-v3"])
 
 
 def test_runs_served_differently_make_no_ensemble(tmp_path):

@@ -4,7 +4,7 @@ parameters and BatchNorm statistics, never the optimizer or the input pipeline.
 Training, evaluation, robustness, `predict`, `Predictor` and the page all restore
 through `restore`; `restore_average` makes one model of several checkpoints of one
 run (their weights averaged), `restore_runs` one model of several runs (an
-ensemble).
+ensemble), to which shipped models of the same network may belong.
 A workdir holds `checkpoints/<step>/{state,config}`; its best
 checkpoint is the one with the highest validation pixel F1 (the latest where none
 was selected on validation).
@@ -20,6 +20,7 @@ from etils import epath
 
 from ncl_jax import models, paths
 from ncl_jax.config_schema import with_legacy_defaults
+from ncl_jax.serving import pretrained
 from ncl_jax.serving.prediction import one_architecture, stack_members
 
 BEST_METRIC = "validation_pixel_f1"
@@ -152,25 +153,37 @@ def _serving_value(config, key):
   return value.to_dict() if hasattr(value, "to_dict") else value
 
 
-def restore_runs(workdirs, step: int | None = None, average_steps=()) -> Runs:
+def restore_shipped(name: str, models_dir=None) -> Restored:
+  """A model shipped in the package (pretrained.load: its SHA-256 checked) as one
+  run: the step it trained to, its variables and its config."""
+  model = pretrained.load(name, models_dir)
+  return Restored(model.info["step"], model.variables, model.config)
+
+
+def restore_runs(
+  workdirs, step: int | None = None, average_steps=(), shipped=(), models_dir=None
+) -> Runs:
   """Each run's best checkpoint (or `step`; or the mean of its checkpoints
-  `average_steps`: restore_average) as one model (`Predictor(..., members=)` averages
-  their maps). ValueError naming the run whose SERVING_KEYS differ."""
+  `average_steps`: restore_average), then each shipped model named in `shipped`
+  (restore_shipped, from `models_dir`), as one model (`Predictor(..., members=)`
+  averages their maps). ValueError naming the member whose SERVING_KEYS differ."""
   if average_steps and step not in (None, ""):
     raise ValueError(f"either one checkpoint (step {step}) or an average of {average_steps}")
   if average_steps:
     restored = [restore_average(workdir, average_steps) for workdir in workdirs]
   else:
     restored = [restore(workdir, step) for workdir in workdirs]
+  restored += [restore_shipped(name, models_dir) for name in shipped]
+  names = [*workdirs, *(f"shipped model {name}" for name in shipped)]
   first = restored[0].config
-  for workdir, run in zip(workdirs[1:], restored[1:]):
+  for name, run in zip(names[1:], restored[1:]):
     differing = [
       key for key in SERVING_KEYS if _serving_value(run.config, key) != _serving_value(first, key)
     ]
     if differing:
       raise ValueError(
-        f"{workdir}: its {', '.join(differing)} differ from {workdirs[0]}'s; an ensemble's "
-        f"runs must share the network and how it is served"
+        f"{name}: its {', '.join(differing)} differ from {names[0]}'s; an ensemble's "
+        f"members must share the network and how it is served"
       )
   variables = restored[0].variables
   if len(restored) > 1:
