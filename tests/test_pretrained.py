@@ -132,6 +132,11 @@ def test_a_shipped_model_joins_the_runs_of_an_ensemble(models_dir):
     {"workdir": str(CHECKPOINT), "step": 1},
     {"shipped": "tiny-v3", "sha256": pretrained.read_info("tiny-v3")["sha256"], "step": 7},
   ]
+  info_file = models_dir / "tiny-v3" / pretrained.INFO_FILE
+  info_file.write_text(json.dumps({**pretrained.read_info("tiny-v3"), "members": 2}))
+  with pytest.raises(ValueError, match="shipped model tiny-v3 is an ensemble of 2 networks"):
+    restore.restore_runs([str(CHECKPOINT)], shipped=["tiny-v3"])
+  info_file.write_text(json.dumps({**pretrained.read_info("tiny-v3"), "members": 1}))
   config_file = models_dir / "tiny-v3" / pretrained.CONFIG_FILE
   config = json.loads(config_file.read_text())
   config["image_size"] *= 2

@@ -157,6 +157,12 @@ def restore_shipped(name: str, models_dir=None) -> Restored:
   """A model shipped in the package (pretrained.load: its SHA-256 checked) as one
   run: the step it trained to, its variables and its config."""
   model = pretrained.load(name, models_dir)
+  members = model.info.get("members", 1)
+  if members != 1:
+    raise ValueError(
+      f"shipped model {name} is an ensemble of {members} networks; only one network "
+      f"joins an ensemble as a member"
+    )
   return Restored(model.info["step"], model.variables, model.config)
 
 
