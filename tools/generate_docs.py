@@ -660,6 +660,7 @@ def recipe_tables() -> str:
       *window_score_table(),
       *map_threshold_table(),
       *ensemble_table(),
+      *ensemble_releases(),
       *weight_average_table(),
       *training_length(),
       "### What a removal costs",
@@ -1220,6 +1221,59 @@ def ensemble_object_removals() -> list:
   return ["\n".join(lines)] if lines else []
 
 
+def released_or_candidates() -> list:
+  """(path, model.json) of every shipped model and every release candidate that
+  validation did not release (RELEASE_CANDIDATES), shipped first."""
+  candidates = [str(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{RELEASE_CANDIDATES}/*.json"))]
+  paths = [model_files(name)["info"] for name in pretrained.shipped()] + candidates
+  return [(path, load(path)) for path in paths]
+
+
+def release_row_name(path: str, info: dict) -> str:
+  """How a release table names a model: its name, whether it shipped, its step."""
+  shipped = not path.startswith(RELEASE_CANDIDATES)
+  return (
+    f"{info['name']}{'' if shipped else ' (not released)'}, step {info['step']}, "
+    f"image score: {info['image_score_quantile']:g} quantile"
+  )
+
+
+def release_sources(models) -> str:
+  """Each model.json's path with the command, commit and machine that measured it."""
+  return "; ".join(
+    f"`{path}` (`{info['command']}` at commit {info['commit'][:10]}, {info['machine']['cpu']})"
+    for path, info in models
+  )
+
+
+def ensemble_releases() -> list:
+  """The heading, text and table of the ensembles measured for release, shipped or
+  not, per kind of edit on the validation forgeries, with what each member is."""
+  ensembles = [(p, info) for p, info in released_or_candidates() if info.get("members", 1) > 1]
+  if not ensembles:
+    return []
+  rows = [
+    [release_row_name(path, info), *row]
+    for path, info in ensembles
+    for row in spread_per_kind([{"figures": info["validation"]["figures"]}])
+  ]
+  members = [
+    f"- {info['name']}: "
+    + ", ".join(
+      f"shipped model {run['shipped']}" if "shipped" in run else f"`{run['workdir']}`"
+      for run in info["runs"]
+    )
+    for _, info in ensembles
+  ]
+  return [
+    "### Ensembles measured for release",
+    "Each ensemble's averaged map as `ncl_jax.release` measures it, on all edited "
+    f"validation images and per kind. From {release_sources(ensembles)}. Its networks:",
+    "\n".join(members),
+    table(["ensemble", "images", "pixel F1 at 0.5", "pixel AUC", "image AUC"], rows),
+  ]
+
+
 def training_length() -> list:
   """The heading, text and table of the models trained longer than the screen's
   1,000 steps (the released ones, and the candidates validation did not release,
@@ -1227,12 +1281,9 @@ def training_length() -> list:
   runs."""
   baseline = [run for run in arm_runs(f"{RECIPE_SEEDS}/*_seed*.json") if run["arm"] == "baseline"]
   screen_steps = max(run["step"] for run in baseline)
-  candidates = [str(p.relative_to(ROOT)) for p in sorted(ROOT.glob(f"{RELEASE_CANDIDATES}/*.json"))]
-  paths = [model_files(name)["info"] for name in pretrained.shipped()] + candidates
-  longer = [(path, load(path)) for path in paths]
   longer = [
     (path, info)
-    for path, info in longer
+    for path, info in released_or_candidates()
     if info.get("members", 1) == 1 and info["step"] > screen_steps  # one run each
   ]
   if not longer:
@@ -1240,18 +1291,11 @@ def training_length() -> list:
   seeds = ", ".join(str(run["seed"]) for run in baseline)
   rows = [[f"baseline, seeds {seeds}", *row] for row in spread_per_kind(baseline)]
   rows += [
-    [
-      f"{info['name']}{' (not released)' if path in candidates else ''}, step {info['step']}, "
-      f"image score: {info['image_score_quantile']:g} quantile",
-      *row,
-    ]
+    [release_row_name(path, info), *row]
     for path, info in longer
     for row in spread_per_kind([{"figures": info["validation"]["figures"]}])
   ]
-  sources = "; ".join(
-    f"`{path}` (`{info['command']}` at commit {info['commit'][:10]}, {info['machine']['cpu']})"
-    for path, info in longer
-  )
+  sources = release_sources(longer)
   return [
     "### Training length",
     "The models trained longer than the screen, at their best validation checkpoint, "
