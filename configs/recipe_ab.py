@@ -132,6 +132,13 @@ def more_photos(config):
   config.dataset.options.training_only_dirs = ("~/ncl_photos/training_only",)
 
 
+def staged_cutouts(config):
+  """Half the untouched training images have a cut-out pasted into the photo before
+  its camera's resize and JPEG save, their masks empty: an object with a clean
+  outline that is no edit."""
+  config.dataset.synthesis.staged_cutout_probability = 0.5
+
+
 ARMS = {
   "baseline": lambda config: None,
   "real_removals": real_removals,
@@ -152,6 +159,7 @@ ARMS = {
   "strong_weight_decay": strong_weight_decay,
   "no_contrastive": no_contrastive,
   "more_photos": more_photos,
+  "staged_cutouts": staged_cutouts,
 }
 
 

@@ -278,3 +278,44 @@ def test_different_options_get_different_directories():
   c = data.get_builder({"name": "ncl_synthetic", "data_dir": "/tmp/x", "options": {}})
   assert len({a.data_path, b.data_path, c.data_path}) == 3
   assert c.builder_config.name == "default"
+
+
+def test_a_staged_cutout_joins_an_untouched_scene_only_when_asked(tmp_path):
+  folder = tmp_path / "photos"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 60, (120, 160, 3), np.uint8)).save(folder / "a.png")
+  rgba = np.zeros((60, 60, 4), np.uint8)
+  rgba[5:55, 20:40] = 255  # a white bar
+  Image.fromarray(rgba).save(folder / "stamp.png")
+  knobs = dataclasses.replace(
+    KNOBS,
+    authentic_fraction=1.0,
+    region_area=(0.05, 0.1),
+    colour_match_probability=0.0,
+    final_png_probability=1.0,
+    rescale_probability=0.0,
+  )
+
+  def white_share(stream, index):
+    pixels = np.asarray(Image.open(io.BytesIO(stream[index]["image"])))
+    return (pixels.min(-1) > 150).mean()
+
+  photos = synthesis.FolderPhotos(folder)
+  staged = synthesis.ForgerySource(
+    photos, dataclasses.replace(knobs, staged_cutout_probability=1.0), seed=0, length=8
+  )
+  for index in range(4):
+    example = staged[index]
+    assert example["manipulation_type"] == "authentic" and example["label"] == 0
+    assert not example["mask"].any()
+    assert white_share(staged, index) > 0.01  # the bar is in the photo
+  legacy = synthesis.ForgerySource(photos, knobs, seed=0, length=8)
+  (tmp_path / "hosts").mkdir()
+  (tmp_path / "hosts" / "a.png").write_bytes((folder / "a.png").read_bytes())
+  without_cutouts = synthesis.ForgerySource(
+    synthesis.FolderPhotos(tmp_path / "hosts"), knobs, seed=0, length=8
+  )
+  # Off, the stream draws nothing more: the same images with or without cut-outs.
+  assert [legacy[i]["image"] for i in range(4)] == [without_cutouts[i]["image"] for i in range(4)]
+  assert max(white_share(legacy, i) for i in range(4)) == 0

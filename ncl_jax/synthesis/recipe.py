@@ -35,6 +35,10 @@ class SynthesisConfig:
   # draw, and so the forgery, stays that of True (a validation variant without it).
   keep_camera_jpeg: bool = True
   authentic_fraction: float = 0.25
+  # The share of untouched images into which a cut-out is pasted before the camera's
+  # resize and JPEG save (when there are cut-outs): an object in the scene, whose
+  # mask stays empty.
+  staged_cutout_probability: float = 0.0
   splicing_weight: float = 0.4
   copy_move_weight: float = 0.3
   removal_weight: float = 0.3
@@ -177,13 +181,17 @@ def synthesize(
   kind: str | None = None,
   png_compression: int = 1,
 ) -> Forgery:
-  """One example from a host Photo (and a donor Photo for splicing, or a cut-out
-  whose silhouette a removal takes). `kind`
+  """One example from a host Photo (and a donor Photo for splicing, a cut-out
+  whose silhouette a removal takes, or a cut-out staged in an untouched image's
+  scene before its camera). `kind`
   defaults to a draw from the configured weights; `png_compression` is the zlib
   level of a PNG (level 0: the same pixels, written and read in a fraction of
   the time, for files decoded at once and never stored)."""
   kind = kind or draw_kind(rng, knobs)
-  pixels = camera_image(rng, host.rgb, knobs)
+  scene = host.rgb
+  if kind == "authentic" and donor is not None:
+    scene = edits.splice(rng, scene, donor, knobs).apply(scene)
+  pixels = camera_image(rng, scene, knobs)
   mask = np.zeros(pixels.shape[:2], np.uint8)
   if kind != "authentic":
     if kind == "splicing":

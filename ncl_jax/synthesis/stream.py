@@ -22,7 +22,8 @@ class ForgerySource:
   """Random access to an endless (or `length`-long) stream of synthesized examples.
 
   Photos whose files have an alpha channel are cut-outs: they are pasted whole
-  into other photos (splicing) and never serve as hosts. A photo that fails to
+  into other photos (splicing, or staged in an untouched photo's scene) and
+  never serve as hosts. A photo that fails to
   decode is reported once and replaced by the next one, deterministically.
   """
 
@@ -99,6 +100,9 @@ class ForgerySource:
         _, donor = host_index, host
     elif kind == "removal" and self.cutouts and self.knobs.removal_silhouette_probability > 0:
       if rng.random() < self.knobs.removal_silhouette_probability:
+        donor = self._random_cutout(rng)
+    elif kind == "authentic" and self.cutouts and self.knobs.staged_cutout_probability > 0:
+      if rng.random() < self.knobs.staged_cutout_probability:
         donor = self._random_cutout(rng)
     name = self.cache.source.name(host_index)
     return recipe.synthesize(rng, host, donor, self.knobs, name, kind, self.png_compression)
