@@ -174,6 +174,9 @@ SCHEMA = {
     # at least image_size, then cropped; "native_crop": cropped at the file's own
     # resolution, reflect-padded where a side is shorter (predict with "sliding").
     "train_crop": Key("resize", one_of("ncl_jax.input.input_pipeline:TRAIN_CROPS")),
+    # With "resize": a random square crop of this side of the resized image, so that a
+    # step sees the scale predict sees on fewer pixels (0: the whole image).
+    "train_crop_size": Key(0, at_least(0, integer=True), legacy=0),
     "random_flip": Key(True, BOOLEAN),
     "random_rotate": Key(False, BOOLEAN, legacy=False),  # quarter turns too (not in the paper)
     "num_workers": Key(0, at_least(0, integer=True)),  # grain processes (0: threads)
@@ -353,6 +356,12 @@ def _validate_across_keys(config, num_devices):
     config.input.train_crop == "resize" or not config.input.post_processing.scale,
     "input.post_processing.scale works with input.train_crop='resize' only",
   )
+  crop_size = config.input.train_crop_size
+  _check(
+    not crop_size or (config.input.train_crop == "resize" and crop_size <= config.image_size),
+    f"input.train_crop_size={crop_size} needs input.train_crop='resize' and at most "
+    f"image_size={config.image_size}",
+  )
   low, high = config.input.post_processing.blur_kernel
   _check(
     low | 1 <= high,
@@ -367,10 +376,8 @@ def _validate_across_keys(config, num_devices):
     (config.patch_size, "patch_size"),
     (config.model.output_stride, "model.output_stride"),
   ):
-    _check(
-      config.image_size % divisor == 0,
-      f"image_size={config.image_size} is not a multiple of {key}={divisor}",
-    )
+    for size_key, size in (("image_size", config.image_size), ("input.train_crop_size", crop_size)):
+      _check(size % divisor == 0, f"{size_key}={size} is not a multiple of {key}={divisor}")
   _check(
     config.batch_size % num_devices == 0,
     f"batch_size={config.batch_size} must be a positive multiple of the {num_devices} devices",

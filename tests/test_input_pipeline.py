@@ -1,5 +1,6 @@
 import io
 import pickle
+import re
 
 import cv2
 import jax
@@ -8,9 +9,11 @@ import pytest
 from PIL import Image
 
 from ncl_jax import normalization
+from ncl_jax.config_schema import ConfigError, validate_config
 from ncl_jax.data import features as features_lib
 from ncl_jax.input import imaging, input_pipeline, post_processing
 from ncl_jax.training import train
+from tests.conftest import tiny_config
 
 
 def encoded(array, fmt="PNG", mode=None):
@@ -315,3 +318,43 @@ def test_post_processing_as_imdlbenco_trains_and_nothing_drawn_when_off():
   np.testing.assert_array_equal(
     post_processing.photometric(reference, None, post_processing.PostProcessing()), reference
   )
+
+
+def test_a_train_crop_is_a_window_of_the_resized_image():
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (50, 70, 3), np.uint8)
+  mask = (image[..., 0] > 128).astype(np.uint8)
+  record = make_record(image, mask)
+  resized = input_pipeline.TrainPreprocess(image_size=32, random_flip=False).random_map(
+    record, np.random.default_rng(0)
+  )
+  cropping = input_pipeline.TrainPreprocess(image_size=32, random_flip=False, crop_size=16)
+  corners = set()
+  for seed in range(6):
+    out = cropping.random_map(record, np.random.default_rng(seed))
+    found = [
+      (t, l)
+      for t in range(17)
+      for l in range(17)
+      if np.array_equal(resized["image"][t : t + 16, l : l + 16], out["image"])
+      and np.array_equal(resized["mask"][t : t + 16, l : l + 16], out["mask"])
+    ]
+    assert found, seed
+    corners.add(found[0])
+  assert len(corners) > 1
+
+
+@pytest.mark.parametrize(
+  "overrides, message",
+  [
+    ({"input.train_crop_size": 40}, "input.train_crop_size=40 is not a multiple of patch_size"),
+    ({"input.train_crop_size": 128}, "needs input.train_crop='resize' and at most image_size=64"),
+    (
+      {"input.train_crop_size": 32, "input.train_crop": "native_crop"},
+      "input.train_crop_size=32 needs input.train_crop='resize'",
+    ),
+  ],
+)
+def test_a_bad_train_crop_size_fails_naming_the_key(tmp_path, overrides, message):
+  with pytest.raises(ConfigError, match=re.escape(message)):
+    validate_config(tiny_config(tmp_path, **overrides), num_devices=1)

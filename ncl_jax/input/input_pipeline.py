@@ -177,6 +177,9 @@ class TrainPreprocess(grain.transforms.RandomMap):
   mask_size_policy: str = "resize"
   # A random multiple of 90 degrees; with the flip, all 8 symmetries of the square.
   random_rotate: bool = False
+  # With crop "resize": a random crop_size x crop_size window of the resized image
+  # (0: the whole image).
+  crop_size: int = 0
 
   # Masks decoded once per process (resize only: a random crop needs them whole).
   mask_cache: MaskCache | None = None
@@ -193,6 +196,8 @@ class TrainPreprocess(grain.transforms.RandomMap):
       else:
         example = self._resized_example(record, rng)
         image, mask = example["image"], example["mask"]
+        if 0 < self.crop_size < self.image_size:
+          image, mask = native_crop(image, mask, self.crop_size, rng)
     except DecodeError as error:
       return {"skip_reason": str(error)}
     if self.random_flip and rng.random() < 0.5:
@@ -453,6 +458,7 @@ def train_preprocess(config) -> TrainPreprocess:
     config.input.mask_size_policy,
     mask_cache=mask_cache,
     random_rotate=config.input.random_rotate,
+    crop_size=config.input.train_crop_size,
     post=post_processing.PostProcessing.from_config(config.input.post_processing),
   )
 
