@@ -112,6 +112,28 @@ def tiny_config(data_dir, **overrides):
   return ablate.with_overrides(config, overrides)
 
 
+def photo_and_cutout_folders(directory, brightest=255):
+  """(FolderPhotos of `directory`/photos, FolderPhotos of `directory`/hosts): the first
+  holds a random 120 x 160 photo (a.png, values up to `brightest`) and a cut-out
+  (stamp.png: an opaque white bar 50 px tall, 20 px wide), the second the photo alone."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  from ncl_jax import synthesis  # pylint: disable=g-import-not-at-top
+
+  directory = pathlib.Path(directory)
+  photos, hosts = directory / "photos", directory / "hosts"
+  photos.mkdir()
+  hosts.mkdir()
+  pixels = np.random.default_rng(0).integers(0, brightest + 1, (120, 160, 3), np.uint8)
+  Image.fromarray(pixels).save(photos / "a.png")
+  (hosts / "a.png").write_bytes((photos / "a.png").read_bytes())
+  rgba = np.zeros((60, 60, 4), np.uint8)
+  rgba[5:55, 20:40] = 255
+  Image.fromarray(rgba).save(photos / "stamp.png")
+  return synthesis.FolderPhotos(photos), synthesis.FolderPhotos(hosts)
+
+
 def make_runtime(config):
   """(train.Runtime, its initial state) for `config`."""
   from ncl_jax.training import train  # pylint: disable=g-import-not-at-top

@@ -9,6 +9,7 @@ from PIL import Image
 
 from ncl_jax import synthesis
 from ncl_jax.synthesis import edits, recipe, regions
+from tests.conftest import photo_and_cutout_folders
 
 KNOBS = synthesis.SynthesisConfig(camera_long_side=(96, 192))
 
@@ -59,14 +60,7 @@ def test_a_silhouette_is_the_cutouts_shape_dilated_over_the_textured_half():
 
 
 def test_the_stream_removes_silhouettes_only_when_asked(tmp_path):
-  folder = tmp_path / "photos"
-  folder.mkdir()
-  rng = np.random.default_rng(0)
-  Image.fromarray(rng.integers(0, 256, (120, 160, 3), np.uint8)).save(folder / "a.png")
-  rgba = np.zeros((60, 60, 4), np.uint8)
-  rgba[5:55, 20:40] = 255  # a tall bar
-  Image.fromarray(rgba).save(folder / "stamp.png")
-  photos = synthesis.FolderPhotos(folder)
+  photos, hosts_only = photo_and_cutout_folders(tmp_path)  # the cut-out: a tall bar
   knobs = dataclasses.replace(
     KNOBS, authentic_fraction=0.0, removal_weight=1.0, splicing_weight=0.0, copy_move_weight=0.0
   )
@@ -84,11 +78,7 @@ def test_the_stream_removes_silhouettes_only_when_asked(tmp_path):
     assert mask[top:bottom, left:right].mean() > 0.95
     assert silhouettes[index]["manipulation_type"] == "removal"
   # Off, the stream draws nothing more: the same forgeries with or without cut-outs.
-  (tmp_path / "hosts").mkdir()
-  (tmp_path / "hosts" / "a.png").write_bytes((folder / "a.png").read_bytes())
-  without_cutouts = synthesis.ForgerySource(
-    synthesis.FolderPhotos(tmp_path / "hosts"), knobs, seed=0, length=20
-  )
+  without_cutouts = synthesis.ForgerySource(hosts_only, knobs, seed=0, length=20)
   assert [legacy[i]["image"] for i in range(4)] == [without_cutouts[i]["image"] for i in range(4)]
   assert recipe.SynthesisConfig().removal_silhouette_probability == 0.0
 

@@ -17,7 +17,7 @@ from PIL import Image
 from ncl_jax import synthesis
 from ncl_jax.data import ncl_synthetic
 from ncl_jax.synthesis import edits, recipe, regions
-from tests.conftest import REPO_ROOT, TINY_DATASET_OPTIONS
+from tests.conftest import REPO_ROOT, TINY_DATASET_OPTIONS, photo_and_cutout_folders
 
 KNOBS = synthesis.SynthesisConfig(camera_long_side=(96, 192))
 
@@ -281,13 +281,7 @@ def test_different_options_get_different_directories():
 
 
 def test_a_staged_cutout_joins_an_untouched_scene_only_when_asked(tmp_path):
-  folder = tmp_path / "photos"
-  folder.mkdir()
-  rng = np.random.default_rng(0)
-  Image.fromarray(rng.integers(0, 60, (120, 160, 3), np.uint8)).save(folder / "a.png")
-  rgba = np.zeros((60, 60, 4), np.uint8)
-  rgba[5:55, 20:40] = 255  # a white bar
-  Image.fromarray(rgba).save(folder / "stamp.png")
+  photos, hosts_only = photo_and_cutout_folders(tmp_path, brightest=59)  # and a white bar
   knobs = dataclasses.replace(
     KNOBS,
     authentic_fraction=1.0,
@@ -301,7 +295,6 @@ def test_a_staged_cutout_joins_an_untouched_scene_only_when_asked(tmp_path):
     pixels = np.asarray(Image.open(io.BytesIO(stream[index]["image"])))
     return (pixels.min(-1) > 150).mean()
 
-  photos = synthesis.FolderPhotos(folder)
   staged = synthesis.ForgerySource(
     photos, dataclasses.replace(knobs, staged_cutout_probability=1.0), seed=0, length=8
   )
@@ -311,11 +304,7 @@ def test_a_staged_cutout_joins_an_untouched_scene_only_when_asked(tmp_path):
     assert not example["mask"].any()
     assert white_share(staged, index) > 0.01  # the bar is in the photo
   legacy = synthesis.ForgerySource(photos, knobs, seed=0, length=8)
-  (tmp_path / "hosts").mkdir()
-  (tmp_path / "hosts" / "a.png").write_bytes((folder / "a.png").read_bytes())
-  without_cutouts = synthesis.ForgerySource(
-    synthesis.FolderPhotos(tmp_path / "hosts"), knobs, seed=0, length=8
-  )
+  without_cutouts = synthesis.ForgerySource(hosts_only, knobs, seed=0, length=8)
   # Off, the stream draws nothing more: the same images with or without cut-outs.
   assert [legacy[i]["image"] for i in range(4)] == [without_cutouts[i]["image"] for i in range(4)]
   assert max(white_share(legacy, i) for i in range(4)) == 0
