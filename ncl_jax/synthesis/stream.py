@@ -82,6 +82,13 @@ class ForgerySource:
     """A cut-out Photo drawn at random (the next one that decodes)."""
     return self._photo(self.cutouts, int(rng.integers(len(self.cutouts))))[1]
 
+  def _cutout_or_none(self, rng, probability: float):
+    """A random cut-out Photo with `probability`, else None; nothing is drawn when
+    `probability` is 0 or there are no cut-outs, so such a stream stays the same."""
+    if self.cutouts and probability > 0 and rng.random() < probability:
+      return self._random_cutout(rng)
+    return None
+
   def forgery(self, index: int) -> recipe.Forgery:
     """Forgery `index`, a pure function of (seed, index)."""
     rng = np.random.default_rng([*np.atleast_1d(self.seed), index])
@@ -98,12 +105,10 @@ class ForgerySource:
         _, donor = self._photo(others, pick)
       else:
         _, donor = host_index, host
-    elif kind == "removal" and self.cutouts and self.knobs.removal_silhouette_probability > 0:
-      if rng.random() < self.knobs.removal_silhouette_probability:
-        donor = self._random_cutout(rng)
-    elif kind == "authentic" and self.cutouts and self.knobs.staged_cutout_probability > 0:
-      if rng.random() < self.knobs.staged_cutout_probability:
-        donor = self._random_cutout(rng)
+    elif kind == "removal":
+      donor = self._cutout_or_none(rng, self.knobs.removal_silhouette_probability)
+    elif kind == "authentic":
+      donor = self._cutout_or_none(rng, self.knobs.staged_cutout_probability)
     name = self.cache.source.name(host_index)
     return recipe.synthesize(rng, host, donor, self.knobs, name, kind, self.png_compression)
 
