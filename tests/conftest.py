@@ -34,7 +34,9 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 # and, where XLA still has them (jaxlib < 0.11), the older elementwise emitters, which
 # compile faster than the fusion emitters. Every program the tests start inherits the
 # flags (device_env); the golden values (tests/golden/behaviour.json) hold at them.
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+# pytest-xdist already runs one test process per core, so an operation's own threads
+# only wait for cores that are busy: operations run on one thread.
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_multi_thread_eigen=false"
 if tuple(int(part) for part in importlib.metadata.version("jaxlib").split(".")[:2]) < (0, 11):
   TEST_XLA_FLAGS += " --xla_cpu_use_fusion_emitters=false"
 if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
@@ -102,13 +104,16 @@ def start_main(config_file, workdir, *flags, env=None) -> subprocess.Popen:
 
 
 def tiny_config(data_dir, **overrides):
-  """configs/synthetic.py shrunk to a model and data that train in seconds on a CPU."""
+  """configs/synthetic.py shrunk to a model and data that train in seconds on a CPU:
+  `apply_runlocal`'s network with one residual block per stage (ResNet-10), since
+  tracing and compiling the network is most of what a test's training costs."""
   from configs import default, synthetic  # pylint: disable=g-import-not-at-top
   from ncl_jax import ablate  # pylint: disable=g-import-not-at-top
 
   config = default.apply_runlocal(synthetic.get_config())
   config.dataset.data_dir = str(data_dir)
   config.dataset.options.update(TINY_DATASET_OPTIONS)
+  config.model.depth = 10
   return ablate.with_overrides(config, overrides)
 
 

@@ -12,8 +12,10 @@ import jax.numpy as jnp
 from ncl_jax.models import conv as conv_lib
 from ncl_jax.models import pooling
 
-# depth -> (blocks per stage, bottleneck?)
+# depth -> (blocks per stage, bottleneck?); ResNet-10 is ResNet-18 with one block
+# per stage, the tests' tiny network.
 RESNET_LAYOUTS = {
+  10: ((1, 1, 1, 1), False),
   18: ((2, 2, 2, 2), False),
   34: ((3, 4, 6, 3), False),
   50: ((3, 4, 6, 3), True),
@@ -77,7 +79,7 @@ def batch_norm(train: bool, dtype=jnp.float32, name=None, zero_init=False):
 
 
 class BasicBlock(nn.Module):
-  """ResNet-18/34's block: two 3x3 convolutions and a shortcut."""
+  """ResNet-10/18/34's block: two 3x3 convolutions and a shortcut."""
 
   filters: int
   strides: int = 1
