@@ -140,9 +140,13 @@ TRAIN_CROPS = ("resize", "random_crop", "native_crop")
 
 
 def native_crop(image, mask, size, rng):
-  """A random size x size crop at the image's own resolution; a side shorter than
-  `size` is reflect-padded at the bottom or right first (as `Predictor` pads
-  windows), the mask with it."""
+  """A random size x size window of `image` as it is given, without resampling (the
+  file's own resolution for `train_crop="native_crop"`, the resized image for
+  `train_crop_size`); a side shorter than `size` is reflect-padded at the bottom or
+  right first (as `Predictor` pads windows), the mask with it.
+
+  image [height, width, 3], mask [height, width] -> [size, size, 3], [size, size].
+  """
   height, width = mask.shape
   pad = ((0, max(0, size - height)), (0, max(0, size - width)))
   if any(p[1] for p in pad):
