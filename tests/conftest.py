@@ -104,16 +104,13 @@ def start_main(config_file, workdir, *flags, env=None) -> subprocess.Popen:
 
 
 def tiny_config(data_dir, **overrides):
-  """configs/synthetic.py shrunk to a model and data that train in seconds on a CPU:
-  `apply_runlocal`'s network with one residual block per stage (ResNet-10), since
-  tracing and compiling the network is most of what a test's training costs."""
+  """configs/synthetic.py shrunk to a model and data that train in seconds on a CPU."""
   from configs import default, synthetic  # pylint: disable=g-import-not-at-top
   from ncl_jax import ablate  # pylint: disable=g-import-not-at-top
 
   config = default.apply_runlocal(synthetic.get_config())
   config.dataset.data_dir = str(data_dir)
   config.dataset.options.update(TINY_DATASET_OPTIONS)
-  config.model.depth = 10
   return ablate.with_overrides(config, overrides)
 
 

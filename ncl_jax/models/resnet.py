@@ -13,7 +13,7 @@ from ncl_jax.models import conv as conv_lib
 from ncl_jax.models import pooling
 
 # depth -> (blocks per stage, bottleneck?); ResNet-10 is ResNet-18 with one block
-# per stage, the tests' tiny network.
+# per stage, the smoke runs' and the tests' network.
 RESNET_LAYOUTS = {
   10: ((1, 1, 1, 1), False),
   18: ((2, 2, 2, 2), False),
