@@ -34,8 +34,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 # and, where XLA still has them (jaxlib < 0.11), the older elementwise emitters, which
 # compile faster than the fusion emitters. Every program the tests start inherits the
 # flags (device_env); the golden values (tests/golden/behaviour.json) hold at them.
-# pytest-xdist already runs one test process per core, so an operation's own threads
-# only wait for cores that are busy: operations run on one thread.
+# pytest-xdist already runs one test process per core, so the threads Eigen gives a
+# convolution or a matrix product would only wait for busy cores: one thread each.
 TEST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_multi_thread_eigen=false"
 if tuple(int(part) for part in importlib.metadata.version("jaxlib").split(".")[:2]) < (0, 11):
   TEST_XLA_FLAGS += " --xla_cpu_use_fusion_emitters=false"

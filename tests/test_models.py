@@ -24,7 +24,7 @@ def test_resnet_parameter_count_matches_torchvision(depth, expected):
   """torchvision's resnetN without its fc layer has exactly these parameters
   (conv kernels + BatchNorm scale/bias), so the architecture is the standard one.
   ResNet-10 is torchvision's `ResNet(BasicBlock, [1, 1, 1, 1])`: resnet18 less the
-  second block of each stage, 18c^2 + 4c parameters for c = 64, 128, 256, 512."""
+  second block of each stage, 18c^2 + 4c parameters each (c = 64, 128, 256, 512)."""
   shapes = jax.eval_shape(
     lambda: ResNet(depth=depth).init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), False)
   )
