@@ -5,8 +5,9 @@ on the same forgeries (photos-v1's recipe on the sources it holds out).
   python -m ncl_jax.main --config=configs/recipe_ab.py:ARM,runlocal ...   # a smoke run
 
 ARM is one of ARMS. VALIDATIONS are other forgeries of the same held-out photos
-that tools/recipe_ab.py can measure a finished run on. The table of what each arm
-changed on validation is in docs/recipe.md.
+that tools/recipe_ab.py can measure a finished run on, and (`collection`) the arms'
+own for a run trained on another folder. The table of what each arm changed on
+validation is in docs/recipe.md.
 """
 
 import copy
@@ -221,6 +222,18 @@ def final_half_size(dataset):
   vary_validation(dataset, rescale_probability=1.0, rescale_range=(0.5, 0.5))
 
 
+def collection(dataset):
+  """The arms' own validation forgeries (the 300 of the photo collection's held-out
+  sources, photos-v1's recipe) for a run trained on another folder, as the photos
+  command trains on a user's (tools/photo_subset.py draws such a folder from the
+  collection's training side): the collection, its split and the validation recipe
+  of configs/recipe_ab.py, in place of the run's."""
+  arms = get_config("baseline").dataset
+  dataset.manual_dir = arms.manual_dir
+  dataset.options = copy.deepcopy(arms.options)
+  dataset.validation_synthesis = copy.deepcopy(arms.validation_synthesis)
+
+
 # Other validation forgeries to measure a finished run on (tools/recipe_ab.py
 # --validation), beside the fixed ones every arm selects its checkpoint on; each
 # changes a config's `dataset` in place.
@@ -229,6 +242,7 @@ VALIDATIONS = {
   "resized_before_edit": resized_before_edit,
   **{f"final_jpeg_{quality}": final_jpeg(quality) for quality in (90, 70, 50)},
   "final_half_size": final_half_size,
+  "collection": collection,
 }
 
 

@@ -1,5 +1,6 @@
 """tools/gather_photos.py on a tiny .deb (built with dpkg-deb -b) and wheel built
-here, offline; and the photo dataset's hold-out by folder."""
+here, offline; the photo dataset's hold-out by folder; and tools/photo_subset.py's
+folder drawn from the collection's training side."""
 
 import hashlib
 import importlib.util
@@ -14,7 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from configs import photos_v1
+from ncl_jax.synthesis import SynthesisConfig
+from ncl_jax.synthesis.dataset import PhotoForgeries
 from tests.conftest import REPO_ROOT
+from tools import photo_subset
 
 spec = importlib.util.spec_from_file_location(
   "gather_photos", f"{REPO_ROOT}/tools/gather_photos.py"
@@ -324,3 +329,38 @@ def test_an_archive_members_credit_comes_from_the_nearest_readme_naming_it():
   assert credit(members, "a/resource/egypt/sphinx.webp") == ""
   members["a/resource/egypt/README"] = b"Copyright: Di\nLicense: CC0-1.0\nFiles: pyramid.webp\n"
   assert credit(members, "a/resource/egypt/pyramid.webp") == "Di (CC0-1.0)"
+
+
+def test_photo_subset_draws_whole_training_sources_and_links_them(tmp_path):
+  """tools/photo_subset.py: only files configs/photos_v1.py trains on (its split of
+  the folder is the reference), whole sources, and links to the very files."""
+  collection, rng = tmp_path / "training", np.random.default_rng(0)
+  for source in range(10):
+    for shot in range(1 + source % 2):
+      (collection / f"pkg/s{source}").mkdir(parents=True, exist_ok=True)
+      Image.fromarray(noise(rng, 24, 32)).save(collection / f"pkg/s{source}/{shot}.jpg")
+  for cutout in range(6):
+    rgba = noise(rng, 24, 24, 4)
+    rgba[:, :12, 3] = 0
+    (collection / f"stamps/c{cutout % 2}").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgba).save(collection / f"stamps/c{cutout % 2}/{cutout}.png")
+  photos, cutouts, root = photo_subset.training_side(str(collection))
+  dataset = photos_v1.get_config().dataset
+  dataset.manual_dir = str(collection)
+  split = PhotoForgeries(dataset, SynthesisConfig())
+  held = {split.source.name(i) for i in split.validation_photos}
+  every = {str(path.relative_to(collection)) for path in collection.rglob("*.*")}
+  assert held and not held & {*photos, *cutouts} and {*photos, *cutouts} | held == every
+  assert all(name.startswith("stamps/") for name in cutouts)
+
+  taken, drawn = photo_subset.draw(photos, cutouts, 3, 2, seed=0)
+  sources = {pathlib.PurePosixPath(name).parent for name in taken}
+  assert taken == sorted(n for n in photos if pathlib.PurePosixPath(n).parent in sources)
+  assert 3 <= len(taken) <= 4 and len(drawn) == 2 and set(drawn) <= set(cutouts)
+  assert photo_subset.draw(photos, cutouts, 3, 2, seed=0) == (taken, drawn)
+  subset = tmp_path / "subset"
+  photo_subset.link(taken + drawn, root, subset)
+  linked = sorted(str(path.relative_to(subset)) for path in subset.rglob("*.*"))
+  assert linked == sorted(taken + drawn)
+  for name in linked:
+    assert (subset / name).read_bytes() == (collection / name).read_bytes()

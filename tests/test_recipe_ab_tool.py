@@ -4,6 +4,7 @@ variants of the validation forgeries it measures on (configs/recipe_ab.py
 VALIDATIONS): each changes its one step and leaves the training forgeries;
 tools/prediction_scales.py's combinations of sizes (against NumPy)."""
 
+import copy
 import io
 import types
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from configs import photos
 from configs import recipe_ab as recipe_arms
 from ncl_jax import data
 from ncl_jax.serving.predictor import Prediction, Predictor
@@ -110,6 +112,18 @@ def test_final_half_size_halves_every_validation_file(tmp_path):
     assert np.asarray(after["mask"]).squeeze().shape == halved
     with Image.open(io.BytesIO(after["image"])) as image:
       assert (image.height, image.width) == halved
+
+
+def test_collection_gives_another_folders_run_the_arms_validation_and_keeps_its_training():
+  run = photos.get_config().dataset
+  run.manual_dir = "/data/my_photos"
+  trained_on = copy.deepcopy(run.synthesis.to_dict())
+  recipe_arms.VALIDATIONS["collection"](run)
+  arms = recipe_arms.get_config("baseline").dataset
+  assert (run.name, run.manual_dir) == (arms.name, arms.manual_dir)
+  assert run.options.to_dict() == arms.options.to_dict()
+  assert run.validation_synthesis.to_dict() == arms.validation_synthesis.to_dict()
+  assert run.synthesis.to_dict() == trained_on
 
 
 def test_sizes_combined_average_their_maps_before_the_figures():

@@ -11,7 +11,9 @@ of each called edited at the threshold that calls 5% of the untouched ones
 edited. The arms of configs/recipe_ab.py validate on the same forgeries
 (`dataset.validation_synthesis`), so their files compare; docs/recipe.md is
 generated from them (tools/generate_docs.py). `--validation=NAME` measures on
-other forgeries of the same held-out photos (configs/recipe_ab.py VALIDATIONS).
+other forgeries of the same held-out photos (configs/recipe_ab.py VALIDATIONS), or
+with `collection` a run trained on another folder (the photos command's) on the
+arms' own forgeries.
 `--pretrained=NAME` averages a shipped model's map with the runs': an ensemble of
 networks that need not share an architecture, measured here only; without
 `--workdir`, the shipped model alone (several: their average) is measured.
@@ -53,8 +55,8 @@ def define_flags():
     "validation",
     "",
     ["", *recipe_arms.VALIDATIONS],
-    "Other forgeries of the held-out photos (configs/recipe_ab.py VALIDATIONS; "
-    "default: the run's own validation).",
+    "Other forgeries of the held-out photos, or the arms' own for a run trained "
+    "elsewhere (configs/recipe_ab.py VALIDATIONS; default: the run's own validation).",
   )
   flags.mark_flags_as_required(["arm", "output"])
 
