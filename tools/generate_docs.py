@@ -871,6 +871,17 @@ VARIANT_LABELS = {
 }
 
 
+def score_quantiles(records) -> str:
+  """Which quantile of the map scores each model's images, in words."""
+  models = {}
+  for record in records:
+    models.setdefault(record["image_score_quantile"], []).append(record["arm"])
+  return ", ".join(
+    f"the map's {quantile} quantile for {' and '.join(dict.fromkeys(arms))}"
+    for quantile, arms in models.items()
+  )
+
+
 def validation_variants_table() -> list:
   """The heading, table and sources of the shipped models measured on variants of
   their validation forgeries: all edited images, and pixel F1 per kind."""
@@ -892,8 +903,8 @@ def validation_variants_table() -> list:
     f"All edited images ({records[0]['figures']['all edited']['num_images']}) against the "
     f"{records[0]['figures']['authentic']['num_images']} untouched ones of each set, then "
     "pixel F1 per kind; called edited: at the threshold that calls 5% of that set's "
-    "untouched images edited; the image score the map's "
-    f"{records[0]['image_score_quantile']} quantile. Each variant changes one step of the "
+    f"untouched images edited; the image score each model's own, {score_quantiles(records)}."
+    " Each variant changes one step of the "
     "validation forgeries' life and keeps every draw before it (`tools/recipe_ab.py "
     "--validation`, configs/recipe_ab.py VALIDATIONS).",
     table(header, rows),
