@@ -654,6 +654,7 @@ def recipe_tables() -> str:
       *full_length_screen(),
       *object_removal_table(),
       *validation_variants_table(),
+      *photos_command_table(),
       *prediction_scales_table(),
       *fitted_head_table(),
       *quantile_table(),
@@ -907,6 +908,37 @@ def validation_variants_table() -> list:
     " Each variant changes one step of the "
     "validation forgeries' life and keeps every draw before it (`tools/recipe_ab.py "
     "--validation`, configs/recipe_ab.py VALIDATIONS).",
+    table(header, rows),
+    "\n".join(sources),
+  ]
+
+
+PHOTOS_COMMAND = "docs/results/photos_command"
+# The newest shipped model, as measured on its validation forgeries, beside it.
+PHOTOS_COMMAND_SHIPPED = f"{VALIDATION_VARIANTS}/photos_v7.json"
+
+
+def photos_command_table() -> list:
+  """The heading, table and sources of the photos command's runs (configs/photos.py
+  on a folder drawn by tools/photo_subset.py) against the newest shipped model, on
+  the same validation forgeries, per kind."""
+  runs = arm_runs(f"{PHOTOS_COMMAND}/*.json")
+  if not runs:
+    return []
+  shipped = load(PHOTOS_COMMAND_SHIPPED)
+  names = {**EDITED_LABELS, "authentic": "untouched"}
+  header = ["model", "images", "count", "pixel F1 at 0.5", "pixel AUC", "image AUC"]
+  header.append("called edited")
+  rows = [[shipped["arm"], *row] for row in figure_rows(shipped["figures"], names)]
+  for run in runs:
+    label = f"photos command (seed {run['seed']}, step {run['step']})"
+    rows += [[label, *row] for row in figure_rows(run["figures"], names)]
+  sources = [f"- {shipped['arm']}: {measured_by(shipped)}", run_sources(runs)]
+  return [
+    "### The shipped model against the photos command",
+    "The validation forgeries (image AUC per kind: that kind's forgeries against every "
+    "untouched image; called edited: at the threshold that calls 5% of the untouched "
+    f"images edited); the image score each model's own, {score_quantiles([shipped, *runs])}.",
     table(header, rows),
     "\n".join(sources),
   ]
