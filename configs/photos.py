@@ -11,8 +11,8 @@ forgeries is `config.dataset.synthesis` (docs/synthesis.md); a share of the phot
 best checkpoint on forgeries of photos never trained on.
 
 Sized for a CPU: ResNet-18 at width 0.25, the paper's 512 px, noise residuals beside the
-colours, a Dice loss beside the paper's losses, 2,000 steps (under an hour on 2
-cores; its time and results are in the docs), and predictions averaged over the
+colours, a Dice loss beside the paper's losses, 2,000 steps (its time on 2 cores and
+its results are in the docs), and predictions averaged over the
 image's 8 flips and transposes. Evaluate the best checkpoint
 on real edited photos, an IMDL-BenCo folder (Tp/, Gt/) or JSON list:
 
