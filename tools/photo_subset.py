@@ -41,8 +41,8 @@ def define_flags():
 
 
 def training_side(manual_dir: str | None = None):
-  """(photos, cut-outs): the names below the collection's folder of the files
-  configs/photos_v1.py trains on, and that folder."""
+  """(photos, cut-outs, folder): the names below the collection's folder of the
+  files configs/photos_v1.py trains on, split by transparency, and that folder."""
   dataset = photos_v1.get_config().dataset
   if manual_dir:
     dataset.manual_dir = manual_dir
