@@ -23,7 +23,7 @@ from configs import photos_v1
 from ncl_jax import paths
 from ncl_jax.data.splits import seeded_fraction
 from ncl_jax.synthesis import SynthesisConfig
-from ncl_jax.synthesis.dataset import PhotoForgeries
+from ncl_jax.synthesis.dataset import PhotoForgeries, holdout_key
 
 FLAGS = flags.FLAGS
 
@@ -64,13 +64,14 @@ def draw_order(name: str, seed: int) -> float:
 def draw(photos, cutouts, num_photos: int, num_cutouts: int, seed: int):
   """The drawn names: whole sources (a photo's folder) in their draw order until
   `num_photos` photos are in, then the first `num_cutouts` cut-outs in theirs."""
-  sources = sorted({str(pathlib.PurePosixPath(name).parent) for name in photos})
-  sources.sort(key=lambda source: draw_order(source, seed))
+  by_source = {}
+  for name in photos:
+    by_source.setdefault(holdout_key(name, "folder"), []).append(name)
   taken = []
-  for source in sources:
+  for source in sorted(by_source, key=lambda source: draw_order(source, seed)):
     if len(taken) >= num_photos:
       break
-    taken += [name for name in photos if str(pathlib.PurePosixPath(name).parent) == source]
+    taken += by_source[source]
   cutouts = sorted(cutouts, key=lambda name: draw_order(name, seed))[:num_cutouts]
   return sorted(taken), sorted(cutouts)
 
