@@ -18,6 +18,7 @@ def test_quickstart_notebook_runs(tmp_path):
   assert len(parameters) == 1
   parameters[0].source = (
     f"NUM_TRAIN_STEPS = 4\nNUM_TRAIN_IMAGES = 16\nIMAGE_SIZE = 64\n"
+    'CONFIG_OVERRIDES = {"model.depth": 10, "model.width": 0.125, "batch_size": 4}\n'
     f"WORKDIR = {str(tmp_path / 'run')!r}\nDATA_DIR = {str(tmp_path / 'tfds')!r}\n"
     "REPO_URL = ''\n"
   )
