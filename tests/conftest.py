@@ -206,16 +206,41 @@ def gcs_bucket():
   server.stop()
 
 
+# Seconds each test file took in a whole run on the 2-core machine, the longest first
+# (`python -m pytest --write-file-seconds=tests/file_seconds.json` refreshes it).
+FILE_SECONDS = pathlib.Path(__file__).with_name("file_seconds.json")
+
+
+def pytest_addoption(parser):
+  parser.addoption(
+    "--write-file-seconds",
+    metavar="PATH",
+    help="write the seconds each test file took (setup, call and teardown) to PATH",
+  )
+
+
 def pytest_collection_modifyitems(config, items):
-  """Files with slow tests first, each file's tests in their order: pytest-xdist hands
-  out whole files (pyproject.toml) in collection order, so a long file collected
-  last would run alone while the other workers wait."""
+  """The longest files first, each file's tests in their order: pytest-xdist hands out
+  whole files (pyproject.toml) in this order, and gives a worker its next file while
+  two of its tests are left, so a long file handed out last would run alone while the
+  other workers wait. A file not in FILE_SECONDS counts as the longest."""
   del config
-  slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-  items.sort(key=lambda item: item.path not in slow_files)
+  seconds = json.loads(FILE_SECONDS.read_text()) if FILE_SECONDS.exists() else {}
+  items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], float("inf")))
+
+
+_file_seconds = collections.Counter()
+
+
+def pytest_runtest_logreport(report):
+  _file_seconds[report.nodeid.split("::")[0]] += report.duration
 
 
 def pytest_sessionfinish(session, exitstatus):
-  del session, exitstatus
+  del exitstatus
+  path = session.config.getoption("--write-file-seconds")
+  if path and not hasattr(session.config, "workerinput"):  # the controller, with every report
+    ordered = sorted(_file_seconds.items(), key=lambda item: -item[1])
+    pathlib.Path(path).write_text(json.dumps({k: round(v, 1) for k, v in ordered}, indent=1) + "\n")
   if _OWN_COMPILATION_CACHE:
     shutil.rmtree(_OWN_COMPILATION_CACHE, ignore_errors=True)
