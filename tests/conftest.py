@@ -211,6 +211,11 @@ def gcs_bucket():
 FILE_SECONDS = pathlib.Path(__file__).with_name("file_seconds.json")
 
 
+def nodeid_file(nodeid: str) -> str:
+  """The file part of a test's id, the key of FILE_SECONDS ("tests/test_x.py")."""
+  return nodeid.split("::")[0]
+
+
 def pytest_addoption(parser):
   parser.addoption(
     "--write-file-seconds",
@@ -226,14 +231,14 @@ def pytest_collection_modifyitems(config, items):
   other workers wait. A file not in FILE_SECONDS counts as the longest."""
   del config
   seconds = json.loads(FILE_SECONDS.read_text()) if FILE_SECONDS.exists() else {}
-  items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], float("inf")))
+  items.sort(key=lambda item: -seconds.get(nodeid_file(item.nodeid), float("inf")))
 
 
 _file_seconds = collections.Counter()
 
 
 def pytest_runtest_logreport(report):
-  _file_seconds[report.nodeid.split("::")[0]] += report.duration
+  _file_seconds[nodeid_file(report.nodeid)] += report.duration
 
 
 def pytest_sessionfinish(session, exitstatus):
