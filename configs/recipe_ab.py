@@ -110,6 +110,11 @@ def dice_weight_1(config):
   config.pc.dice_weight = 1.0
 
 
+def dice_weight_6(config):
+  """The Dice term of the final map weighted 6 instead of 3."""
+  config.pc.dice_weight = 6.0
+
+
 def head_lr_x1(config):
   """Every module outside the encoder (ASPP, decoder, output heads, pivot branches)
   trained at the encoder's learning rate instead of ten times it."""
@@ -164,6 +169,7 @@ ARMS = {
   "colour_matched_splices": colour_matched_splices,
   "learned_residuals": learned_residuals,
   "dice_weight_1": dice_weight_1,
+  "dice_weight_6": dice_weight_6,
   "head_lr_x1": head_lr_x1,
   "strong_weight_decay": strong_weight_decay,
   "no_contrastive": no_contrastive,
