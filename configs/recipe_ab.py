@@ -105,14 +105,13 @@ def learned_residuals(config):
   config.model.constrained_residuals = 3
 
 
-def dice_weight_1(config):
-  """The Dice term of the final map weighted 1 instead of 3."""
-  config.pc.dice_weight = 1.0
+def dice_weight(weight: float):
+  """The arm whose Dice term of the final map is weighted `weight` instead of 3."""
 
+  def arm(config):
+    config.pc.dice_weight = weight
 
-def dice_weight_6(config):
-  """The Dice term of the final map weighted 6 instead of 3."""
-  config.pc.dice_weight = 6.0
+  return arm
 
 
 def head_lr_x1(config):
@@ -168,8 +167,8 @@ ARMS = {
   "map_image_loss": map_image_loss,
   "colour_matched_splices": colour_matched_splices,
   "learned_residuals": learned_residuals,
-  "dice_weight_1": dice_weight_1,
-  "dice_weight_6": dice_weight_6,
+  "dice_weight_1": dice_weight(1.0),
+  "dice_weight_6": dice_weight(6.0),
   "head_lr_x1": head_lr_x1,
   "strong_weight_decay": strong_weight_decay,
   "no_contrastive": no_contrastive,
