@@ -125,9 +125,14 @@ def strong_weight_decay(config):
   config.optimizer.weight_decay = 0.05
 
 
-def no_contrastive(config):
-  """No contrastive term (NCL's omega 0): the pivot-consistent and Dice losses alone."""
-  config.ncl.weight = 0.0
+def contrastive_weight(weight: float):
+  """The arm whose contrastive term (NCL's omega) is weighted `weight` instead of 0.1;
+  0: the pivot-consistent and Dice losses alone."""
+
+  def arm(config):
+    config.ncl.weight = weight
+
+  return arm
 
 
 def more_photos(config):
@@ -171,7 +176,8 @@ ARMS = {
   "dice_weight_6": dice_weight(6.0),
   "head_lr_x1": head_lr_x1,
   "strong_weight_decay": strong_weight_decay,
-  "no_contrastive": no_contrastive,
+  "no_contrastive": contrastive_weight(0.0),
+  "contrastive_weight_3x": contrastive_weight(0.3),
   "more_photos": more_photos,
   "staged_cutouts": staged_cutouts,
   "resized_crops": resized_crops,
